@@ -1,0 +1,11 @@
+/** What the activities need from the worker that hosts them. */
+import type { JobProgress } from './types';
+
+export interface ActivityDeps {
+  /** The repository root: where trainer/ lives and relative paths resolve. */
+  projectRoot: string;
+  /** The python that runs the agent on local hosts. */
+  python: string;
+  /** Reports a job's progress into the run's workflow (a signal). */
+  reportProgress(workflowId: string, progress: JobProgress): Promise<void>;
+}

@@ -1,0 +1,15 @@
+import type { ActivityDeps } from './deps';
+import { hostActivities } from './hosts';
+import { jobActivities } from './jobs';
+import { prepareActivities } from './prepare';
+import { scoreActivities } from './score';
+import type { Activities } from './types';
+
+export function createActivities(deps: ActivityDeps): Activities {
+  return {
+    ...prepareActivities(deps),
+    ...hostActivities(deps),
+    ...jobActivities(deps),
+    ...scoreActivities(),
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * runJob: posts a job to a host's mailbox and watches it through the store
+ * until it ends. A retried runJob (worker crash) posts the same job id, which
+ * the agent dedupes, and so re-attaches instead of starting a second process.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { openStore } from '../src/store/open';
+import type { Store } from '../src/store/store';
+import {
+  agentKey,
+  jobKey,
+  stageKey,
+  type AgentHeartbeat,
+  type JobSpec,
+  type StageProgressFile,
+  type StageStatusFile,
+} from '../src/jobs/contract';
+import { FAILURES, HOST_LOST } from '../src/jobs/failures';
+import type { HostLease } from '../src/hosts/provider';
+import type { ActivityDeps } from './deps';
+import { hostProvider } from './hosts';
+import type { HostLostDetails, JobProgress, JobResult, RunJobInput } from './types';
+
+export function jobActivities(deps: ActivityDeps) {
+  return {
+    async runJob(input: RunJobInput): Promise<JobResult> {
+      const { job, lease, monitor } = input;
+      const ctx = Context.current();
+      const store = openStore(input.storeUri);
+      const provider = hostProvider(deps, { provider: lease.provider as 'local' });
+      const workflowId = ctx.info.workflowExecution?.workflowId ?? job.run_id;
+
+      const posted = await store.getJson<JobSpec>(jobKey(job.run_id, job.host_id));
+      if (posted?.job_id !== job.job_id) await store.putJson(jobKey(job.run_id, job.host_id), job);
+
+      let lastStep = 0;
+      let lastCheckpointStep: number | null = null;
+      let lastProgressAt = Date.now();
+      let lastProgressStamp = '';
+      let lastReport = 0;
+      const lost = (reason: string, preempted = false): ApplicationFailure => {
+        const details: HostLostDetails = { hostId: lease.hostId, reason, preempted, lastStep, lastCheckpointStep };
+        return ApplicationFailure.create({
+          type: HOST_LOST,
+          message: `host ${lease.hostId} lost during ${job.stage} at step ${lastStep}: ${reason}`,
+          nonRetryable: true,
+          details: [details],
+        });
+      };
+
+      for (;;) {
+        const status = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
+        if (status?.job_id === job.job_id) return finished(status, lease, lost);
+
+        const progress = await store.getJson<StageProgressFile>(stageKey(job.run_id, job.stage, 'progress.json'));
+        if (progress?.job_id === job.job_id && progress.updated_at !== lastProgressStamp) {
+          lastProgressStamp = progress.updated_at;
+          lastProgressAt = Date.now();
+          lastStep = progress.step;
+          lastCheckpointStep = progress.last_checkpoint_step;
+          const due = Date.now() - lastReport >= monitor.progress_interval_s * 1000;
+          if (due || progress.step >= progress.total_steps) {
+            lastReport = Date.now();
+            await deps.reportProgress(workflowId, toJobProgress(progress, job.host_id)).catch(() => undefined);
+          }
+        }
+        ctx.heartbeat({ jobId: job.job_id, step: lastStep });
+
+        const state = await provider.state(lease);
+        if (state.kind === 'gone') {
+          // The agent may have written the final status just before it went.
+          const last = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
+          if (last?.job_id === job.job_id) return finished(last, lease, lost);
+          throw lost(state.reason, state.preempted ?? false);
+        }
+        const silence = await agentSilence(store, job, lease);
+        if (silence !== null && silence > monitor.agent_stale_s) {
+          throw lost(`agent silent for ${Math.round(silence)} s (agent.json not updated)`);
+        }
+        if (Date.now() - lastProgressAt > monitor.hang_timeout_s * 1000) {
+          const tail = await provider.logTail(lease, 40);
+          throw ApplicationFailure.create({
+            type: FAILURES.hang.type,
+            message: `${job.stage} made no progress for ${monitor.hang_timeout_s} s (last step ${lastStep}). ${FAILURES.hang.advice}`,
+            nonRetryable: true,
+            details: [{ failureClass: 'hang', lastStep, logTail: tail }],
+          });
+        }
+        await ctx.sleep(monitor.poll_interval_s * 1000);
+      }
+    },
+  };
+}
+
+async function agentSilence(store: Store, job: JobSpec, lease: HostLease): Promise<number | null> {
+  const agent = await store.getJson<AgentHeartbeat>(agentKey(job.run_id, lease.hostId));
+  if (!agent) return null;
+  return (Date.now() - Date.parse(agent.updated_at)) / 1000;
+}
+
+function toJobProgress(p: StageProgressFile, hostId: string): JobProgress {
+  return {
+    jobId: p.job_id,
+    stage: p.stage,
+    hostId,
+    step: p.step,
+    totalSteps: p.total_steps,
+    loss: p.loss,
+    lastCheckpointStep: p.last_checkpoint_step,
+    resumedFromStep: p.resumed_from_step,
+  };
+}
+
+function finished(
+  status: StageStatusFile,
+  lease: HostLease,
+  lost: (reason: string, preempted?: boolean) => ApplicationFailure,
+): JobResult {
+  if (status.state === 'succeeded') {
+    return {
+      jobId: status.job_id,
+      stage: status.stage,
+      output: status.output,
+      metrics: status.metrics,
+      stepsDone: status.steps_done,
+      resumedFromStep: status.resumed_from_step,
+      seconds: (Date.parse(status.finished_at) - Date.parse(status.started_at)) / 1000,
+    };
+  }
+  if (status.state === 'interrupted') {
+    throw lost(`stage interrupted on ${lease.hostId} (SIGTERM, preemption notice); checkpoint committed`, true);
+  }
+  const kind = FAILURES[status.failure_class ?? 'error'] ?? FAILURES.error;
+  throw ApplicationFailure.create({
+    type: kind.type,
+    message: `${status.stage} failed on ${lease.hostId} (${status.failure_class ?? 'error'}): ${status.message}. ${kind.advice}`,
+    nonRetryable: true,
+    details: [
+      {
+        failureClass: status.failure_class,
+        exitCode: status.exit_code,
+        signal: status.signal,
+        logTail: status.log_tail,
+      },
+    ],
+  });
+}

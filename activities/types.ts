@@ -1,0 +1,92 @@
+/**
+ * The activity signatures the workflow calls. Workflows import this file as
+ * types only; the implementations live in activities/*.ts.
+ */
+import type { PipelineConfig } from '../src/config/schema';
+import type { HostLease } from '../src/hosts/provider';
+import type { JobSpec, StageName } from '../src/jobs/contract';
+import type { RunMetrics } from '../src/eval/metrics';
+
+export interface RunInputs {
+  base_model: string;
+  sft_data: string;
+  preference_data: string;
+  eval_data: string;
+}
+
+export interface PreparedRun {
+  /** The config with local paths made absolute on the worker. */
+  config: PipelineConfig;
+  storeUri: string;
+  inputs: RunInputs;
+}
+
+export interface ProvisionInput {
+  runId: string;
+  hostIndex: number;
+  storeUri: string;
+  host: PipelineConfig['host'];
+}
+
+export interface RunJobInput {
+  lease: HostLease;
+  storeUri: string;
+  job: JobSpec;
+  monitor: PipelineConfig['monitor'];
+}
+
+/** What a progress signal from runJob to the workflow carries. */
+export interface JobProgress {
+  jobId: string;
+  stage: StageName;
+  hostId: string;
+  step: number;
+  totalSteps: number;
+  loss: number | null;
+  lastCheckpointStep: number | null;
+  resumedFromStep: number;
+}
+
+export interface JobResult {
+  jobId: string;
+  stage: StageName;
+  output: { key: string; fingerprint: string | null } | null;
+  metrics: Record<string, unknown>;
+  stepsDone: number;
+  resumedFromStep: number;
+  seconds: number;
+}
+
+/** Details of a HostLost failure: what the job had reached when the host went. */
+export interface HostLostDetails {
+  hostId: string;
+  reason: string;
+  preempted: boolean;
+  lastStep: number;
+  lastCheckpointStep: number | null;
+}
+
+export interface ScoreInput {
+  runId: string;
+  storeUri: string;
+  evalKey: string;
+  generationsKey: string;
+  primaryMetric: string;
+}
+
+export interface PromoteInput {
+  runId: string;
+  storeUri: string;
+  fromKey: string;
+  /** Store URI that receives <runId>/ ; default <store>/models. */
+  outputUri: string | undefined;
+}
+
+export interface Activities {
+  prepareRun(input: { runId: string; config: PipelineConfig }): Promise<PreparedRun>;
+  provisionHost(input: ProvisionInput): Promise<HostLease>;
+  runJob(input: RunJobInput): Promise<JobResult>;
+  releaseHost(lease: HostLease): Promise<void>;
+  scoreRun(input: ScoreInput): Promise<RunMetrics>;
+  promoteModel(input: PromoteInput): Promise<string>;
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Brings a checkout to a runnable state: node_modules, the trainer's virtualenv,
+# and dist/. Safe to run on every `npm run demo` / `npm test`: each step is
+# skipped when its stamp says nothing changed, so the no-op path is fast.
+# All output goes to stderr: `npm run demo -- --json` must end stdout with one
+# JSON line.
+set -euo pipefail
+exec 1>&2
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BASE_PYTHON="${FINETUNE_PYTHON:-python3}"
+NODE=node_modules/.bin/node
+NODE_STAMP=node_modules/.finetune-setup.sha256
+VENV_STAMP=.venv/.finetune-requirements.sha256
+
+now_ms() { date +%s%3N; }
+
+# Runs one step and prints its name, outcome and duration on one line.
+step() {
+  local name=$1
+  shift
+  local start rc=0
+  start=$(now_ms)
+  "$@" || rc=$?
+  local took=$(($(now_ms) - start))
+  if [ "$rc" -ne 0 ]; then
+    printf 'setup: %-14s FAILED (exit %d) after %d.%03ds\n' "$name" "$rc" $((took / 1000)) $((took % 1000))
+    exit "$rc"
+  fi
+  printf 'setup: %-14s %-30s %d.%03ds\n' "$name" "${STEP_NOTE:-}" $((took / 1000)) $((took % 1000))
+  STEP_NOTE=
+}
+
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
+# Hashes, not mtimes: a fresh clone or a checkout gives every file a new mtime.
+node_modules_step() {
+  local want
+  want=$(hash_of package-lock.json)
+  if [ -x "$NODE" ] && [ -f "$NODE_STAMP" ] && [ "$(cat "$NODE_STAMP")" = "$want" ]; then
+    STEP_NOTE="up to date"
+  else
+    command -v npm >/dev/null || { echo "setup: npm is not on PATH; install Node.js (any version with npm >= 9) first"; return 1; }
+    npm ci --no-audit --no-fund
+    echo "$want" >"$NODE_STAMP"
+    STEP_NOTE="installed (npm ci)"
+  fi
+  # The product targets Node 22; the npm package `node` provides it locally.
+  local major
+  major=$("$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if [ "$major" -lt 22 ]; then
+    echo "setup: $NODE is Node $major, but Node >= 22 is required; check the 'node' devDependency in package.json and rerun 'npm ci' (its install script must be allowed)"
+    return 1
+  fi
+}
+
+venv_step() {
+  if [ ! -f trainer/requirements.txt ]; then
+    STEP_NOTE="skipped (no trainer/requirements.txt)"
+    return 0
+  fi
+  local want
+  want=$(hash_of trainer/requirements.txt trainer/pyproject.toml)
+  if [ -x .venv/bin/python ] && [ -f "$VENV_STAMP" ] && [ "$(cat "$VENV_STAMP")" = "$want" ]; then
+    STEP_NOTE="up to date"
+    return 0
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    command -v "$BASE_PYTHON" >/dev/null || { echo "setup: $BASE_PYTHON not found; set FINETUNE_PYTHON to a Python >= 3.10"; return 1; }
+    "$BASE_PYTHON" -m venv .venv
+  fi
+  # FINETUNE_PIP_ARGS lets a CPU-only machine add e.g. --extra-index-url for torch wheels.
+  # shellcheck disable=SC2086
+  .venv/bin/python -m pip install --disable-pip-version-check -q ${FINETUNE_PIP_ARGS:-} -r trainer/requirements.txt
+  if [ -f trainer/pyproject.toml ]; then
+    # shellcheck disable=SC2086
+    .venv/bin/python -m pip install --disable-pip-version-check -q ${FINETUNE_PIP_ARGS:-} -e trainer
+  fi
+  echo "$want" >"$VENV_STAMP"
+  STEP_NOTE="installed (pip)"
+}
+
+build_step() {
+  "$NODE" node_modules/typescript/bin/tsc -p tsconfig.json
+  # tsc never deletes output: drop compiled files whose source is gone, so a
+  # removed test does not keep running from dist/.
+  local js src
+  while IFS= read -r js; do
+    src=${js#dist/}
+    src=${src%.js}.ts
+    [ -f "$src" ] || rm -f "$js" "$js.map"
+  done < <(find dist -name '*.js' -type f 2>/dev/null)
+  STEP_NOTE="tsc -> dist/"
+}
+
+total_start=$(now_ms)
+STEP_NOTE=
+step node_modules node_modules_step
+step venv venv_step
+step build build_step
+total=$(($(now_ms) - total_start))
+printf 'setup: %-14s %-30s %d.%03ds\n' done "" $((total / 1000)) $((total % 1000))

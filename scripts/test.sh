@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs every test tier in order, keeps going after a failure so one run shows
+# everything that is broken, then prints a summary and fails if any tier did.
+# FINETUNE_TEST_ONLY=python|unit|workflow|integration (comma-separated) runs a subset.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+NODE=node_modules/.bin/node
+ONLY="${FINETUNE_TEST_ONLY:-python,unit,workflow,integration}"
+for tier in ${ONLY//,/ }; do
+  case "$tier" in
+    python | unit | workflow | integration) ;;
+    *) echo "test: unknown tier '$tier' in FINETUNE_TEST_ONLY; use python, unit, workflow or integration" >&2; exit 2 ;;
+  esac
+done
+
+declare -a SUMMARY=()
+FAILED=0
+
+wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+has_tests() { [ -n "$(find "$1" -name '*.test.js' -type f -print -quit 2>/dev/null)" ]; }
+
+run_tier() {
+  local tier=$1
+  shift
+  local start rc=0
+  start=$(date +%s%3N)
+  echo "=== $tier tests ==="
+  "$@" || rc=$?
+  local took=$(($(date +%s%3N) - start))
+  if [ "$rc" -eq 0 ]; then
+    SUMMARY+=("$(printf '  %-12s passed   %d.%03ds' "$tier" $((took / 1000)) $((took % 1000)))")
+  else
+    FAILED=1
+    SUMMARY+=("$(printf '  %-12s FAILED   %d.%03ds (exit %d)' "$tier" $((took / 1000)) $((took % 1000)) "$rc")")
+  fi
+}
+
+skip_tier() { SUMMARY+=("$(printf '  %-12s skipped  (%s)' "$1" "$2")"); }
+
+python_tests() {
+  PYTHONPATH="trainer${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m pytest -q trainer/tests
+  local rc=$?
+  # pytest exits 5 when it collected nothing: an empty folder is not a failure.
+  [ "$rc" -eq 5 ] && { echo "(no python tests collected)"; return 0; }
+  return "$rc"
+}
+
+# A per-test timeout turns a hung test into a named failure instead of a CI run that never ends.
+node_tests() {
+  local dir=$1 timeout_ms=$2
+  shift 2
+  "$NODE" --test --test-reporter=spec --test-timeout="$timeout_ms" "$@" "$dir/**/*.test.js"
+}
+
+if wanted python; then
+  if [ -d trainer/tests ]; then run_tier python python_tests; else skip_tier python "no trainer/tests"; fi
+fi
+if wanted unit; then
+  if has_tests dist/test/unit; then run_tier unit node_tests dist/test/unit 60000; else skip_tier unit "no dist/test/unit"; fi
+fi
+if wanted workflow; then
+  if has_tests dist/test/workflow; then run_tier workflow node_tests dist/test/workflow 300000; else skip_tier workflow "no dist/test/workflow"; fi
+fi
+if wanted integration; then
+  # One at a time: integration tests share the dev server, ports and the CPU.
+  if has_tests dist/test/integration; then
+    run_tier integration node_tests dist/test/integration 1800000 --test-concurrency=1
+  else
+    skip_tier integration "no dist/test/integration"
+  fi
+fi
+
+echo
+echo "=== test summary ==="
+printf '%s\n' "${SUMMARY[@]}"
+if [ "$FAILED" -ne 0 ]; then
+  echo "FAILED"
+  exit 1
+fi
+echo "all passed"

@@ -1,0 +1,64 @@
+/** Starting and following pipeline runs from a client. */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { PipelineConfig } from '../config/schema';
+import { progressQuery, STAGE_ATTRIBUTE, TASK_QUEUE, WORKFLOW_TYPE } from '../../workflows/messages';
+import type { RunProgress } from '../../workflows/progress';
+import type { PipelineResult } from '../../workflows/pipeline';
+
+export function newRunId(name: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return `${name}-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export async function startRun(
+  client: Client,
+  config: PipelineConfig,
+  opts: { runId?: string; taskQueue?: string } = {},
+): Promise<WorkflowHandle> {
+  const runId = opts.runId ?? newRunId(config.name);
+  return client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue: opts.taskQueue ?? TASK_QUEUE,
+    workflowId: runId,
+    args: [config],
+    staticSummary: `fine-tune ${config.name} on ${config.model.base}`,
+    staticDetails: [
+      `**config** ${config.name}`,
+      `**base model** \`${config.model.base}\``,
+      `**data** sft \`${config.data.sft}\`, preferences \`${config.data.preferences}\`, eval \`${config.data.eval}\``,
+      `**store** \`${config.store}\``,
+    ].join('\n\n'),
+    typedSearchAttributes: [{ key: STAGE_ATTRIBUTE, value: 'queued' }],
+  });
+}
+
+/** Polls the progress query until the run closes; returns its result or throws its failure. */
+export async function followRun(
+  handle: WorkflowHandle,
+  onProgress: (p: RunProgress) => void,
+  intervalMs = 1000,
+): Promise<PipelineResult> {
+  const result = handle.result() as Promise<PipelineResult>;
+  let closed = false;
+  result.then(
+    () => (closed = true),
+    () => (closed = true),
+  );
+  while (!closed) {
+    try {
+      onProgress(await handle.query(progressQuery));
+    } catch {
+      // The first workflow task may not have run yet; the next poll will see it.
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, intervalMs))]);
+  }
+  try {
+    onProgress(await handle.query(progressQuery));
+  } catch {
+    // A closed run whose worker has gone cannot answer queries; the result says enough.
+  }
+  return result;
+}
+
+export function uiLink(uiBase: string, namespace: string, runId: string): string {
+  return `${uiBase.replace(/\/$/, '')}/namespaces/${namespace}/workflows/${encodeURIComponent(runId)}`;
+}

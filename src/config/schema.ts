@@ -1,0 +1,162 @@
+/**
+ * The pipeline config: one YAML or JSON file, validated here before anything
+ * starts. Every knob has a documented default (docs/config.md); none lives in
+ * the code path. This module is pure so the workflow can import it too: a run
+ * started from the `temporal` CLI with raw JSON is validated the same way.
+ */
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'use 1-40 lowercase letters, digits and dashes, starting with a letter or digit');
+
+/** A folder (absolute or relative to the worker's directory), file:///abs, or gs://bucket[/prefix]. */
+const storeUri = z
+  .string()
+  .regex(
+    /^(file:\/\/\/|gs:\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](\/|$)|(?![a-z][a-z0-9+.-]*:\/\/)[^\0]+$)/,
+    'use a folder path, file:///absolute/path or gs://bucket[/prefix]',
+  );
+
+/** A model reference: a local path, file:// or gs:// URI, or `hf:org/name`. */
+const modelRef = z.string().min(1, 'name a local path, a gs:// URI or hf:<org>/<name>');
+const dataRef = z.string().min(1, 'name a local JSONL file or a gs:// URI');
+
+const lora = z
+  .object({
+    r: z.number().int().min(1).max(512).default(16),
+    alpha: z.number().positive().default(32),
+    dropout: z.number().min(0).max(0.9).default(0),
+    target_modules: z.union([z.literal('all-linear'), z.array(z.string()).min(1)]).default('all-linear'),
+    modules_to_save: z.array(z.string()).default([]),
+  })
+  .strict();
+
+const dtype = z.enum(['float32', 'bfloat16']);
+
+const training = {
+  max_steps: z.number().int().min(1).default(200),
+  batch_size: z.number().int().min(1).default(8),
+  learning_rate: z.number().positive().max(1),
+  save_steps: z.number().int().min(1).default(25),
+  max_length: z.number().int().min(16).default(512),
+  seed: z.number().int().min(0).default(42),
+  logging_steps: z.number().int().min(1).default(1),
+  warmup_steps: z.number().int().min(0).default(0),
+  lr_scheduler: z.enum(['cosine', 'linear', 'constant', 'constant_with_warmup']).default('cosine'),
+  gradient_accumulation_steps: z.number().int().min(1).default(1),
+  gradient_checkpointing: z.boolean().default(false),
+  lora: lora.prefault({}),
+};
+
+export const SftConfig = z
+  .object({ ...training, learning_rate: training.learning_rate.default(2e-4) })
+  .strict();
+
+/**
+ * DPO defaults are more conservative than trl's (beta 0.1, lr 1e-6 for full
+ * weights): beta 0.25 keeps the policy closer to the SFT reference, and an NLL
+ * anchor on the chosen answers (sft_loss_weight) keeps the likelihood of good
+ * answers from falling, which is how DPO collapses (see docs/config.md).
+ */
+export const DpoConfig = z
+  .object({
+    ...training,
+    max_steps: z.number().int().min(1).default(100),
+    learning_rate: training.learning_rate.default(5e-6),
+    beta: z.number().positive().max(10).default(0.25),
+    sft_loss_weight: z.number().min(0).max(10).default(0.2),
+    /** The collapse guard: logps/chosen falling this many nats below its first value stops DPO. */
+    collapse_logps_drop: z.number().positive().default(50),
+  })
+  .strict();
+
+export const MergeConfig = z
+  .object({ tolerance: z.number().positive().default(1e-3) })
+  .strict();
+
+export const GenerateConfig = z
+  .object({
+    max_new_tokens: z.number().int().min(1).max(4096).default(64),
+    batch_size: z.number().int().min(1).default(16),
+    seed: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export const EvalConfig = z
+  .object({
+    task: z.literal('tool_call').default('tool_call'),
+    primary_metric: z.enum(['tool_call_match', 'name_match', 'valid_json']).default('tool_call_match'),
+    /** DPO ships only if its primary metric is no worse than SFT's minus this margin. */
+    max_regression: z.number().min(0).max(1).default(0.05),
+  })
+  .strict();
+
+export const PreflightConfig = z
+  .object({
+    ranks: z.number().int().min(1).max(64).default(2),
+    timeout_s: z.number().int().min(5).max(3600).default(60),
+    min_free_disk_gb: z.number().min(0).default(1),
+  })
+  .strict();
+
+export const MonitorConfig = z
+  .object({
+    poll_interval_s: z.number().min(0.2).max(300).default(2),
+    /** An agent.json older than this means the agent is silent: the host counts as lost. */
+    agent_stale_s: z.number().min(3).max(3600).default(30),
+    hang_timeout_s: z.number().int().min(10).default(1800),
+    /** How often a running job reports progress into workflow history. */
+    progress_interval_s: z.number().min(1).max(3600).default(15),
+    max_host_losses: z.number().int().min(0).max(100).default(5),
+    stage_timeout_s: z.number().int().min(60).default(24 * 3600),
+  })
+  .strict();
+
+export const LocalHostConfig = z
+  .object({
+    provider: z.literal('local'),
+    /** The python that runs the agent; default: the project's .venv. */
+    python: z.string().min(1).optional(),
+    /** Where the agent keeps its scratch files; default: .finetune/hosts. */
+    workdir: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const HostConfig = z.discriminatedUnion('provider', [LocalHostConfig]);
+
+export const PipelineConfig = z
+  .object({
+    name,
+    store: storeUri,
+    /** Where promote copies the chosen model; default: <store>/models. */
+    output: storeUri.optional(),
+    host: HostConfig.prefault({ provider: 'local' }),
+    model: z.object({ base: modelRef, dtype: dtype.default('float32') }).strict(),
+    data: z.object({ sft: dataRef, preferences: dataRef, eval: dataRef }).strict(),
+    preflight: PreflightConfig.prefault({}),
+    sft: SftConfig.prefault({}),
+    merge: MergeConfig.prefault({}),
+    dpo: DpoConfig.prefault({}),
+    generate: GenerateConfig.prefault({}),
+    eval: EvalConfig.prefault({}),
+    monitor: MonitorConfig.prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const stage of ['sft', 'dpo'] as const) {
+      if (c[stage].save_steps > c[stage].max_steps) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [stage, 'save_steps'],
+          input: c[stage].save_steps,
+          message: `is larger than ${stage}.max_steps (${c[stage].max_steps}), so no checkpoint would ever be saved; lower it`,
+        });
+      }
+    }
+  });
+
+export type PipelineConfig = z.infer<typeof PipelineConfig>;
+export type PipelineConfigInput = z.input<typeof PipelineConfig>;
+export type SftConfig = z.infer<typeof SftConfig>;
+export type DpoConfig = z.infer<typeof DpoConfig>;

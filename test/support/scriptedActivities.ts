@@ -1,0 +1,103 @@
+/**
+ * Scripted activities for workflow tests: they record every call and let a
+ * test decide what each job does (succeed, lose its host, fail, hang).
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Activities, HostLostDetails, JobResult, RunJobInput } from '../../activities/types';
+import type { HostLease } from '../../src/hosts/provider';
+import type { RunMetrics } from '../../src/eval/metrics';
+
+export type JobScript = (input: RunJobInput) => Promise<JobResult>;
+
+export interface Recorder {
+  provisioned: HostLease[];
+  released: string[];
+  jobs: RunJobInput['job'][];
+}
+
+export function succeed(stepsDone = 10, resumedFromStep = 0): JobScript {
+  return async ({ job }) => ({
+    jobId: job.job_id,
+    stage: job.stage,
+    output: { key: `runs/${job.run_id}/stages/${job.stage}/output/${job.stage === 'sft' ? 'adapter' : 'model'}`, fingerprint: `sha256:${job.stage}` },
+    metrics: {},
+    stepsDone,
+    resumedFromStep,
+    seconds: 1,
+  });
+}
+
+export function loseHost(lastStep: number, lastCheckpointStep: number | null): JobScript {
+  return async ({ lease }) => {
+    const details: HostLostDetails = { hostId: lease.hostId, reason: 'process gone', preempted: false, lastStep, lastCheckpointStep };
+    throw ApplicationFailure.create({ type: 'HostLost', message: 'host lost', nonRetryable: true, details: [details] });
+  };
+}
+
+export function failAs(type: string, message: string): JobScript {
+  return async () => {
+    throw ApplicationFailure.create({ type, message, nonRetryable: true });
+  };
+}
+
+/** Blocks until cancelled (heartbeating so the cancellation is delivered). */
+export const blockUntilCancelled: JobScript = async () => {
+  const ctx = Context.current();
+  for (;;) {
+    ctx.heartbeat();
+    await ctx.sleep(200);
+  }
+};
+
+export function scriptedActivities(
+  scripts: Partial<Record<string, JobScript[]>>,
+  metrics: RunMetrics = {
+    primaryMetric: 'tool_call_match',
+    n: 10,
+    models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.8 }, dpo: { tool_call_match: 0.82 } },
+  },
+): { activities: Activities; recorder: Recorder } {
+  const recorder: Recorder = { provisioned: [], released: [], jobs: [] };
+  const activities: Activities = {
+    async prepareRun({ runId, config }) {
+      return {
+        config,
+        storeUri: 'file:///tmp/store',
+        inputs: {
+          base_model: `runs/${runId}/inputs/base-model`,
+          sft_data: `runs/${runId}/data/sft.jsonl`,
+          preference_data: `runs/${runId}/data/preferences.jsonl`,
+          eval_data: `runs/${runId}/data/eval.jsonl`,
+        },
+      };
+    },
+    async provisionHost({ runId, hostIndex }) {
+      const lease: HostLease = {
+        provider: 'local',
+        hostId: `${runId}-h${hostIndex}`,
+        runId,
+        hostIndex,
+        details: { pid: 1000 + hostIndex },
+        provisionedAt: new Date(0).toISOString(),
+      };
+      recorder.provisioned.push(lease);
+      return lease;
+    },
+    async runJob(input) {
+      recorder.jobs.push(input.job);
+      const queue = scripts[input.job.stage];
+      const script = queue && queue.length > 0 ? queue.shift()! : succeed();
+      return script(input);
+    },
+    async releaseHost(lease) {
+      recorder.released.push(lease.hostId);
+    },
+    async scoreRun() {
+      return metrics;
+    },
+    async promoteModel({ runId, fromKey }) {
+      return `file:///tmp/store/models/${runId}/model#${fromKey}`;
+    },
+  };
+  return { activities, recorder };
+}

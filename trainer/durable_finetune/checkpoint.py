@@ -1,0 +1,84 @@
+"""Commit checkpoints to the store atomically and find the newest valid one.
+
+A checkpoint is `<prefix>/checkpoint-<step>/`; it exists only once its
+COMMITTED.json (step, files with size and sha256) is written, and that file is
+written last. A folder without it, or whose files do not match it, is a
+half-written or corrupted leftover (a preempted upload): never resumed from,
+and deleted when found.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+
+from .fingerprint import file_sha256
+from .store import Store
+from .timeutil import now_iso
+
+log = logging.getLogger(__name__)
+_STEP = re.compile(r"checkpoint-(\d+)$")
+COMMITTED = "COMMITTED.json"
+
+
+def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: int, job_id: str) -> str:
+    """Upload local_dir to <prefix>/checkpoint-<step>/, then COMMITTED.json last; returns the key."""
+    local_dir = Path(local_dir)
+    key = f"{prefix.rstrip('/')}/checkpoint-{step}"
+    files = []
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(local_dir).as_posix()
+        if rel == COMMITTED:
+            continue
+        files.append({"path": rel, "size": path.stat().st_size, "sha256": file_sha256(path)})
+        store.put_file(f"{key}/{rel}", path)
+    store.put_json(f"{key}/{COMMITTED}",
+                   {"step": step, "job_id": job_id, "committed_at": now_iso(), "files": files})
+    return key
+
+
+def _valid(store: Store, key: str, manifest: dict | None) -> bool:
+    if not manifest or not isinstance(manifest.get("files"), list):
+        return False
+    for f in manifest["files"]:
+        data = store.get_bytes(f"{key}/{f['path']}")
+        if data is None or len(data) != f["size"] or hashlib.sha256(data).hexdigest() != f["sha256"]:
+            return False
+    return True
+
+
+def checkpoint_steps(store: Store, prefix: str) -> dict[int, str]:
+    """All checkpoint folders under prefix (committed or not): step -> key."""
+    out = {}
+    base = prefix.rstrip("/") + "/"
+    for k in store.list(base):
+        folder = k[len(base):].split("/", 1)[0]
+        m = _STEP.match(folder)
+        if m:
+            out[int(m.group(1))] = base + folder
+    return out
+
+
+def newest_valid_checkpoint(store: Store, prefix: str, delete_invalid: bool = True) -> tuple[int, str] | None:
+    """(step, key) of the newest committed checkpoint whose files verify, or None.
+
+    Invalid folders met on the way (newer than the one returned) are deleted
+    so that nothing can resume from them later.
+    """
+    for step, key in sorted(checkpoint_steps(store, prefix).items(), reverse=True):
+        if _valid(store, key, store.get_json(f"{key}/{COMMITTED}")):
+            return step, key
+        log.warning("checkpoint %s is uncommitted or corrupted: deleting it", key)
+        if delete_invalid:
+            store.delete_prefix(key + "/")
+    return None
+
+
+def download_checkpoint(store: Store, key: str, local_dir: str | Path) -> Path:
+    """Download the files a COMMITTED.json lists (not the manifest) into local_dir."""
+    local_dir = Path(local_dir)
+    manifest = store.get_json(f"{key}/{COMMITTED}")
+    for f in manifest["files"]:
+        store.get_file(f"{key}/{f['path']}", local_dir / f["path"])
+    return local_dir

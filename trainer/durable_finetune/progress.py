@@ -1,0 +1,51 @@
+"""Writes stages/<stage>/progress.json: what the control plane heartbeats on.
+
+Throttled (at most one write per `min_interval_s`) so a fast CPU run does not
+hammer the store; `force=True` at checkpoints and at the end.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .store import Store
+from .timeutil import now_iso
+
+
+class Progress:
+    def __init__(self, store: Store, key: str, job_id: str, stage: str, total_steps: int,
+                 min_interval_s: float = 1.0):
+        self.store, self.key = store, key
+        self.min_interval_s = min_interval_s
+        self._last_write = 0.0
+        self.state: dict[str, Any] = {
+            "job_id": job_id, "stage": stage, "step": 0, "total_steps": total_steps, "loss": None,
+            "metrics": {}, "last_checkpoint_step": None, "resumed_from_step": 0, "history": [],
+            "updated_at": now_iso(),
+        }
+
+    def log(self, step: int, loss: float | None, metrics: dict[str, float] | None = None, force: bool = False) -> None:
+        metrics = dict(metrics or {})
+        self.state["step"] = step
+        if loss is not None:
+            self.state["loss"] = loss
+        self.state["metrics"] = metrics
+        entry = {"step": step, "loss": loss, **metrics}
+        hist = self.state["history"]
+        if hist and hist[-1]["step"] == step:
+            hist[-1].update({k: v for k, v in entry.items() if v is not None})
+        else:
+            hist.append(entry)
+        self.write(force=force)
+
+    def update(self, force: bool = True, **fields: Any) -> None:
+        self.state.update(fields)
+        self.write(force=force)
+
+    def write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < self.min_interval_s:
+            return
+        self._last_write = now
+        self.state["updated_at"] = now_iso()
+        self.store.put_json(self.key, self.state)

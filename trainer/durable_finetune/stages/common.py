@@ -1,0 +1,168 @@
+"""What every stage shares: the job, its inputs, its status.
+
+A stage process reads its job from a local JSON file (the agent's copy of
+hosts/<host>/job.json), resolves inputs to local paths, and writes
+stages/<stage>/status.json for that job_id when it ends, whether it succeeded,
+failed with a known class, or was interrupted by SIGTERM.
+"""
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from ..diagnosis import classify
+from ..store import Store, open_store
+from ..timeutil import now_iso
+
+
+class StageFailure(Exception):
+    """A failure whose class we know (bad_data, continuity, no_op_training, ...)."""
+
+    def __init__(self, failure_class: str, message: str):
+        super().__init__(message)
+        self.failure_class = failure_class
+
+
+class StageContext:
+    def __init__(self, job: dict, store: Store, workdir: Path):
+        self.job = job
+        self.store = store
+        self.workdir = workdir
+        self.job_id: str = job["job_id"]
+        self.stage: str = job["stage"]
+        self.run_id: str = job["run_id"]
+        self.params: dict = job.get("params") or {}
+        self.inputs: dict = job.get("inputs") or {}
+        self.resume: bool = bool(job.get("resume"))
+        self.started_at = now_iso()
+        self.t0 = time.monotonic()
+
+    # Store keys of this stage.
+    @property
+    def stage_prefix(self) -> str:
+        return f"runs/{self.run_id}/stages/{self.stage}"
+
+    def key(self, rel: str) -> str:
+        return f"{self.stage_prefix}/{rel}"
+
+    @property
+    def local_dir(self) -> Path:
+        d = self.workdir / "stages" / self.stage / self.job_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def input_path(self, name: str) -> str:
+        """Resolve inputs[name] to a local path (or an `hf:` model id)."""
+        value = self.inputs.get(name)
+        if not value:
+            raise StageFailure("bad_data", f"job input {name!r} is missing")
+        return resolve_input(value, self.store, self.workdir / "cache")
+
+    def write_status(self, state: str, *, failure_class: str | None = None, message: str = "",
+                     exit_code: int | None = 0, output: dict | None = None, metrics: dict | None = None,
+                     steps_done: int | None = None, resumed_from_step: int | None = 0,
+                     log_tail: list[str] | None = None) -> dict:
+        status = {
+            "job_id": self.job_id, "stage": self.stage, "state": state,
+            "failure_class": failure_class if state == "failed" else None,
+            "message": message, "exit_code": exit_code, "signal": None,
+            "log_tail": log_tail or [], "output": output, "metrics": metrics or {},
+            "steps_done": steps_done, "resumed_from_step": resumed_from_step,
+            "started_at": self.started_at, "finished_at": now_iso(),
+            "duration_s": round(time.monotonic() - self.t0, 3),
+        }
+        self.store.put_json(self.key("status.json"), status)
+        return status
+
+
+def resolve_input(value: str, store: Store, cache_dir: Path) -> str:
+    """A store key (runs/...) is downloaded to cache_dir; file:// and plain paths are used
+    in place; gs:// is downloaded; `hf:<id>` returns the id for from_pretrained (offline cache)."""
+    if value.startswith("hf:"):
+        return value[3:]
+    if value.startswith("file://"):
+        return value[len("file://"):]
+    if value.startswith("gs://"):
+        bucket, _, key = value[len("gs://"):].partition("/")
+        return _download(open_store(f"gs://{bucket}"), key, cache_dir / "gs" / bucket)
+    if value.startswith("runs/"):
+        return _download(store, value, cache_dir / "store")
+    return value  # a local path
+
+
+def _download(store: Store, key: str, root: Path) -> str:
+    key = key.rstrip("/")
+    dest = root / key
+    if store.exists(key):  # a single file, e.g. data/sft.jsonl
+        if not dest.exists():
+            store.get_file(key, dest)
+        return str(dest)
+    # A folder: download it whole, into a fresh place (a previous partial copy is discarded).
+    done = dest / ".downloaded"
+    if not done.exists():
+        if not store.list(key + "/"):
+            raise StageFailure("bad_data", f"input {key!r} is not in the store")
+        store.download_dir(key, dest)
+        done.write_text(now_iso())
+    return str(dest)
+
+
+def read_jsonl(path: str) -> list[dict]:
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise StageFailure("bad_data", f"{path}:{n}: {e}") from None
+    if not rows:
+        raise StageFailure("bad_data", f"{path} has no rows")
+    return rows
+
+
+def device_and_dtype(params: dict):
+    """cuda when present; bf16 only on cuda and only when params.dtype asks for it."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    want = str(params.get("dtype", "float32")).lower()
+    dtype = torch.bfloat16 if cuda and want in ("bfloat16", "bf16") else torch.float32
+    return ("cuda" if cuda else "cpu"), dtype
+
+
+def set_seed(seed: int) -> None:
+    from transformers import set_seed as hf_set_seed
+
+    hf_set_seed(seed)
+
+
+def run_stage(body: Callable[[StageContext], dict | None]) -> None:
+    """Entry point shared by all stages: parse args, run body, always leave a status."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--job", required=True, help="local path of the job JSON")
+    ap.add_argument("--store", required=True, help="store URI (file:///abs or gs://bucket/prefix)")
+    ap.add_argument("--workdir", default=os.environ.get("DF_WORKDIR", ".df-work"))
+    args = ap.parse_args()
+    faulthandler.enable()  # a segfault or hang dump shows where it happened
+    job = json.loads(Path(args.job).read_text())
+    ctx = StageContext(job, open_store(args.store), Path(args.workdir).resolve())
+    try:
+        body(ctx)
+    except StageFailure as e:
+        print(f"stage failed: {e.failure_class}: {e}", file=sys.stderr, flush=True)
+        ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1)
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - every failure must leave a classified status
+        tb = traceback.format_exc()
+        print(tb, file=sys.stderr, flush=True)
+        ctx.write_status("failed", failure_class=classify(1, None, tb), message=f"{type(e).__name__}: {e}",
+                         exit_code=1, log_tail=tb.splitlines()[-40:])
+        sys.exit(1)

@@ -1,0 +1,73 @@
+"""SFT stage: LoRA supervised fine-tuning with trl's SFTTrainer.
+
+Rows `{"messages": [..., {"role": "assistant", ...}]}` become conversational
+prompt/completion pairs, so the loss is on the assistant answer only.
+Output: stages/sft/output/adapter/ (peft adapter) and its fingerprint.
+"""
+from __future__ import annotations
+
+from ..fingerprint import fingerprint_dir
+from ..progress import Progress
+from ..training import StopFlag, lora_config, prepare_resume, run_training, training_args
+from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, run_stage, set_seed
+
+
+def to_prompt_completion(rows: list[dict]) -> list[dict]:
+    out = []
+    for n, row in enumerate(rows, 1):
+        msgs = row.get("messages")
+        if not msgs or msgs[-1].get("role") != "assistant":
+            raise StageFailure("bad_data", f"sft row {n}: needs messages ending with an assistant turn")
+        out.append({"prompt": msgs[:-1], "completion": msgs[-1:]})
+    return out
+
+
+def main(ctx: StageContext) -> None:
+    stop = StopFlag()
+    stop.install()  # first: a SIGTERM during model loading must not kill us without a status
+    p = ctx.params
+    set_seed(int(p.get("seed", 0)))
+
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    base = ctx.input_path("base_model")
+    data = ctx.input_path("sft_data")
+    dataset = Dataset.from_list(to_prompt_completion(read_jsonl(data)))
+    device, dtype = device_and_dtype(p)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+
+    resume_path, start_step = prepare_resume(ctx)
+    progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, int(p["max_steps"]))
+    progress.update(resumed_from_step=start_step, step=start_step)
+
+    out_dir = ctx.local_dir / "trainer"
+    args = SFTConfig(**training_args(p, out_dir, use_bf16=str(dtype) == "torch.bfloat16"),
+                     completion_only_loss=True)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=lora_config(p))
+    interrupted, out = run_training(ctx, trainer, progress, stop, resume_path, start_step)
+    step = trainer.state.global_step
+    if interrupted:
+        ctx.write_status("interrupted", message=f"stopped by SIGTERM at step {step}; checkpoint committed",
+                         steps_done=step, resumed_from_step=start_step)
+        return
+
+    adapter_dir = ctx.local_dir / "adapter"
+    trainer.model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    fp = fingerprint_dir(adapter_dir)
+    key = ctx.key("output/adapter")
+    ctx.store.delete_prefix(key + "/")
+    ctx.store.upload_dir(adapter_dir, key)
+    progress.update(step=step)
+    ctx.write_status("succeeded", output={"key": key, "fingerprint": fp},
+                     metrics={"train_loss": out.training_loss, **{k: v for k, v in out.metrics.items()
+                                                                 if isinstance(v, (int, float))}},
+                     steps_done=step, resumed_from_step=start_step)
+
+
+if __name__ == "__main__":
+    run_stage(main)

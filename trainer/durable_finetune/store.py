@@ -1,0 +1,223 @@
+"""The store: the only channel between the control plane and this host.
+
+Keys are '/'-separated and relative to the store root. `get_bytes`/`get_json`
+return None when the key is absent (absence is a normal answer here: no job
+yet, no status yet), never raise for it.
+
+file://  an absolute folder; JSON writes go to a temp file then rename, so a
+         reader never sees half a file.
+gs://    bucket/prefix via google-cloud-storage (honours STORAGE_EMULATOR_HOST);
+         one object write is already atomic; `create_only=True` adds the
+         if_generation_match=0 precondition.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+class CreateOnlyConflict(Exception):
+    """A create-only write found the key already there."""
+
+
+def _dumps(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
+
+
+class Store:
+    uri: str
+
+    def put_bytes(self, key: str, data: bytes, create_only: bool = False) -> None: ...
+    def get_bytes(self, key: str) -> bytes | None: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def delete_prefix(self, prefix: str) -> None: ...
+    def put_file(self, key: str, local_path: str | Path) -> None: ...
+    def get_file(self, key: str, local_path: str | Path) -> bool: ...
+
+    def put_json(self, key: str, obj: Any, create_only: bool = False) -> None:
+        self.put_bytes(key, _dumps(obj), create_only=create_only)
+
+    def get_json(self, key: str) -> Any | None:
+        data = self.get_bytes(key)
+        return None if data is None else json.loads(data)
+
+    def upload_dir(self, local_dir: str | Path, key_prefix: str) -> list[str]:
+        """Upload every file under local_dir; returns the keys written."""
+        local_dir = Path(local_dir)
+        keys = []
+        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+            key = f"{key_prefix.rstrip('/')}/{path.relative_to(local_dir).as_posix()}"
+            self.put_file(key, path)
+            keys.append(key)
+        return keys
+
+    def download_dir(self, key_prefix: str, local_dir: str | Path) -> list[Path]:
+        """Download every key under key_prefix into local_dir; returns local paths."""
+        prefix = key_prefix.rstrip("/") + "/"
+        out = []
+        for key in self.list(prefix):
+            dest = Path(local_dir) / key[len(prefix):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.get_file(key, dest)
+            out.append(dest)
+        return out
+
+
+class FileStore(Store):
+    def __init__(self, root: str):
+        self.root = Path(root)
+        self.uri = "file://" + str(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        key = key.lstrip("/")
+        if ".." in key.split("/"):
+            raise ValueError(f"bad key {key!r}")
+        return self.root / key
+
+    def put_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            if create_only:
+                # link() fails if the target exists: an atomic create-only.
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise CreateOnlyConflict(key) from None
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def put_file(self, key: str, local_path: str | Path) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        os.close(fd)
+        shutil.copyfile(local_path, tmp)
+        os.replace(tmp, path)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def get_file(self, key: str, local_path: str | Path) -> bool:
+        src = self._path(key)
+        if not src.is_file():
+            return False
+        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, local_path)
+        return True
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        # A prefix may end mid-name ("stages/sft/check"); list its parent folder then filter.
+        folder = base if prefix.endswith("/") or not prefix else base.parent
+        if not folder.is_dir():
+            return []
+        keys = []
+        for p in folder.rglob("*"):
+            if p.is_file() and not p.name.startswith(".tmp-"):
+                key = p.relative_to(self.root).as_posix()
+                if key.startswith(prefix.lstrip("/")):
+                    keys.append(key)
+        return sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> None:
+        for key in self.list(prefix):
+            try:
+                self._path(key).unlink()
+            except FileNotFoundError:
+                pass
+        base = self._path(prefix)
+        if base.is_dir():
+            shutil.rmtree(base, ignore_errors=True)
+
+
+class GcsStore(Store):
+    def __init__(self, bucket: str, prefix: str):
+        from google.cloud import storage  # imported lazily: file:// needs no GCS client
+
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            from google.auth.credentials import AnonymousCredentials
+
+            client = storage.Client(credentials=AnonymousCredentials(), project=os.environ.get("GOOGLE_CLOUD_PROJECT", "test"))
+        else:
+            client = storage.Client()
+        self.bucket = client.bucket(bucket)
+        self.prefix = prefix.strip("/")
+        self.uri = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
+
+    def _name(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
+        from google.api_core.exceptions import PreconditionFailed
+
+        blob = self.bucket.blob(self._name(key))
+        try:
+            blob.upload_from_string(data, if_generation_match=0 if create_only else None)
+        except PreconditionFailed:
+            raise CreateOnlyConflict(key) from None
+
+    def put_file(self, key: str, local_path: str | Path) -> None:
+        self.bucket.blob(self._name(key)).upload_from_filename(str(local_path))
+
+    def get_bytes(self, key: str) -> bytes | None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return self.bucket.blob(self._name(key)).download_as_bytes()
+        except NotFound:
+            return None
+
+    def get_file(self, key: str, local_path: str | Path) -> bool:
+        from google.api_core.exceptions import NotFound
+
+        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.bucket.blob(self._name(key)).download_to_filename(str(local_path))
+            return True
+        except NotFound:
+            return False
+
+    def exists(self, key: str) -> bool:
+        return self.bucket.blob(self._name(key)).exists()
+
+    def list(self, prefix: str) -> list[str]:
+        full = self._name(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(b.name[strip:] for b in self.bucket.list_blobs(prefix=full))
+
+    def delete_prefix(self, prefix: str) -> None:
+        for b in self.bucket.list_blobs(prefix=self._name(prefix)):
+            b.delete()
+
+
+def open_store(uri: str) -> Store:
+    if uri.startswith("file://"):
+        return FileStore(uri[len("file://"):])
+    if uri.startswith("gs://"):
+        bucket, _, prefix = uri[len("gs://"):].partition("/")
+        return GcsStore(bucket, prefix)
+    raise ValueError(f"unsupported store URI {uri!r} (use file:///abs/path or gs://bucket/prefix)")

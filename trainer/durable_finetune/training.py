@@ -1,0 +1,165 @@
+"""Durable training shared by the sft and dpo stages.
+
+- every save (each `save_steps`, and on SIGTERM) is committed to the store as
+  stages/<stage>/checkpoints/checkpoint-<step>/ with COMMITTED.json last;
+- SIGTERM (spot preemption notice: about 30 s before the hard stop) only sets
+  a flag; at the next step end the callback asks the Trainer to save and stop;
+- `resume: true` downloads the newest valid committed checkpoint and passes
+  it to `trainer.train(resume_from_checkpoint=...)` (the Trainer's own
+  `True` would pick the highest local folder without checking it is whole);
+- after the first optimizer step, zero trainable parameters is a failure
+  (`no_op_training`): a frozen adapter trains nothing, silently;
+- progress.json on every logged step.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from .checkpoint import checkpoint_steps, commit_checkpoint, download_checkpoint, newest_valid_checkpoint
+from .progress import Progress
+from .stages.common import StageContext, StageFailure
+
+# Metrics worth keeping in progress history (trl names); loss is kept separately.
+_KEEP = ("learning_rate", "grad_norm", "mean_token_accuracy", "entropy", "epoch",
+         "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
+         "logps/chosen", "logps/rejected")
+
+
+class StopFlag:
+    """Set by the SIGTERM handler, read at step boundaries."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        def handler(signum, frame):  # noqa: ARG001
+            print("SIGTERM received: will checkpoint and stop at the next step end", file=sys.stderr, flush=True)
+            self.requested = True
+
+        signal.signal(signal.SIGTERM, handler)
+
+
+class DurableCallback(TrainerCallback):
+    def __init__(self, ctx: StageContext, progress: Progress, stop: StopFlag, start_step: int):
+        self.ctx, self.progress, self.stop = ctx, progress, stop
+        self.start_step = start_step
+        self.checked_trainable = False
+        self.last_committed: int | None = None
+        self.stopped_by_signal = False
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if not self.checked_trainable and model is not None:
+            self.checked_trainable = True
+            n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            if n == 0:
+                raise StageFailure("no_op_training", "no trainable parameters after the first optimizer step")
+        if self.stop.requested:
+            self.stopped_by_signal = True
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs and not any(k in logs for k in _KEEP[5:]):
+            return  # the end-of-train summary, not a step log
+        metrics = {k: float(v) for k, v in logs.items() if k in _KEEP and isinstance(v, (int, float))}
+        loss = logs.get("loss")
+        self.progress.log(state.global_step, float(loss) if loss is not None else None, metrics)
+
+    def on_save(self, args, state, control, **kwargs):
+        step = state.global_step
+        local = Path(args.output_dir) / f"checkpoint-{step}"
+        commit_checkpoint(self.ctx.store, local, self.ctx.key("checkpoints"), step, self.ctx.job_id)
+        self.last_committed = step
+        self.progress.update(last_checkpoint_step=step, step=step)
+        print(f"committed checkpoint-{step}", file=sys.stderr, flush=True)
+
+
+def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
+    """(local checkpoint path or None, step). A fresh (non-resume) job drops old checkpoints,
+    so that a later resume can never pick up a checkpoint of a different attempt's lineage."""
+    prefix = ctx.key("checkpoints")
+    if not ctx.resume:
+        for key in checkpoint_steps(ctx.store, prefix).values():
+            ctx.store.delete_prefix(key + "/")
+        return None, 0
+    found = newest_valid_checkpoint(ctx.store, prefix)
+    if not found:
+        print("resume requested but no valid committed checkpoint: starting from step 0", file=sys.stderr)
+        return None, 0
+    step, key = found
+    local = download_checkpoint(ctx.store, key, ctx.local_dir / "resume" / f"checkpoint-{step}")
+    print(f"resuming from {key}", file=sys.stderr, flush=True)
+    return str(local), step
+
+
+def training_args(params: dict, output_dir: Path, use_bf16: bool) -> dict[str, Any]:
+    """Keyword arguments common to SFTConfig and DPOConfig."""
+    import torch
+
+    return dict(
+        output_dir=str(output_dir),
+        max_steps=int(params["max_steps"]),
+        per_device_train_batch_size=int(params["batch_size"]),
+        gradient_accumulation_steps=int(params.get("gradient_accumulation_steps", 1)),
+        learning_rate=float(params["learning_rate"]),
+        lr_scheduler_type=params.get("lr_scheduler", "cosine"),
+        warmup_steps=int(params.get("warmup_steps", 0)),
+        save_strategy="steps",
+        save_steps=int(params["save_steps"]),
+        logging_steps=int(params.get("logging_steps", 1)),
+        seed=int(params.get("seed", 0)),
+        data_seed=int(params.get("seed", 0)),
+        max_length=int(params["max_length"]),
+        # trl defaults bf16 on and gradient checkpointing on: wrong for CPU and tiny models.
+        bf16=use_bf16,
+        fp16=False,
+        gradient_checkpointing=bool(params.get("gradient_checkpointing", False)),
+        use_cpu=not torch.cuda.is_available(),
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        save_total_limit=None,
+    )
+
+
+def lora_config(params: dict):
+    from peft import LoraConfig
+
+    lora = params.get("lora") or {}
+    targets = lora.get("target_modules", "all-linear")
+    return LoraConfig(
+        r=int(lora.get("r", 16)),
+        lora_alpha=int(lora.get("alpha", 32)),
+        lora_dropout=float(lora.get("dropout", 0.0)),
+        target_modules=targets,
+        modules_to_save=lora.get("modules_to_save") or None,
+        task_type="CAUSAL_LM",
+    )
+
+
+def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag, resume_path: str | None,
+                 start_step: int) -> tuple[bool, Any]:
+    """Train; returns (interrupted, train_output). On interruption the checkpoint is committed."""
+    cb = DurableCallback(ctx, progress, stop, start_step)
+    trainer.add_callback(cb)
+    out = trainer.train(resume_from_checkpoint=resume_path)
+    step = trainer.state.global_step
+    if cb.stopped_by_signal or stop.requested:
+        if cb.last_committed != step:
+            # The signal came after the last step end (or the save was skipped): save now.
+            trainer._save_checkpoint(trainer.model, trial=None)
+            cb.on_save(trainer.args, trainer.state, trainer.control)
+        progress.update(step=step)
+        return True, out
+    return False, out
+
+
+def trainable_count(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

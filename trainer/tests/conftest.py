@@ -1,0 +1,76 @@
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TRAINER = Path(__file__).resolve().parents[1]
+ROOT = TRAINER.parent
+sys.path.insert(0, str(TRAINER))
+
+from durable_finetune.store import open_store  # noqa: E402
+
+
+@pytest.fixture
+def store(tmp_path):
+    return open_store(f"file://{tmp_path / 'store'}")
+
+
+class AgentProc:
+    """The real agent as a subprocess against a file:// store."""
+
+    def __init__(self, store, run: str, host: str, workdir: Path):
+        self.store, self.run, self.host = store, run, host
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "durable_finetune.agent", "--store", store.uri, "--run", run, "--host", host,
+             "--workdir", str(workdir), "--poll-s", "0.2", "--heartbeat-s", "1"],
+            env={**os.environ, "PYTHONPATH": str(TRAINER)}, stdout=open(workdir.parent / f"agent-{host}.out", "ab"),
+            stderr=subprocess.STDOUT)
+
+    def post(self, job: dict) -> None:
+        job = {"run_id": self.run, "host_id": self.host, "resume": False, "created_at": "2026-11-28T22:00:00.000Z",
+               "inputs": {}, **job}
+        self.store.put_json(f"runs/{self.run}/hosts/{self.host}/job.json", job)
+
+    def wait_status(self, stage: str, job_id: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.store.get_json(f"runs/{self.run}/stages/{stage}/status.json")
+            if st and st.get("job_id") == job_id and self.idle_or_done(job_id):
+                return st
+            time.sleep(0.2)
+        raise AssertionError(f"no status for {job_id} within {timeout}s")
+
+    def idle_or_done(self, job_id: str) -> bool:
+        a = self.store.get_json(f"runs/{self.run}/hosts/{self.host}/agent.json") or {}
+        return a.get("job_id") != job_id
+
+    def stop(self, timeout: float = 40) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=timeout)
+
+
+@pytest.fixture
+def agent_factory(tmp_path, store):
+    started = []
+
+    def make(run="r1", host="h1"):
+        wd = tmp_path / f"work-{host}-{len(started)}"
+        wd.mkdir()
+        a = AgentProc(store, run, host, wd)
+        started.append(a)
+        return a
+
+    yield make
+    for a in started:
+        if a.proc.poll() is None:
+            a.proc.kill()
+            a.proc.wait()
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,41 @@
+from durable_finetune.checkpoint import commit_checkpoint, download_checkpoint, newest_valid_checkpoint
+
+PREFIX = "runs/r/stages/sft/checkpoints"
+
+
+def make_ckpt(tmp_path, step):
+    d = tmp_path / f"local-{step}"
+    d.mkdir()
+    (d / "adapter_model.safetensors").write_bytes(bytes([step % 256]) * 100)
+    (d / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+    return d
+
+
+def test_commit_writes_manifest_last_with_sizes_and_hashes(store, tmp_path):
+    key = commit_checkpoint(store, make_ckpt(tmp_path, 25), PREFIX, 25, "sft-1")
+    m = store.get_json(f"{key}/COMMITTED.json")
+    assert m["step"] == 25 and m["job_id"] == "sft-1"
+    assert {f["path"]: f["size"] for f in m["files"]} == {"adapter_model.safetensors": 100, "trainer_state.json": 19}
+
+
+def test_newest_valid_skips_and_deletes_uncommitted_and_corrupted(store, tmp_path):
+    commit_checkpoint(store, make_ckpt(tmp_path, 25), PREFIX, 25, "sft-1")
+    commit_checkpoint(store, make_ckpt(tmp_path, 50), PREFIX, 50, "sft-1")
+    # step 75: corrupted after commit (same size, different bytes)
+    commit_checkpoint(store, make_ckpt(tmp_path, 75), PREFIX, 75, "sft-1")
+    store.put_bytes(f"{PREFIX}/checkpoint-75/adapter_model.safetensors", b"\xff" * 100)
+    # step 100: files uploaded but never committed (preempted mid-upload)
+    store.upload_dir(make_ckpt(tmp_path, 100), f"{PREFIX}/checkpoint-100")
+
+    assert newest_valid_checkpoint(store, PREFIX) == (50, f"{PREFIX}/checkpoint-50")
+    assert store.list(f"{PREFIX}/checkpoint-100/") == []
+    assert store.list(f"{PREFIX}/checkpoint-75/") == []
+    assert store.list(f"{PREFIX}/checkpoint-25/")  # older valid ones are kept
+
+    local = download_checkpoint(store, f"{PREFIX}/checkpoint-50", tmp_path / "dl")
+    assert (local / "adapter_model.safetensors").read_bytes() == bytes([50]) * 100
+    assert not (local / "COMMITTED.json").exists()
+
+
+def test_no_checkpoint(store):
+    assert newest_valid_checkpoint(store, PREFIX) is None

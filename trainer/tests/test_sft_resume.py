@@ -1,0 +1,39 @@
+"""SFT through the agent: SIGTERM checkpoints and stops; a resume job continues from there."""
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = {"max_steps": 40, "batch_size": 8, "learning_rate": 3e-3, "save_steps": 5, "max_length": 128, "seed": 0,
+          "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}, "dtype": "float32",
+          "logging_steps": 1}
+INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model", "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
+
+
+def test_sigterm_then_resume(agent_factory, store):
+    agent = agent_factory()
+    agent.post({"job_id": "sft-1", "stage": "sft", "inputs": INPUTS, "params": PARAMS})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        prog = store.get_json("runs/r1/stages/sft/progress.json") or {}
+        if (prog.get("last_checkpoint_step") or 0) >= 5:
+            break
+        time.sleep(0.1)
+    assert (prog.get("last_checkpoint_step") or 0) >= 5, prog
+    t0 = time.monotonic()
+    assert agent.stop(timeout=40) == 0
+    assert time.monotonic() - t0 < 30
+    st = store.get_json("runs/r1/stages/sft/status.json")
+    assert st["job_id"] == "sft-1" and st["state"] == "interrupted", st
+    stopped_at = st["steps_done"]
+    assert 5 <= stopped_at < 40
+    assert store.get_json(f"runs/r1/stages/sft/checkpoints/checkpoint-{stopped_at}/COMMITTED.json")
+
+    agent2 = agent_factory()
+    agent2.post({"job_id": "sft-2", "stage": "sft", "resume": True, "inputs": INPUTS, "params": PARAMS})
+    st2 = agent2.wait_status("sft", "sft-2", timeout=120)
+    assert st2["state"] == "succeeded", st2
+    assert st2["resumed_from_step"] == stopped_at and st2["steps_done"] == 40
+    assert st2["output"]["fingerprint"].startswith("sha256:")
+    assert store.exists("runs/r1/stages/sft/output/adapter/adapter_model.safetensors")
+    prog = store.get_json("runs/r1/stages/sft/progress.json")
+    assert prog["job_id"] == "sft-2" and prog["resumed_from_step"] == stopped_at and prog["step"] == 40

@@ -1,0 +1,55 @@
+import os
+
+import pytest
+
+from durable_finetune.store import CreateOnlyConflict, open_store
+
+
+def test_json_round_trip_and_absent_is_none(store):
+    assert store.get_json("runs/r/x.json") is None
+    assert store.get_bytes("runs/r/x.json") is None
+    store.put_json("runs/r/x.json", {"a": [1, 2], "b": None})
+    assert store.get_json("runs/r/x.json") == {"a": [1, 2], "b": None}
+    assert store.exists("runs/r/x.json")
+    assert not store.exists("runs/r")  # a folder is not a key
+
+
+def test_put_replaces_whole_file_and_leaves_no_temp(store, tmp_path):
+    store.put_json("k/status.json", {"v": 1})
+    store.put_json("k/status.json", {"v": 2})
+    assert store.get_json("k/status.json") == {"v": 2}
+    assert os.listdir(tmp_path / "store" / "k") == ["status.json"]
+
+
+def test_create_only_refuses_existing_key(store):
+    store.put_json("c/COMMITTED.json", {"step": 1}, create_only=True)
+    with pytest.raises(CreateOnlyConflict):
+        store.put_json("c/COMMITTED.json", {"step": 2}, create_only=True)
+    assert store.get_json("c/COMMITTED.json") == {"step": 1}
+
+
+def test_list_is_recursive_and_prefix_filtered(store):
+    for k in ("a/b/1.txt", "a/b/c/2.txt", "a/bb/3.txt", "z/4.txt"):
+        store.put_bytes(k, b"x")
+    assert store.list("a/b/") == ["a/b/1.txt", "a/b/c/2.txt"]
+    assert store.list("a/b") == ["a/b/1.txt", "a/b/c/2.txt", "a/bb/3.txt"]
+    assert store.list("nothing/") == []
+
+
+def test_upload_download_and_delete_prefix(store, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "w.safetensors").write_bytes(b"\x00" * 10)
+    (src / "sub" / "c.json").write_text("{}")
+    keys = store.upload_dir(src, "runs/r/out")
+    assert keys == ["runs/r/out/sub/c.json", "runs/r/out/w.safetensors"]
+    dst = tmp_path / "dst"
+    store.download_dir("runs/r/out", dst)
+    assert (dst / "w.safetensors").read_bytes() == b"\x00" * 10 and (dst / "sub" / "c.json").read_text() == "{}"
+    store.delete_prefix("runs/r/out/")
+    assert store.list("runs/r/") == []
+
+
+def test_unsupported_uri():
+    with pytest.raises(ValueError):
+        open_store("s3://bucket")

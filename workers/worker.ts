@@ -1,0 +1,37 @@
+/** Wires the pipeline's workflows and activities into a Temporal worker. */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { jobProgressSignal, TASK_QUEUE } from '../workflows/messages';
+import { projectRoot, venvPython } from '../src/paths';
+import type { TemporalSettings } from '../src/client/connection';
+
+export interface FineTuneWorker {
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+export async function createFineTuneWorker(settings: TemporalSettings, taskQueue = TASK_QUEUE): Promise<FineTuneWorker> {
+  const connection = await NativeConnection.connect(settings.connection as Parameters<typeof NativeConnection.connect>[0]);
+  const clientConnection = await Connection.connect(settings.connection);
+  const client = new Client({ connection: clientConnection, namespace: settings.namespace });
+  const activities = createActivities({
+    projectRoot,
+    python: venvPython(),
+    reportProgress: (workflowId, progress) => client.workflow.getHandle(workflowId).signal(jobProgressSignal, progress),
+  });
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue,
+    workflowsPath: require.resolve('../workflows'),
+    activities,
+  });
+  return {
+    worker,
+    close: async () => {
+      await clientConnection.close();
+      await connection.close();
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { fineTunePipeline } from './pipeline';

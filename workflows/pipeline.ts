@@ -1,0 +1,224 @@
+/**
+ * fineTunePipeline: provision, preflight, sft, merge, dpo, generate, score,
+ * promote, then release every host whatever happened. Reads top to bottom as
+ * the business process; side effects live in activities.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities, HostLostDetails, JobResult, PreparedRun } from '../activities/types';
+import { parseConfig } from '../src/config/parse';
+import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
+import type { JobSpec, StageName } from '../src/jobs/contract';
+import { HOST_LOST } from '../src/jobs/failures';
+import type { RunMetrics } from '../src/eval/metrics';
+import { HostPool } from './hosts';
+import { jobProgressSignal, progressQuery, STAGE_ATTRIBUTE } from './messages';
+import {
+  applyJobProgress,
+  enterStage,
+  finishStage,
+  newProgress,
+  type PipelineStage,
+  renderDetails,
+  type RunProgress,
+} from './progress';
+
+export interface PipelineResult {
+  runId: string;
+  storeUri: string;
+  metrics: RunMetrics;
+  promoted: { model: 'sft' | 'dpo'; uri: string };
+  hostLosses: number;
+  stepsRedone: number;
+}
+
+const short = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid', 'QuotaExceeded', 'CapacityUnavailable'] },
+});
+
+export async function fineTunePipeline(input: PipelineConfigInput): Promise<PipelineResult> {
+  let config: PipelineConfig;
+  try {
+    config = parseConfig(input);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'ConfigInvalid');
+  }
+  const runId = workflowInfo().workflowId;
+  const progress = newProgress(runId, config.name, config.model.base, new Date());
+  setHandler(progressQuery, () => ({ ...progress, elapsedSeconds: elapsedSince(progress) }));
+  setHandler(jobProgressSignal, (j) => {
+    applyJobProgress(progress, j);
+    setCurrentDetails(renderDetails(progress));
+  });
+
+  const long = proxyActivities<Activities>({
+    startToCloseTimeout: `${config.monitor.stage_timeout_s} seconds`,
+    heartbeatTimeout: `${Math.max(30, 3 * config.monitor.poll_interval_s)} seconds`,
+    retry: { initialInterval: '2 seconds', maximumAttempts: 20 },
+  });
+
+  // A server rejects undefined search attributes, so the stage attribute is kept
+  // only on runs started with it (our CLI and client always do; see README).
+  const tracksStage = workflowInfo().typedSearchAttributes.get(STAGE_ATTRIBUTE) !== undefined;
+  const stage = (name: PipelineStage): void => {
+    enterStage(progress, name, new Date());
+    if (tracksStage) upsertSearchAttributes([{ key: STAGE_ATTRIBUTE, value: name }]);
+    setCurrentDetails(renderDetails(progress));
+  };
+  const done = (name: PipelineStage): void => {
+    finishStage(progress, name, 'succeeded', new Date());
+    setCurrentDetails(renderDetails(progress));
+  };
+
+  let hosts: HostPool | null = null;
+  try {
+    stage('provision');
+    const run: PreparedRun = await short.prepareRun({ runId, config });
+    hosts = new HostPool(
+      short,
+      { runId, storeUri: run.storeUri, host: run.config.host },
+      config.monitor.max_host_losses,
+    );
+    const lease = await hosts.current();
+    progress.host = lease.hostId;
+    done('provision');
+
+    const runStage = async (name: StageName, inputs: Record<string, string>, params: object): Promise<JobResult> => {
+      stage(name);
+      const result = await runOnHosts(long, hosts!, run, progress, name, inputs, params);
+      done(name);
+      return result;
+    };
+    const c = run.config;
+    const training = (s: PipelineConfig['sft']) => ({ ...s, dtype: c.model.dtype });
+
+    await runStage('preflight', {}, c.preflight);
+    const sft = await runStage('sft', { base_model: run.inputs.base_model, sft_data: run.inputs.sft_data }, training(c.sft));
+    const merge = await runStage(
+      'merge',
+      { base_model: run.inputs.base_model, adapter: sft.output!.key, adapter_fingerprint: sft.output!.fingerprint ?? '' },
+      { ...c.merge, dtype: c.model.dtype },
+    );
+    const dpo = await runStage(
+      'dpo',
+      { model: merge.output!.key, model_fingerprint: merge.output!.fingerprint ?? '', preference_data: run.inputs.preference_data },
+      training(c.dpo),
+    );
+    const generated = await runStage(
+      'generate',
+      { eval_data: run.inputs.eval_data },
+      {
+        ...c.generate,
+        models: { base: run.inputs.base_model, sft: merge.output!.key, dpo: dpo.output!.key },
+      },
+    );
+    await hosts.releaseAll();
+
+    stage('score');
+    const metrics = await short.scoreRun({
+      runId,
+      storeUri: run.storeUri,
+      evalKey: run.inputs.eval_data,
+      generationsKey: generated.output!.key,
+      primaryMetric: c.eval.primary_metric,
+    });
+    progress.metrics = metrics;
+    done('score');
+
+    stage('promote');
+    const primary = c.eval.primary_metric;
+    const dpoHolds = (metrics.models.dpo?.[primary] ?? 0) >= (metrics.models.sft?.[primary] ?? 0) - c.eval.max_regression;
+    const model = dpoHolds ? 'dpo' : 'sft';
+    const uri = await short.promoteModel({
+      runId,
+      storeUri: run.storeUri,
+      fromKey: model === 'dpo' ? dpo.output!.key : merge.output!.key,
+      outputUri: c.output,
+    });
+    progress.promoted = { model, uri };
+    done('promote');
+    progress.state = 'succeeded';
+    setCurrentDetails(renderDetails(progress));
+    return { runId, storeUri: run.storeUri, metrics, promoted: { model, uri }, hostLosses: progress.hostLosses, stepsRedone: progress.stepsRedone };
+  } catch (err) {
+    progress.state = isCancellation(err) ? 'cancelled' : 'failed';
+    finishStage(progress, progress.stage, 'failed', new Date());
+    progress.error = describe(err);
+    setCurrentDetails(renderDetails(progress));
+    throw err;
+  } finally {
+    const pool = hosts;
+    if (pool) await CancellationScope.nonCancellable(() => pool.releaseAll());
+  }
+}
+
+/**
+ * Runs one stage's job, moving it to a new host each time its host is lost;
+ * every re-post resumes from the newest committed checkpoint.
+ */
+async function runOnHosts(
+  acts: Activities,
+  hosts: HostPool,
+  run: PreparedRun,
+  progress: RunProgress,
+  stage: StageName,
+  inputs: Record<string, string>,
+  params: object,
+): Promise<JobResult> {
+  let lostAtStep: number | null = null;
+  for (let attempt = 1; ; attempt++) {
+    const lease = await hosts.current();
+    progress.host = lease.hostId;
+    const job: JobSpec = {
+      job_id: `${stage}-${attempt}`,
+      run_id: progress.runId,
+      host_id: lease.hostId,
+      stage,
+      resume: attempt > 1,
+      created_at: new Date().toISOString(),
+      inputs,
+      params: params as Record<string, unknown>,
+    };
+    try {
+      const result = await acts.runJob({ lease, storeUri: run.storeUri, job, monitor: run.config.monitor });
+      if (lostAtStep !== null) progress.stepsRedone += Math.max(0, lostAtStep - result.resumedFromStep);
+      return result;
+    } catch (err) {
+      const lost = hostLost(err);
+      if (!lost) throw err;
+      progress.hostLosses += 1;
+      lostAtStep = lost.lastStep;
+      setCurrentDetails(renderDetails(progress));
+      await hosts.lost(`${lost.hostId}: ${lost.reason}`);
+    }
+  }
+}
+
+function hostLost(err: unknown): HostLostDetails | null {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === HOST_LOST) {
+    const details = err.cause.details?.[0] as HostLostDetails | undefined;
+    return details ?? { hostId: '?', reason: err.cause.message, preempted: false, lastStep: 0, lastCheckpointStep: null };
+  }
+  return null;
+}
+
+function elapsedSince(p: RunProgress): number {
+  return Math.round((Date.now() - Date.parse(p.startedAt)) / 1000);
+}
+
+function describe(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure) return `${e.type ?? 'Error'}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
