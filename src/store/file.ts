@@ -155,7 +155,7 @@ export class FileStore implements Store {
 }
 
 /** Every file under a local folder, as '/'-separated paths relative to it (symlinks followed). */
-async function filesUnder(root: string, rel = ''): Promise<string[]> {
+export async function filesUnder(root: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
     const child = rel === '' ? entry.name : `${rel}/${entry.name}`;

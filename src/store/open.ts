@@ -3,6 +3,7 @@
  * is a change here and nowhere else.
  */
 import { FileStore } from './file';
+import { GcsStore } from './gcs';
 import { Store } from './store';
 
 export class StoreUnavailable extends Error {
@@ -15,7 +16,11 @@ export class StoreUnavailable extends Error {
 export function openStore(uri: string): Store {
   if (uri.startsWith('file:///')) return new FileStore(uri);
   if (uri.startsWith('gs://')) {
-    throw new StoreUnavailable(uri, 'gs:// store is not available in this build; use a local folder (file:///...) for now');
+    try {
+      return new GcsStore(uri);
+    } catch (err) {
+      throw new StoreUnavailable(uri, (err as Error).message);
+    }
   }
   throw new StoreUnavailable(uri, 'expected file:///absolute/path or gs://bucket[/prefix] (resolve folder paths with resolveStoreUri first)');
 }
