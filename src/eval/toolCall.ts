@@ -37,20 +37,43 @@ export function isJsonObject(output: string): boolean {
   return isPlainObject(parseJson(output.trim()));
 }
 
-export function matchToolCall(expected: ToolCall, actual: ToolCall | undefined): boolean {
-  return explainMismatch(expected, actual) === undefined;
+/** A tool as eval items give it: a name and a JSON schema of its arguments. */
+export interface ToolSpec {
+  [key: string]: unknown;
+  name: string;
+  parameters?: JsonSchema;
+}
+
+/** The part of JSON schema that argument checking reads. */
+export interface JsonSchema {
+  [key: string]: unknown;
+  type?: string | string[];
+  properties?: Record<string, unknown>;
+  required?: string[];
+  additionalProperties?: unknown;
+  items?: unknown;
+  enum?: unknown[];
+}
+
+export function matchToolCall(expected: ToolCall, actual: ToolCall | undefined, tool?: ToolSpec): boolean {
+  return explainMismatch(expected, actual, tool) === undefined;
 }
 
 /**
  * Why actual is not the expected call (undefined when it is): same name, the
- * same argument keys, and values equal after normalisation (strings trimmed
- * and case-folded, numbers numerically, a numeric string equal to its number,
- * objects and arrays recursively).
+ * same argument keys, the types the tool's schema declares (when the tool is
+ * given: a numeric string is not a number there), and values equal after
+ * normalisation (strings trimmed and case-folded, numbers numerically, a
+ * numeric string equal to its number, objects and arrays recursively).
  */
-export function explainMismatch(expected: ToolCall, actual: ToolCall | undefined): string | undefined {
+export function explainMismatch(expected: ToolCall, actual: ToolCall | undefined, tool?: ToolSpec): string | undefined {
   if (actual === undefined) return 'no tool call found';
   if (normaliseString(expected.name) !== normaliseString(actual.name)) {
     return `called ${JSON.stringify(actual.name)} instead of ${JSON.stringify(expected.name)}`;
+  }
+  if (tool) {
+    const problem = schemaProblem(actual, [tool]);
+    if (problem) return problem;
   }
   const missing = Object.keys(expected.arguments).filter((k) => !(k in actual.arguments));
   if (missing.length) return `missing argument(s) ${missing.join(', ')}`;
@@ -62,6 +85,60 @@ export function explainMismatch(expected: ToolCall, actual: ToolCall | undefined
     }
   }
   return undefined;
+}
+
+/**
+ * Why the call does not fit any of the tools (undefined when it fits): an
+ * unknown tool name, a missing required argument, an argument the schema does
+ * not declare (unless additionalProperties allows it), or a value of the wrong
+ * JSON type or outside its enum.
+ */
+export function schemaProblem(call: ToolCall, tools: ToolSpec[]): string | undefined {
+  const tool = tools.find((t) => t.name === call.name) ?? tools.find((t) => normaliseString(t.name) === normaliseString(call.name));
+  if (!tool) return `${JSON.stringify(call.name)} is not one of the tools (${tools.map((t) => t.name).join(', ')})`;
+  return valueProblem(call.arguments, { type: 'object', ...(tool.parameters ?? {}) }, 'arguments');
+}
+
+function valueProblem(value: unknown, schema: JsonSchema, path: string): string | undefined {
+  if (schema.enum && !schema.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
+    return `${path} is ${JSON.stringify(value)}, not one of ${JSON.stringify(schema.enum)}`;
+  }
+  const types = schema.type === undefined ? [] : Array.isArray(schema.type) ? schema.type : [schema.type];
+  if (types.length > 0 && !types.some((t) => hasJsonType(value, t))) {
+    return `${path} is ${jsonTypeOf(value)} ${JSON.stringify(value)}, the tool expects ${types.join(' or ')}`;
+  }
+  if (isPlainObject(value) && (schema.properties || schema.required)) {
+    const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
+    const missing = (schema.required ?? []).filter((k) => !(k in value));
+    if (missing.length) return `missing required argument(s) ${missing.map((k) => `${path}.${k}`).join(', ')}`;
+    if (schema.additionalProperties !== true && !isPlainObject(schema.additionalProperties)) {
+      const unknown = Object.keys(value).filter((k) => !(k in properties));
+      if (unknown.length) return `unknown argument(s) ${unknown.map((k) => `${path}.${k}`).join(', ')}`;
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const problem = isPlainObject(properties[k]) ? valueProblem(v, properties[k], `${path}.${k}`) : undefined;
+      if (problem) return problem;
+    }
+  }
+  if (Array.isArray(value) && isPlainObject(schema.items)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = valueProblem(value[i], schema.items as JsonSchema, `${path}[${i}]`);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
+}
+
+function hasJsonType(value: unknown, type: string): boolean {
+  if (type === 'integer') return typeof value === 'number' && Number.isInteger(value);
+  return jsonTypeOf(value) === type || (type === 'number' && jsonTypeOf(value) === 'integer');
+}
+
+function jsonTypeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
 }
 
 function valuesEqual(a: unknown, b: unknown): boolean {

@@ -54,5 +54,11 @@ test('the example eval set scores perfectly against its own expected calls', () 
   const perfect = evalItems.map((i) => ({ model: 'oracle', item_id: i.id, output: JSON.stringify(i.expected_call) }));
   const metrics = scoreGenerations(evalItems, perfect);
   assert.equal(metrics.n, evalItems.length);
-  assert.deepEqual(metrics.models.oracle, { tool_call_match: 1, tool_call_match_lenient: 1, name_match: 1, valid_json: 1 });
+  assert.deepEqual(metrics.models.oracle, {
+    tool_call_match: 1,
+    tool_call_match_lenient: 1,
+    name_match: 1,
+    valid_json: 1,
+    tool_call_schema_valid: 1,
+  });
 });
