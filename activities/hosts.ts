@@ -6,6 +6,7 @@ import { openStore } from '../src/store/open';
 import { agentKey, type AgentHeartbeat } from '../src/jobs/contract';
 import type { ActivityDeps } from './deps';
 import type { ProvisionInput } from './types';
+import { runLog } from '../src/log';
 import * as path from 'node:path';
 
 export function hostProvider(deps: ActivityDeps, host: PipelineConfig['host'] | { provider: 'local' }): HostProvider {
@@ -30,7 +31,10 @@ export function hostActivities(deps: ActivityDeps) {
       const since = Date.now();
       for (;;) {
         const agent = await store.getJson<AgentHeartbeat>(agentKey(input.runId, lease.hostId));
-        if (agent && agent.pid === lease.details.pid) return lease;
+        if (agent && agent.pid === lease.details.pid) {
+          runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).info({ provider: lease.provider, seconds: (Date.now() - since) / 1000 }, 'host up');
+          return lease;
+        }
         const state = await provider.state(lease);
         if (state.kind === 'gone') {
           const tail = await provider.logTail(lease, 30);
@@ -46,6 +50,7 @@ export function hostActivities(deps: ActivityDeps) {
 
     async releaseHost(lease: HostLease): Promise<void> {
       await hostProvider(deps, { provider: lease.provider as 'local' }).release(lease);
+      runLog({ runId: lease.runId, hostId: lease.hostId }).info({ provider: lease.provider }, 'host released');
     },
   };
 }

@@ -20,6 +20,8 @@ import type { HostLease } from '../src/hosts/provider';
 import type { ActivityDeps } from './deps';
 import { hostProvider } from './hosts';
 import type { HostLostDetails, JobProgress, JobResult, RunJobInput } from './types';
+import { runLog } from '../src/log';
+import { pipelineMetrics } from '../src/metrics';
 
 export function jobActivities(deps: ActivityDeps) {
   return {
@@ -32,6 +34,9 @@ export function jobActivities(deps: ActivityDeps) {
 
       const posted = await store.getJson<JobSpec>(jobKey(job.run_id, job.host_id));
       if (posted?.job_id !== job.job_id) await store.putJson(jobKey(job.run_id, job.host_id), job);
+      const jlog = runLog({ runId: job.run_id, stage: job.stage, hostId: job.host_id, jobId: job.job_id });
+      const metrics = pipelineMetrics(ctx.metricMeter);
+      jlog.info({ resume: job.resume, reattached: posted?.job_id === job.job_id, attempt: ctx.info.attempt }, 'job started');
 
       let lastStep = 0;
       let lastCheckpointStep: number | null = null;
@@ -40,6 +45,8 @@ export function jobActivities(deps: ActivityDeps) {
       let lastReport = 0;
       const lost = (reason: string, preempted = false): ApplicationFailure => {
         const details: HostLostDetails = { hostId: lease.hostId, reason, preempted, lastStep, lastCheckpointStep };
+        jlog.warn({ reason, preempted, lastStep, lastCheckpointStep }, 'host lost');
+        metrics.hostLost(job.stage, preempted);
         return ApplicationFailure.create({
           type: HOST_LOST,
           message: `host ${lease.hostId} lost during ${job.stage} at step ${lastStep}: ${reason}`,
@@ -50,10 +57,19 @@ export function jobActivities(deps: ActivityDeps) {
 
       for (;;) {
         const status = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
-        if (status?.job_id === job.job_id) return finished(status, lease, lost);
+        if (status?.job_id === job.job_id) return ended(status);
 
         const progress = await store.getJson<StageProgressFile>(stageKey(job.run_id, job.stage, 'progress.json'));
         if (progress?.job_id === job.job_id && progress.updated_at !== lastProgressStamp) {
+          const seconds = (Date.parse(progress.updated_at) - Date.parse(lastProgressStamp)) / 1000;
+          if (seconds > 0 && progress.step > lastStep) metrics.stepsPerSecond(job.stage, (progress.step - lastStep) / seconds);
+          if (progress.last_checkpoint_step !== null && progress.last_checkpoint_step !== lastCheckpointStep) {
+            const committed = await store.getJson<{ upload_seconds?: number }>(
+              stageKey(job.run_id, job.stage, `checkpoints/checkpoint-${progress.last_checkpoint_step}/COMMITTED.json`),
+            );
+            if (committed?.upload_seconds !== undefined) metrics.checkpointUpload(job.stage, committed.upload_seconds);
+            jlog.info({ step: progress.last_checkpoint_step, uploadSeconds: committed?.upload_seconds }, 'checkpoint committed');
+          }
           lastProgressStamp = progress.updated_at;
           lastProgressAt = Date.now();
           lastStep = progress.step;
@@ -70,7 +86,7 @@ export function jobActivities(deps: ActivityDeps) {
         if (state.kind === 'gone') {
           // The agent may have written the final status just before it went.
           const last = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
-          if (last?.job_id === job.job_id) return finished(last, lease, lost);
+          if (last?.job_id === job.job_id) return ended(last);
           throw lost(state.reason, state.preempted ?? false);
         }
         const silence = await agentSilence(store, job, lease);
@@ -87,6 +103,19 @@ export function jobActivities(deps: ActivityDeps) {
           });
         }
         await ctx.sleep(monitor.poll_interval_s * 1000);
+      }
+
+      function ended(status: StageStatusFile): JobResult {
+        try {
+          const result = finished(status, lease, lost);
+          jlog.info({ stepsDone: result.stepsDone, resumedFromStep: result.resumedFromStep, seconds: result.seconds }, 'job finished');
+          return result;
+        } catch (err) {
+          if ((err as ApplicationFailure).type !== HOST_LOST) {
+            jlog.error({ failureClass: status.failure_class, exitCode: status.exit_code, message: status.message }, 'job failed');
+          }
+          throw err;
+        }
       }
     },
   };

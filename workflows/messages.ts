@@ -9,6 +9,18 @@ export const jobProgressSignal = defineSignal<[JobProgress]>('jobProgress');
 
 /** Registered on the dev server by `finetune dev` and the demo (--search-attribute). */
 export const STAGE_ATTRIBUTE = defineSearchAttributeKey('FinetuneStage', SearchAttributeType.KEYWORD);
+/** The run's base model, set at start: `FinetuneBaseModel = "..."` in the UI's search. */
+export const BASE_MODEL_ATTRIBUTE = defineSearchAttributeKey('FinetuneBaseModel', SearchAttributeType.KEYWORD);
+/** The eval gate's state: `pending` at start, then whatever the gate decides. */
+export const GATE_ATTRIBUTE = defineSearchAttributeKey('FinetuneGate', SearchAttributeType.KEYWORD);
 
 export const TASK_QUEUE = 'finetune';
 export const WORKFLOW_TYPE = 'fineTunePipeline';
+
+/** A person's decision on the gate (eval.require_approval), from our CLI or the Temporal UI. */
+export interface GateDecision {
+  by: string;
+  note?: string;
+}
+export const approveSignal = defineSignal<[GateDecision]>('approve');
+export const rejectSignal = defineSignal<[GateDecision]>('reject');

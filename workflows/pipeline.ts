@@ -13,6 +13,7 @@ import {
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
+  type ActivityInterfaceFor,
 } from '@temporalio/workflow';
 import type { Activities, HostLostDetails, JobResult, PreparedRun } from '../activities/types';
 import { parseConfig } from '../src/config/parse';
@@ -20,6 +21,8 @@ import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
 import { HOST_LOST } from '../src/jobs/failures';
 import type { RunMetrics } from '../src/eval/metrics';
+import { hourlyRate } from '../src/cost/prices';
+import { CostTracker } from './cost';
 import { HostPool } from './hosts';
 import { jobProgressSignal, progressQuery, STAGE_ATTRIBUTE } from './messages';
 import {
@@ -55,7 +58,12 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   }
   const runId = workflowInfo().workflowId;
   const progress = newProgress(runId, config.name, config.model.base, new Date());
-  setHandler(progressQuery, () => ({ ...progress, elapsedSeconds: elapsedSince(progress) }));
+  let cost: CostTracker | null = null;
+  setHandler(progressQuery, () => ({
+    ...progress,
+    elapsedSeconds: elapsedSince(progress),
+    cost: cost ? cost.summary(progress.stages[progress.stage]) : null,
+  }));
   setHandler(jobProgressSignal, (j) => {
     applyJobProgress(progress, j);
     setCurrentDetails(renderDetails(progress));
@@ -77,6 +85,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   };
   const done = (name: PipelineStage): void => {
     finishStage(progress, name, 'succeeded', new Date());
+    if (cost) progress.cost = cost.summary();
     setCurrentDetails(renderDetails(progress));
   };
 
@@ -84,10 +93,13 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   try {
     stage('provision');
     const run: PreparedRun = await short.prepareRun({ runId, config });
+    const bill = new CostTracker(run.config.cost, hostRate(run.config));
+    cost = bill;
     hosts = new HostPool(
       short,
       { runId, storeUri: run.storeUri, host: run.config.host },
       config.monitor.max_host_losses,
+      { up: (hostId) => bill.hostUp(hostId), down: (hostId) => bill.hostDown(hostId) },
     );
     const lease = await hosts.current();
     progress.host = lease.hostId;
@@ -95,7 +107,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
 
     const runStage = async (name: StageName, inputs: Record<string, string>, params: object): Promise<JobResult> => {
       stage(name);
-      const result = await runOnHosts(long, hosts!, run, progress, name, inputs, params);
+      const result = await runOnHosts(long, hosts!, run, progress, bill, name, inputs, params);
       done(name);
       return result;
     };
@@ -159,6 +171,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   } finally {
     const pool = hosts;
     if (pool) await CancellationScope.nonCancellable(() => pool.releaseAll());
+    if (cost) progress.cost = cost.summary();
   }
 }
 
@@ -167,15 +180,15 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
  * every re-post resumes from the newest committed checkpoint.
  */
 async function runOnHosts(
-  acts: Activities,
+  acts: ActivityInterfaceFor<Activities>,
   hosts: HostPool,
   run: PreparedRun,
   progress: RunProgress,
+  cost: CostTracker,
   stage: StageName,
   inputs: Record<string, string>,
   params: object,
 ): Promise<JobResult> {
-  let lostAtStep: number | null = null;
   for (let attempt = 1; ; attempt++) {
     const lease = await hosts.current();
     progress.host = lease.hostId;
@@ -189,18 +202,40 @@ async function runOnHosts(
       inputs,
       params: params as Record<string, unknown>,
     };
+    cost.stageStart(stage, lease.hostId);
+    const startedMs = Date.now();
+    const firstStep = progress.lastCheckpointStep ?? 0;
     try {
-      const result = await acts.runJob({ lease, storeUri: run.storeUri, job, monitor: run.config.monitor });
-      if (lostAtStep !== null) progress.stepsRedone += Math.max(0, lostAtStep - result.resumedFromStep);
+      // The activity's summary is what the UI's timeline shows for this stage.
+      const summary = `${stage} on ${lease.hostId}${attempt > 1 ? ` (attempt ${attempt}, resumes from the last checkpoint)` : ''}`;
+      const result = await cost.within(
+        () => `during ${stage} at step ${progress.step}`,
+        () => acts.runJob.executeWithOptions({ summary }, [{ lease, storeUri: run.storeUri, job, monitor: run.config.monitor }]),
+      );
+      cost.stageEnd('succeeded');
       return result;
     } catch (err) {
       const lost = hostLost(err);
+      cost.stageEnd(lost ? 'lost' : 'failed');
       if (!lost) throw err;
+      // Steps after the last committed checkpoint are done again on the next host.
+      const redone = Math.max(0, lost.lastStep - (lost.lastCheckpointStep ?? 0));
+      const secondsPerStep = (Date.now() - startedMs) / 1000 / Math.max(1, lost.lastStep - firstStep);
+      cost.redone(stage, redone * secondsPerStep);
       progress.hostLosses += 1;
-      lostAtStep = lost.lastStep;
+      progress.stepsRedone += redone;
+      progress.cost = cost.summary();
       setCurrentDetails(renderDetails(progress));
       await hosts.lost(`${lost.hostId}: ${lost.reason}`);
     }
+  }
+}
+
+function hostRate(config: PipelineConfig): number {
+  try {
+    return hourlyRate(config.host as { provider: string }, config.cost.prices, config.cost.local_usd_per_hour);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'PriceUnknown');
   }
 }
 

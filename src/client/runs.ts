@@ -1,7 +1,8 @@
 /** Starting and following pipeline runs from a client. */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { PipelineConfig } from '../config/schema';
-import { progressQuery, STAGE_ATTRIBUTE, TASK_QUEUE, WORKFLOW_TYPE } from '../../workflows/messages';
+import type { SearchAttributePair } from '@temporalio/common';
+import { BASE_MODEL_ATTRIBUTE, GATE_ATTRIBUTE, progressQuery, STAGE_ATTRIBUTE, TASK_QUEUE, WORKFLOW_TYPE } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import type { PipelineResult } from '../../workflows/pipeline';
 
@@ -20,6 +21,18 @@ export async function startRun(
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     workflowId: runId,
     args: [config],
+    ...runMetadata(config),
+  });
+}
+
+/**
+ * What the Temporal UI shows about a run before it has done anything, and the
+ * search attributes it starts with (a run started without FinetuneStage does
+ * not track its stage; see workflows/pipeline.ts). Runs started by a schedule
+ * carry the same.
+ */
+export function runMetadata(config: PipelineConfig) {
+  return {
     staticSummary: `fine-tune ${config.name} on ${config.model.base}`,
     staticDetails: [
       `**config** ${config.name}`,
@@ -27,8 +40,12 @@ export async function startRun(
       `**data** sft \`${config.data.sft}\`, preferences \`${config.data.preferences}\`, eval \`${config.data.eval}\``,
       `**store** \`${config.store}\``,
     ].join('\n\n'),
-    typedSearchAttributes: [{ key: STAGE_ATTRIBUTE, value: 'queued' }],
-  });
+    typedSearchAttributes: [
+      { key: STAGE_ATTRIBUTE, value: 'queued' },
+      { key: BASE_MODEL_ATTRIBUTE, value: config.model.base },
+      { key: GATE_ATTRIBUTE, value: 'pending' },
+    ] as SearchAttributePair[],
+  };
 }
 
 /** Polls the progress query until the run closes; returns its result or throws its failure. */

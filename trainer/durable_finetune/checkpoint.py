@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from pathlib import Path
 
 from .fingerprint import file_sha256
@@ -26,6 +27,7 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
     """Upload local_dir to <prefix>/checkpoint-<step>/, then COMMITTED.json last; returns the key."""
     local_dir = Path(local_dir)
     key = f"{prefix.rstrip('/')}/checkpoint-{step}"
+    started = time.monotonic()
     files = []
     for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(local_dir).as_posix()
@@ -34,7 +36,8 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
         files.append({"path": rel, "size": path.stat().st_size, "sha256": file_sha256(path)})
         store.put_file(f"{key}/{rel}", path)
     store.put_json(f"{key}/{COMMITTED}",
-                   {"step": step, "job_id": job_id, "committed_at": now_iso(), "files": files})
+                   {"step": step, "job_id": job_id, "committed_at": now_iso(),
+                    "upload_seconds": round(time.monotonic() - started, 3), "files": files})
     return key
 
 

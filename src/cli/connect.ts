@@ -1,0 +1,67 @@
+/**
+ * The CLI's way to Temporal: the TEMPORAL_* settings (docs/operating.md),
+ * or, for commands that may bring their own, the embedded dev server.
+ * A server that cannot be reached is exit code 4 with what to do about it.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { temporalSettings, type TemporalSettings } from '../client/connection';
+import { ensureDevServer } from '../client/embedded';
+import { uiLink } from '../client/runs';
+import { CliError, EXIT } from './errors';
+import type { Output } from './output';
+
+export interface CliTemporal {
+  settings: TemporalSettings;
+  client: Client;
+  /** Base URL of the Temporal UI when known (FINETUNE_UI_URL, or the dev server's). */
+  uiBase: string | null;
+  link(runId: string): string | null;
+  close(): Promise<void>;
+}
+
+export function uiBaseFor(settings: TemporalSettings, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.FINETUNE_UI_URL) return env.FINETUNE_UI_URL;
+  return settings.address === 'localhost:7233' ? 'http://localhost:8233' : null;
+}
+
+export async function connectTemporal(settings: TemporalSettings = temporalSettings(), uiBase = uiBaseFor(settings)): Promise<CliTemporal> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ ...settings.connection, connectTimeout: '5s' });
+  } catch (err) {
+    throw new CliError(
+      `cannot reach Temporal at ${settings.address} (namespace ${settings.namespace}): ${(err as Error).message}. ` +
+        'Start `finetune dev` (embedded dev server and worker), or set TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and ' +
+        'TEMPORAL_API_KEY or the TLS paths for your cluster (docs/operating.md).',
+      EXIT.unreachable,
+    );
+  }
+  const client = new Client({ connection, namespace: settings.namespace });
+  return {
+    settings,
+    client,
+    uiBase,
+    link: (runId) => (uiBase ? uiLink(uiBase, settings.namespace, runId) : null),
+    close: () => connection.close(),
+  };
+}
+
+/**
+ * Settings for a command that can bring its own server: TEMPORAL_ADDRESS when
+ * set, else the embedded dev server on localhost:7233 (started, detached, when
+ * none listens there; its UI stays up afterwards).
+ */
+export async function embeddedOrConfigured(out: Output): Promise<{ settings: TemporalSettings; uiBase: string | null }> {
+  if (process.env.TEMPORAL_ADDRESS) {
+    const settings = temporalSettings();
+    return { settings, uiBase: uiBaseFor(settings) };
+  }
+  const server = await ensureDevServer();
+  out.say(
+    server.started
+      ? `started the Temporal dev server (${server.address}, UI ${server.uiUrl})`
+      : `using the Temporal dev server at ${server.address}`,
+  );
+  const settings = temporalSettings({ ...process.env, TEMPORAL_ADDRESS: server.address });
+  return { settings, uiBase: process.env.FINETUNE_UI_URL ?? server.uiUrl };
+}

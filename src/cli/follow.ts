@@ -1,0 +1,71 @@
+/**
+ * Following a run to its end with live progress bars, then the metrics table,
+ * the promoted model and the report path: `run --wait`, `watch` and the demo.
+ */
+import { CancelledFailure, type WorkflowHandle } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { followRun } from '../client/runs';
+import { formatMetricsTable } from '../report/table';
+import type { PipelineResult } from '../../workflows/pipeline';
+import { EXIT } from './errors';
+import type { Output } from './output';
+import { ProgressView } from './progressBars';
+
+export interface FollowOutcome {
+  exit: number;
+  summary: Record<string, unknown>;
+}
+
+export function reportPath(storeUri: string, runId: string): string {
+  return `${storeUri.replace(/\/$/, '')}/runs/${runId}/report/metrics.json`;
+}
+
+/** Why a run ended badly, in the words of its innermost failure. */
+export function failureMessage(err: unknown): string {
+  let e = err as { cause?: unknown; message?: string };
+  while (e.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  return e.message ?? String(err);
+}
+
+export async function followToEnd(
+  handle: WorkflowHandle,
+  opts: { out: Output; link: string | null; worker?: Worker; startedMs?: number },
+): Promise<FollowOutcome> {
+  const { out, link } = opts;
+  const view = new ProgressView(process.stderr);
+  const following = followRun(handle, (p) => view.update(p));
+  const startedMs = opts.startedMs ?? Date.now();
+  try {
+    const result: PipelineResult = opts.worker ? await opts.worker.runUntil(following) : await following;
+    const seconds = Math.round((Date.now() - startedMs) / 1000);
+    const report = reportPath(result.storeUri, result.runId);
+    out.say('');
+    out.say(formatMetricsTable(result.metrics, result.metrics.primaryMetric));
+    out.say('');
+    out.say(`promoted: ${result.promoted.model} -> ${result.promoted.uri}`);
+    out.say(`report: ${report}`);
+    if (link) out.say(`Temporal UI: ${link}`);
+    out.say(`finished in ${seconds} s (host losses ${result.hostLosses}, steps redone ${result.stepsRedone})`);
+    return {
+      exit: EXIT.ok,
+      summary: {
+        runId: result.runId,
+        status: 'succeeded',
+        storeUri: result.storeUri,
+        primaryMetric: result.metrics.primaryMetric,
+        metrics: result.metrics.models,
+        promoted: result.promoted,
+        report,
+        seconds,
+        uiUrl: link,
+      },
+    };
+  } catch (err) {
+    const cancelled = (err as { cause?: unknown }).cause instanceof CancelledFailure;
+    const status = cancelled ? 'cancelled' : 'failed';
+    const error = failureMessage(err);
+    out.warn(`run ${handle.workflowId} ${cancelled ? 'was cancelled' : `failed: ${error}`}`);
+    if (link) out.warn(`Temporal UI: ${link}`);
+    return { exit: EXIT.runFailed, summary: { runId: handle.workflowId, status, error, uiUrl: link } };
+  }
+}
