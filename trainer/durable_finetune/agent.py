@@ -4,8 +4,10 @@
 
 Loop: heartbeat hosts/<host>/agent.json; read hosts/<host>/job.json; a job_id
 not seen before (not running, not finished by this agent, and not already
-in stages/<stage>/status.json) is started as a subprocess in its own process
-group with a sanitised environment. When it exits without a status for its
+in stages/<stage>/status.json) is started as a subprocess in the agent's own
+process group (the host's group: killing the host kills its stages; the stage
+also gets SIGKILL if the agent alone dies, so no orphan keeps training beside
+a resumed job) with a sanitised environment. When it exits without a status for its
 job_id, the agent writes a classified `failed` status (exit code, signal,
 log tail). The stage log is uploaded to stages/<stage>/logs/<job_id>.log.
 SIGTERM (preemption, shutdown) is forwarded to the stage, which checkpoints
@@ -38,6 +40,18 @@ def stage_env() -> dict[str, str]:
     env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                PYTHONFAULTHANDLER="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
     return env
+
+
+def die_with_parent(agent_pid: int):
+    """preexec_fn: the stage gets SIGKILL when the agent dies (Linux PR_SET_PDEATHSIG)."""
+    def arm() -> None:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+            if os.getppid() != agent_pid:  # the agent died before prctl took effect
+                os._exit(1)
+    return arm
 
 
 def tail(path: Path, n: int = LOG_TAIL_LINES) -> list[str]:
@@ -121,9 +135,13 @@ class Agent:
         log.flush()
         # Own process group: a signal to the stage reaches its children (e.g. preflight ranks) too.
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=stage_env(),
-                                     cwd=str(self.workdir), start_new_session=True)
+                                     cwd=str(self.workdir), preexec_fn=die_with_parent(os.getpid()))
         log.close()
         print(f"agent: started {job_id} (pid {self.proc.pid})", flush=True)
+        # One key per process start: the evidence that a job never ran twice (a retried runJob re-attaches).
+        self.store.put_json(self.stage_key(stage, f"starts/{job_id}/{self.host_id}-{self.proc.pid}.json"), {
+            "job_id": job_id, "host_id": self.host_id, "agent_pid": os.getpid(), "stage_pid": self.proc.pid,
+            "started_at": self.job_started_at})
         self.heartbeat(force=True)
 
     def check(self) -> None:
@@ -204,7 +222,7 @@ class Agent:
         if self.proc is not None and self.proc.poll() is None:
             print(f"agent: forwarding SIGTERM to stage pid {self.proc.pid}", flush=True)
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + STOP_GRACE_S

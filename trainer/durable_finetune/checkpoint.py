@@ -9,8 +9,10 @@ and deleted when found.
 from __future__ import annotations
 
 import hashlib
-import logging
+import os
 import re
+import sys
+import time
 import time
 from pathlib import Path
 
@@ -18,7 +20,6 @@ from .fingerprint import file_sha256
 from .store import Store
 from .timeutil import now_iso
 
-log = logging.getLogger(__name__)
 _STEP = re.compile(r"checkpoint-(\d+)$")
 COMMITTED = "COMMITTED.json"
 
@@ -35,10 +36,21 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
             continue
         files.append({"path": rel, "size": path.stat().st_size, "sha256": file_sha256(path)})
         store.put_file(f"{key}/{rel}", path)
+    _test_commit_delay(key)
     store.put_json(f"{key}/{COMMITTED}",
                    {"step": step, "job_id": job_id, "committed_at": now_iso(),
                     "upload_seconds": round(time.monotonic() - started, 3), "files": files})
     return key
+
+
+def _test_commit_delay(key: str) -> None:
+    """FINETUNE_TEST_COMMIT_DELAY_S holds a checkpoint between its files and its COMMITTED.json,
+    so fault tests can kill a host in the middle of an upload. Tests only."""
+    delay = float(os.environ.get("FINETUNE_TEST_COMMIT_DELAY_S") or 0)
+    if delay > 0:
+        print(f"{key}: files uploaded, COMMITTED.json in {delay} s (FINETUNE_TEST_COMMIT_DELAY_S)",
+              file=sys.stderr, flush=True)
+        time.sleep(delay)
 
 
 def _valid(store: Store, key: str, manifest: dict | None) -> bool:
@@ -67,21 +79,33 @@ def newest_valid_checkpoint(store: Store, prefix: str, delete_invalid: bool = Tr
     """(step, key) of the newest committed checkpoint whose files verify, or None.
 
     Invalid folders met on the way (newer than the one returned) are deleted
-    so that nothing can resume from them later.
+    so that nothing can resume from them later; so are older folders without a
+    COMMITTED.json (older committed ones are kept unverified: reading them costs).
     """
+    found = None
     for step, key in sorted(checkpoint_steps(store, prefix).items(), reverse=True):
-        if _valid(store, key, store.get_json(f"{key}/{COMMITTED}")):
-            return step, key
-        log.warning("checkpoint %s is uncommitted or corrupted: deleting it", key)
+        manifest = store.get_json(f"{key}/{COMMITTED}")
+        if found is None and _valid(store, key, manifest):
+            found = step, key
+            continue
+        if found is not None and manifest:
+            continue
+        print(f"checkpoint {key} is {'corrupted' if manifest else 'uncommitted'}: "
+              f"{'deleting it' if delete_invalid else 'skipping it'}", file=sys.stderr, flush=True)
         if delete_invalid:
             store.delete_prefix(key + "/")
-    return None
+    return found
 
 
 def download_checkpoint(store: Store, key: str, local_dir: str | Path) -> Path:
-    """Download the files a COMMITTED.json lists (not the manifest) into local_dir."""
+    """Download the files a COMMITTED.json lists (not the manifest) into local_dir, and check
+    the local copies against it: what the Trainer resumes from is what was committed."""
     local_dir = Path(local_dir)
     manifest = store.get_json(f"{key}/{COMMITTED}")
     for f in manifest["files"]:
-        store.get_file(f"{key}/{f['path']}", local_dir / f["path"])
+        dest = local_dir / f["path"]
+        store.get_file(f"{key}/{f['path']}", dest)
+        if dest.stat().st_size != f["size"] or file_sha256(dest) != f["sha256"]:
+            raise RuntimeError(f"{key}/{f['path']} changed while it was downloaded: size or sha256 differ "
+                               f"from COMMITTED.json")
     return local_dir

@@ -52,3 +52,40 @@ def test_bad_input_fails_with_class_from_stage(agent_factory, store):
     st = agent.wait_status("merge", "merge-1", timeout=60)
     assert st["state"] == "failed" and st["failure_class"] == "bad_data"
     assert st["exit_code"] == 1 and st["log_tail"]
+
+
+def _stage_pid(store, job_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        beat = store.get_json("runs/r1/hosts/h1/agent.json") or {}
+        if beat.get("job_id") == job_id and beat.get("stage_pid"):
+            return beat["stage_pid"]
+        time.sleep(0.1)
+    raise AssertionError(f"{job_id} did not start")
+
+
+def _gone(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_stage_dies_with_its_agent_and_its_start_is_recorded(agent_factory, store):
+    from test_sft_resume import INPUTS, PARAMS
+
+    agent = agent_factory()
+    agent.post({"job_id": "sft-1", "stage": "sft", "inputs": INPUTS, "params": {**PARAMS, "max_steps": 1000}})
+    pid = _stage_pid(store, "sft-1")
+    assert os.getpgid(pid) == os.getpgid(agent.proc.pid), "the stage is in the host's process group"
+    starts = store.list("runs/r1/stages/sft/starts/sft-1/")
+    assert len(starts) == 1 and starts[0].endswith(f"h1-{pid}.json")
+    agent.proc.kill()
+    agent.proc.wait()
+    assert _gone(pid), "a stage must not outlive its agent: it would train beside the resumed job"

@@ -39,3 +39,25 @@ def test_newest_valid_skips_and_deletes_uncommitted_and_corrupted(store, tmp_pat
 
 def test_no_checkpoint(store):
     assert newest_valid_checkpoint(store, PREFIX) is None
+
+
+def test_older_uncommitted_folders_are_deleted_too(store, tmp_path):
+    store.upload_dir(make_ckpt(tmp_path, 10), f"{PREFIX}/checkpoint-10")  # killed mid-upload, long ago
+    commit_checkpoint(store, make_ckpt(tmp_path, 20), PREFIX, 20, "sft-2")
+    assert newest_valid_checkpoint(store, PREFIX) == (20, f"{PREFIX}/checkpoint-20")
+    assert store.list(f"{PREFIX}/checkpoint-10/") == []
+
+
+def test_test_commit_delay_holds_back_only_the_manifest(store, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setenv("FINETUNE_TEST_COMMIT_DELAY_S", "1.5")
+    t = threading.Thread(target=commit_checkpoint, args=(store, make_ckpt(tmp_path, 30), PREFIX, 30, "sft-1"))
+    t.start()
+    time.sleep(0.7)
+    assert store.exists(f"{PREFIX}/checkpoint-30/adapter_model.safetensors")
+    assert not store.exists(f"{PREFIX}/checkpoint-30/COMMITTED.json")
+    assert newest_valid_checkpoint(store, PREFIX, delete_invalid=False) is None
+    t.join()
+    assert newest_valid_checkpoint(store, PREFIX) == (30, f"{PREFIX}/checkpoint-30")
