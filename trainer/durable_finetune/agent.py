@@ -7,7 +7,8 @@ not seen before (not running, not finished by this agent, and not already
 in stages/<stage>/status.json) is started as a subprocess in the agent's own
 process group (the host's group: killing the host kills its stages; the stage
 also gets SIGKILL if the agent alone dies, so no orphan keeps training beside
-a resumed job) with a sanitised environment. When it exits without a status for its
+a resumed job) with a sanitised environment (sanitise_nccl: no host NCCL on
+LD_LIBRARY_PATH, NCCL plugins off, async NCCL error handling, faulthandler). When it exits without a status for its
 job_id, the agent writes a classified `failed` status (exit code, signal,
 log tail). The stage log is uploaded to stages/<stage>/logs/<job_id>.log.
 SIGTERM (preemption, shutdown) is forwarded to the stage, which checkpoints
@@ -33,12 +34,35 @@ STOP_GRACE_S = 25.0
 LOG_TAIL_LINES = 40
 
 
+# Where GCP GPU images keep the host's NCCL and its net/tuner plugins; on LD_LIBRARY_PATH
+# they shadow the NCCL that torch ships and was built against (DESIGN.md, failure 1).
+HOST_NCCL_DIRS = ("/usr/local/nvidia/lib64", "/usr/local/gib/lib64")
+
+
+def sanitise_nccl(env: dict[str, str]) -> dict[str, str]:
+    """Drop host NCCL folders from LD_LIBRARY_PATH and turn the NCCL net and tuner plugins off,
+    unless FINETUNE_KEEP_HOST_NCCL=1 (multi-node fabrics that need the host plugins)."""
+    env = dict(env)
+    if env.get("FINETUNE_KEEP_HOST_NCCL") != "1":
+        parts = [d for d in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if d]
+        kept = [d for d in parts if d.rstrip("/") not in HOST_NCCL_DIRS]
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(kept)
+        env["FINETUNE_REMOVED_LD_PATHS"] = os.pathsep.join(d for d in parts if d not in kept)
+        env["NCCL_NET_PLUGIN"] = "none"
+        env["NCCL_TUNER_PLUGIN"] = "none"
+    # Loud failures: a broken collective raises instead of hanging; native crashes print a stack.
+    env.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+    env.setdefault("NCCL_DEBUG", "WARN")
+    env["PYTHONFAULTHANDLER"] = "1"
+    return env
+
+
 def stage_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = sanitise_nccl(dict(os.environ))
     pkg_root = str(Path(__file__).resolve().parent.parent)  # so the stage imports this same package
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
-               PYTHONFAULTHANDLER="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
+               TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
     return env
 
 

@@ -7,8 +7,9 @@
 - `resume: true` downloads the newest valid committed checkpoint and passes
   it to `trainer.train(resume_from_checkpoint=...)` (the Trainer's own
   `True` would pick the highest local folder without checking it is whole);
-- after the first optimizer step, zero trainable parameters is a failure
-  (`no_op_training`): a frozen adapter trains nothing, silently;
+- no trainable parameters before the first step, or trainable weights that
+  have not moved after the first `noop_check_steps` optimizer steps, is a
+  failure (`no_op_training`): a frozen adapter trains nothing, silently;
 - progress.json on every logged step.
 """
 from __future__ import annotations
@@ -22,9 +23,13 @@ from transformers import TrainerCallback
 
 from .checkpoint import checkpoint_steps, commit_checkpoint, download_checkpoint, newest_valid_checkpoint
 from .progress import Progress
-from .stages.common import StageContext, StageFailure
+from .stages.common import StageContext, StageFailure, debug_param
 
 # Metrics worth keeping in progress history (trl names); loss is kept separately.
+# Elements of each trainable tensor compared before and after the first steps: enough
+# to see any update (LoRA B moves everywhere at once) without copying a full model.
+_SNAPSHOT_ELEMENTS = 4096
+
 _KEEP = ("learning_rate", "grad_norm", "mean_token_accuracy", "entropy", "epoch",
          "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
          "logps/chosen", "logps/rejected")
@@ -44,20 +49,52 @@ class StopFlag:
         signal.signal(signal.SIGTERM, handler)
 
 
+class MovedCheck(TrainerCallback):
+    """After the first optimizer steps, some trainable weight must differ from its value
+    at the start; else the run trains nothing (`no_op_training`). The first step alone
+    may not move anything (a warmup schedule starts at lr 0), so it allows `steps`."""
+
+    def __init__(self, steps: int):
+        self.steps = max(1, steps)
+        self.before: dict[str, object] | None = None
+        self.start_step = 0
+        self.moved_at: int | None = None
+
+    @staticmethod
+    def snapshot(model) -> dict[str, object]:
+        return {name: p.detach().flatten()[:_SNAPSHOT_ELEMENTS].float().cpu().clone()
+                for name, p in model.named_parameters() if p.requires_grad}
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.before = self.snapshot(model)
+        self.start_step = state.global_step
+        if not self.before:
+            raise StageFailure("no_op_training", "the model has no trainable parameters")
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.moved_at is not None or self.before is None:
+            return
+        after = self.snapshot(model)
+        moved = [n for n, t in after.items() if n in self.before and not bool((t == self.before[n]).all())]
+        if moved:
+            self.moved_at = state.global_step
+            self.before = None
+            print(f"trainable weights moved by step {state.global_step} ({len(moved)}/{len(after)} tensors)",
+                  file=sys.stderr, flush=True)
+        elif state.global_step - self.start_step >= self.steps:
+            n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            raise StageFailure("no_op_training", f"{len(after)} trainable tensors ({n} parameters) are unchanged "
+                                                 f"after {state.global_step - self.start_step} optimizer steps")
+
+
 class DurableCallback(TrainerCallback):
     def __init__(self, ctx: StageContext, progress: Progress, stop: StopFlag, start_step: int):
         self.ctx, self.progress, self.stop = ctx, progress, stop
         self.start_step = start_step
-        self.checked_trainable = False
         self.last_committed: int | None = None
         self.stopped_by_signal = False
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if not self.checked_trainable and model is not None:
-            self.checked_trainable = True
-            n = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            if n == 0:
-                raise StageFailure("no_op_training", "no trainable parameters after the first optimizer step")
         if self.stop.requested:
             self.stopped_by_signal = True
             control.should_save = True
@@ -147,7 +184,18 @@ def lora_config(params: dict):
 def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag, resume_path: str | None,
                  start_step: int) -> tuple[bool, Any]:
     """Train; returns (interrupted, train_output). On interruption the checkpoint is committed."""
+    if debug_param(ctx.params, "debug_freeze_adapter"):
+        # What PeftModel.from_pretrained without is_trainable=True does (peft issue 282).
+        for name, param in trainer.model.named_parameters():
+            if "lora_" in name:
+                param.requires_grad_(False)
+    n = trainable_count(trainer.model)
+    if n == 0:
+        raise StageFailure("no_op_training", "no trainable parameters before the first step (an adapter loaded "
+                                             "frozen? PeftModel.from_pretrained needs is_trainable=True)")
+    print(f"trainable parameters: {n}", file=sys.stderr, flush=True)
     cb = DurableCallback(ctx, progress, stop, start_step)
+    trainer.add_callback(MovedCheck(int(ctx.params.get("noop_check_steps", 3))))
     trainer.add_callback(cb)
     out = trainer.train(resume_from_checkpoint=resume_path)
     step = trainer.state.global_step

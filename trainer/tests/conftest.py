@@ -22,12 +22,12 @@ def store(tmp_path):
 class AgentProc:
     """The real agent as a subprocess against a file:// store."""
 
-    def __init__(self, store, run: str, host: str, workdir: Path):
+    def __init__(self, store, run: str, host: str, workdir: Path, env: dict | None = None):
         self.store, self.run, self.host = store, run, host
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "durable_finetune.agent", "--store", store.uri, "--run", run, "--host", host,
              "--workdir", str(workdir), "--poll-s", "0.2", "--heartbeat-s", "1"],
-            env={**os.environ, "PYTHONPATH": str(TRAINER)}, stdout=open(workdir.parent / f"agent-{host}.out", "ab"),
+            env={**os.environ, "PYTHONPATH": str(TRAINER), **(env or {})}, stdout=open(workdir.parent / f"agent-{host}.out", "ab"),
             stderr=subprocess.STDOUT)
 
     def post(self, job: dict) -> None:
@@ -58,10 +58,10 @@ class AgentProc:
 def agent_factory(tmp_path, store):
     started = []
 
-    def make(run="r1", host="h1"):
+    def make(run="r1", host="h1", env=None):
         wd = tmp_path / f"work-{host}-{len(started)}"
         wd.mkdir()
-        a = AgentProc(store, run, host, wd)
+        a = AgentProc(store, run, host, wd, env)
         started.append(a)
         return a
 

@@ -8,6 +8,7 @@ failed with a known class, or was interrupted by SIGTERM.
 from __future__ import annotations
 
 import argparse
+import errno
 import faulthandler
 import json
 import os
@@ -23,11 +24,53 @@ from ..timeutil import now_iso
 
 
 class StageFailure(Exception):
-    """A failure whose class we know (bad_data, continuity, no_op_training, ...)."""
+    """A failure whose class we know (bad_data, continuity, no_op_training, ...);
+    `metrics` (the evidence, e.g. a metric history) go into status.json."""
 
-    def __init__(self, failure_class: str, message: str):
+    def __init__(self, failure_class: str, message: str, metrics: dict | None = None):
         super().__init__(message)
         self.failure_class = failure_class
+        self.metrics = metrics or {}
+
+
+FAULTS = ("segfault", "oom", "host_oom", "disk_full", "hang")
+
+
+def inject_fault(fault: str) -> None:
+    """Fail the way a real stage does, for the crash-diagnosis tests. Only called when
+    FINETUNE_ALLOW_FAULT_INJECTION=1 (see fault_injection_allowed)."""
+    print(f"injecting fault {fault!r} (params.debug_inject)", file=sys.stderr, flush=True)
+    if fault == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)  # reads address 0: SIGSEGV, faulthandler prints the stack
+    elif fault == "oom":
+        import torch
+
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (injected)")
+    elif fault == "host_oom":
+        raise MemoryError("injected host out of memory")
+    elif fault == "disk_full":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "checkpoint-25/optimizer.pt")
+    elif fault == "hang":
+        while True:  # no progress, no status: the control plane's hang_timeout must catch it
+            time.sleep(3600)
+    else:
+        raise StageFailure("bad_data", f"params.debug_inject {fault!r} is not one of {', '.join(FAULTS)}")
+
+
+def fault_injection_allowed() -> bool:
+    return os.environ.get("FINETUNE_ALLOW_FAULT_INJECTION") == "1"
+
+
+def debug_param(params: dict, name: str):
+    """A test-only param (debug_*): honoured only where fault injection is allowed, so a
+    production config cannot turn one on by accident."""
+    value = params.get(name)
+    if value and not fault_injection_allowed():
+        print(f"ignoring params.{name}: FINETUNE_ALLOW_FAULT_INJECTION is not 1", file=sys.stderr, flush=True)
+        return None
+    return value
 
 
 class StageContext:
@@ -80,6 +123,21 @@ class StageContext:
         }
         self.store.put_json(self.key("status.json"), status)
         return status
+
+
+def recorded_probe(ctx: StageContext, name: str, fingerprint: str) -> dict | None:
+    """The probe summary recorded by the stage that produced inputs[name] (its status.json
+    `output.probe`), when that status is for exactly this output and fingerprint; else None."""
+    value = (ctx.inputs.get(name) or "").rstrip("/")
+    parts = value.split("/")
+    if len(parts) < 5 or parts[0] != "runs" or parts[2] != "stages" or parts[4] != "output":
+        return None
+    status = ctx.store.get_json(f"runs/{parts[1]}/stages/{parts[3]}/status.json") or {}
+    out = status.get("output") or {}
+    if status.get("state") != "succeeded" or (out.get("key") or "").rstrip("/") != value \
+            or out.get("fingerprint") != fingerprint:
+        return None
+    return out.get("probe")
 
 
 def resolve_input(value: str, store: Store, cache_dir: Path) -> str:
@@ -155,10 +213,13 @@ def run_stage(body: Callable[[StageContext], dict | None]) -> None:
     job = json.loads(Path(args.job).read_text())
     ctx = StageContext(job, open_store(args.store), Path(args.workdir).resolve())
     try:
+        fault = debug_param(ctx.params, "debug_inject")
+        if fault:
+            inject_fault(str(fault))
         body(ctx)
     except StageFailure as e:
         print(f"stage failed: {e.failure_class}: {e}", file=sys.stderr, flush=True)
-        ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1)
+        ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1, metrics=e.metrics)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - every failure must leave a classified status
         tb = traceback.format_exc()

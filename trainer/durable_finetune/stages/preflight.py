@@ -1,90 +1,76 @@
 """Preflight stage: prove this host can train before any paid hour is spent.
 
-Devices visible, a matmul, an all-reduce across params.ranks processes (nccl
-on GPU, gloo on CPU) that must finish within params.timeout_s and give the
-right sum, which libnccl the process actually loaded vs torch's own NCCL
-version (a host NCCL shadowing torch's is the classic silent crash), free
-disk vs params.min_free_disk_gb, and a store write/read round trip.
+Devices visible, a matmul on each, an all-reduce across params.ranks
+processes started by torchrun (nccl on GPU, gloo on CPU) that must finish
+within params.timeout_s and give the right sum, which libnccl the ranks
+actually loaded vs torch's own NCCL version (a host NCCL shadowing torch's is
+the classic silent crash), the sanitised environment the agent gave the
+stage, free disk vs params.min_free_disk_gb, and a store write/read round trip.
 Writes output/report.json; a broken all-reduce fails with `distributed`.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
-from .common import StageContext, StageFailure, run_stage
+from .common import StageContext, StageFailure, debug_param, run_stage
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# torchrun and each rank's `import torch` before the timeout starts counting.
+STARTUP_GRACE_S = 30.0
 
 
-def _rank(rank: int, world: int, port: int, backend: str, timeout_s: float, q) -> None:
-    import datetime
-
-    import torch
-    import torch.distributed as dist
-
-    try:
-        if backend == "nccl":
-            torch.cuda.set_device(rank % torch.cuda.device_count())
-        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=timeout_s))
-        device = f"cuda:{torch.cuda.current_device()}" if backend == "nccl" else "cpu"
-        t = torch.full((4,), float(rank + 1), device=device)
-        dist.all_reduce(t)
-        if backend == "nccl":
-            torch.cuda.synchronize()
-        q.put((rank, "ok", t.cpu().tolist()))
-        dist.destroy_process_group()
-    except Exception as e:  # noqa: BLE001 - reported to the parent, which classifies it
-        q.put((rank, "error", f"{type(e).__name__}: {e}"))
-
-
-def all_reduce_check(ranks: int, backend: str, timeout_s: float) -> dict:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_rank, args=(r, ranks, port, backend, timeout_s, q)) for r in range(ranks)]
+def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, hang_rank: int = -1) -> dict:
+    """All-reduce across `ranks` processes started by torchrun; each must finish within timeout_s
+    (plus a grace for process start and imports), else the whole group is killed."""
+    out = Path(tempfile.mkdtemp(prefix="allreduce-", dir=workdir))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}",
+           "--max-restarts=0", "-m", "durable_finetune.collective", "--backend", backend,
+           "--timeout-s", str(timeout_s), "--out", str(out), "--hang-rank", str(hang_rank)]
+    print("preflight: " + " ".join(cmd), file=sys.stderr, flush=True)
     t0 = time.monotonic()
-    for p in procs:
-        p.start()
-    results: dict[int, tuple] = {}
-    deadline = t0 + timeout_s + 30  # + process start and imports
-    while len(results) < ranks and time.monotonic() < deadline:
-        try:
-            rank, state, value = q.get(timeout=0.5)
-            results[rank] = (state, value)
-        except Exception:  # noqa: BLE001 - queue.Empty
-            if all(not p.is_alive() for p in procs) and q.empty():
-                break
-    for p in procs:
-        p.join(timeout=5)
-        if p.is_alive():
-            p.kill()
-    expected = float(ranks * (ranks + 1) // 2)
-    errors = {r: v for r, (s, v) in results.items() if s != "ok"}
-    wrong = {r: v for r, (s, v) in results.items() if s == "ok" and any(abs(x - expected) > 1e-6 for x in v)}
-    missing = sorted(set(range(ranks)) - set(results))
-    return {"backend": backend, "ranks": ranks, "expected_sum": expected, "seconds": round(time.monotonic() - t0, 3),
-            "ok": not errors and not wrong and not missing, "errors": errors, "wrong": wrong, "missing_ranks": missing,
-            "exit_codes": [p.exitcode for p in procs]}
-
-
-def loaded_nccl() -> list[str]:
-    """Paths of libnccl mapped into this process (after CUDA init)."""
+    proc = subprocess.Popen(cmd, start_new_session=True)  # own group: a hung rank is killed with it
+    wall = timeout_s + STARTUP_GRACE_S
     try:
-        with open(f"/proc/{os.getpid()}/maps") as f:
-            return sorted({line.split()[-1] for line in f if "libnccl" in line})
-    except OSError:
-        return []
+        rc = proc.wait(timeout=wall)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        rc, timed_out = proc.wait(), True
+    results = {}
+    for r in range(ranks):
+        f = out / f"rank{r}.json"
+        if f.exists():
+            results[r] = json.loads(f.read_text())
+    expected = float(ranks * (ranks + 1) // 2)
+    errors = {r: v.get("error") for r, v in results.items() if v.get("state") != "ok"}
+    wrong = {r: v.get("value") for r, v in results.items() if v.get("state") == "ok" and v.get("value") != expected}
+    missing = sorted(set(range(ranks)) - set(results))
+    return {"backend": backend, "ranks": ranks, "launcher": "torchrun", "expected_sum": expected,
+            "seconds": round(time.monotonic() - t0, 3), "timeout_s": timeout_s, "timed_out": timed_out,
+            "exit_code": rc, "ok": rc == 0 and not errors and not wrong and not missing,
+            "errors": errors, "wrong": wrong, "missing_ranks": missing,
+            "loaded_nccl": sorted({lib for v in results.values() for lib in v.get("loaded_nccl", [])})}
+
+
+def matmul(torch, device: str) -> dict:
+    a = torch.randn(256, 256, device=device)
+    t0 = time.monotonic()
+    b = (a @ a.T).sum().item()
+    return {"device": device, "ok": b == b, "seconds": round(time.monotonic() - t0, 4)}
+
+
+def nccl_shadowed(loaded: list[str]) -> list[str]:
+    """Loaded libnccl files that are not the one torch ships (its pip wheel, or torch/lib)."""
+    return [lib for lib in loaded if "site-packages" not in lib and "dist-packages" not in lib]
 
 
 def main(ctx: StageContext) -> None:
@@ -99,17 +85,19 @@ def main(ctx: StageContext) -> None:
     report["devices"] = {"cuda": cuda, "count": torch.cuda.device_count() if cuda else 0,
                          "names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
                          "cpu_count": os.cpu_count()}
-    device = "cuda" if cuda else "cpu"
-    a = torch.randn(256, 256, device=device)
-    t0 = time.monotonic()
-    b = (a @ a.T).sum().item()
-    report["matmul"] = {"device": device, "ok": b == b, "seconds": round(time.monotonic() - t0, 4)}
+    report["matmul"] = [matmul(torch, d) for d in ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
+                                                   if cuda else ["cpu"])]
 
-    if cuda:
-        report["nccl"] = {"torch_nccl_version": ".".join(map(str, torch.cuda.nccl.version())),
-                          "loaded_libs": loaded_nccl(), "LD_LIBRARY_PATH": os.environ.get("LD_LIBRARY_PATH", "")}
     backend = "nccl" if cuda and torch.cuda.device_count() >= ranks else "gloo"
-    report["all_reduce"] = all_reduce_check(ranks, backend, timeout_s)
+    hang_rank = debug_param(p, "debug_hang_rank")
+    report["all_reduce"] = all_reduce_check(ranks, backend, timeout_s, ctx.local_dir,
+                                            -1 if hang_rank is None else int(hang_rank))
+    loaded = report["all_reduce"]["loaded_nccl"]
+    report["nccl"] = {"torch_nccl_version": ".".join(map(str, torch.cuda.nccl.version())) if cuda else None,
+                      "loaded_libs": loaded, "shadowing_libs": nccl_shadowed(loaded)}
+    report["env"] = {k: os.environ.get(k) for k in ("LD_LIBRARY_PATH", "NCCL_NET_PLUGIN", "NCCL_TUNER_PLUGIN",
+                                                     "TORCH_NCCL_ASYNC_ERROR_HANDLING", "NCCL_DEBUG",
+                                                     "PYTHONFAULTHANDLER", "FINETUNE_REMOVED_LD_PATHS")}
 
     usage = shutil.disk_usage(ctx.workdir)
     free_gb = usage.free / 1e9
@@ -124,12 +112,16 @@ def main(ctx: StageContext) -> None:
 
     report_key = ctx.key("output/report.json")
     ctx.store.put_json(report_key, report)
-    if not report["all_reduce"]["ok"]:
-        raise StageFailure("distributed", f"all-reduce across {ranks} ranks ({backend}) failed: "
-                                          f"{report['all_reduce']}")
+    ar = report["all_reduce"]
+    if not ar["ok"]:
+        why = (f"timed out after {ar['seconds']:.0f} s (timeout_s {timeout_s})" if ar["timed_out"]
+               else f"exit code {ar['exit_code']}")
+        raise StageFailure("distributed", f"all-reduce across {ranks} ranks ({backend}, torchrun) failed: {why}; "
+                                          f"errors {ar['errors']}, missing ranks {ar['missing_ranks']}, "
+                                          f"libnccl loaded {loaded or 'none'}")
     if free_gb < float(p.get("min_free_disk_gb", 0)):
         raise StageFailure("disk_full", f"free disk {free_gb:.1f} GB < min_free_disk_gb {p['min_free_disk_gb']}")
-    if not report["store"]["ok"] or not report["matmul"]["ok"]:
+    if not report["store"]["ok"] or not all(m["ok"] for m in report["matmul"]):
         raise StageFailure("error", "store round trip or matmul check failed")
     ctx.write_status("succeeded", output={"key": report_key, "fingerprint": None},
                      metrics={"all_reduce_s": report["all_reduce"]["seconds"], "free_disk_gb": round(free_gb, 2),
