@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+from ..agent import die_with_parent
 from .common import StageContext, StageFailure, debug_param, run_stage
 
 # torchrun and each rank's `import torch` before the timeout starts counting.
@@ -37,14 +38,13 @@ def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, 
            "--timeout-s", str(timeout_s), "--out", str(out), "--hang-rank", str(hang_rank)]
     print("preflight: " + " ".join(cmd), file=sys.stderr, flush=True)
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, start_new_session=True)  # own group: a hung rank is killed with it
-    wall = timeout_s + STARTUP_GRACE_S
+    # In the host's process group like the stage (killing the host kills the ranks), and
+    # torchrun dies with this stage.
+    proc = subprocess.Popen(cmd, preexec_fn=die_with_parent(os.getpid()))
     try:
-        rc = proc.wait(timeout=wall)
-        timed_out = False
+        rc, timed_out = proc.wait(timeout=timeout_s + STARTUP_GRACE_S), False
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        rc, timed_out = proc.wait(), True
+        rc, timed_out = stop_tree(proc), True
     results = {}
     for r in range(ranks):
         f = out / f"rank{r}.json"
@@ -59,6 +59,35 @@ def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, 
             "exit_code": rc, "ok": rc == 0 and not errors and not wrong and not missing,
             "errors": errors, "wrong": wrong, "missing_ranks": missing,
             "loaded_nccl": sorted({lib for v in results.values() for lib in v.get("loaded_nccl", [])})}
+
+
+def stop_tree(proc: subprocess.Popen) -> int:
+    """SIGTERM torchrun (it stops its ranks), then SIGKILL whatever of it is left."""
+    ranks = descendants(proc.pid)
+    proc.terminate()
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        for pid in [proc.pid, *ranks]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return proc.wait()
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
 
 
 def matmul(torch, device: str) -> dict:
