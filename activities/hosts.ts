@@ -1,4 +1,5 @@
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { CapacityUnavailable, GceHostProvider, HostConfigInvalid, QuotaExceeded } from '../src/hosts/gce';
 import { LocalHostProvider } from '../src/hosts/local';
 import type { HostLease, HostProvider } from '../src/hosts/provider';
 import type { PipelineConfig } from '../src/config/schema';
@@ -9,7 +10,21 @@ import type { ProvisionInput } from './types';
 import { runLog } from '../src/log';
 import * as path from 'node:path';
 
-export function hostProvider(deps: ActivityDeps, host: PipelineConfig['host'] | { provider: 'local' }): HostProvider {
+export function hostProvider(deps: ActivityDeps, host: PipelineConfig['host'] | { provider: 'local' | 'gce' }): HostProvider {
+  if (host.provider === 'gce') {
+    // Without the full config (release, state) the lease alone names the VM.
+    const config = 'project' in host ? host : undefined;
+    const ctx = activityContext();
+    const first = (ctx?.info.heartbeatDetails as { capacityWaitFrom?: number } | undefined)?.capacityWaitFrom ?? Date.now();
+    return new GceHostProvider({
+      config,
+      signal: ctx?.cancellationSignal,
+      startedAt: first,
+      // Leave a minute of this attempt for the heartbeat wait; the next attempt continues the capacity wait.
+      mustReturnBy: ctx ? Date.now() + ctx.info.startToCloseTimeoutMs - 60_000 : undefined,
+      onWait: () => ctx?.heartbeat({ capacityWaitFrom: first }),
+    });
+  }
   const local = host as Extract<PipelineConfig['host'], { provider: 'local' }>;
   return new LocalHostProvider({
     python: local.python ?? deps.python,
@@ -26,12 +41,13 @@ export function hostActivities(deps: ActivityDeps) {
     /** Provisions (or adopts) the host and waits until its agent heartbeats. */
     async provisionHost(input: ProvisionInput): Promise<HostLease> {
       const provider = hostProvider(deps, input.host);
-      const lease = await provider.provision(input);
+      const lease = await provider.provision(input).catch(toWorkflowFailure);
       const store = openStore(input.storeUri);
       const since = Date.now();
+      const startS = input.host.provider === 'gce' ? input.host.agent_start_timeout_s : AGENT_START_S;
       for (;;) {
         const agent = await store.getJson<AgentHeartbeat>(agentKey(input.runId, lease.hostId));
-        if (agent && agent.pid === lease.details.pid) {
+        if (agent && isAgentOf(agent, lease)) {
           runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).info({ provider: lease.provider, seconds: (Date.now() - since) / 1000 }, 'host up');
           return lease;
         }
@@ -40,8 +56,8 @@ export function hostActivities(deps: ActivityDeps) {
           const tail = await provider.logTail(lease, 30);
           throw new Error(`agent on ${lease.hostId} exited before its first heartbeat: ${state.reason}\n${tail.join('\n')}`);
         }
-        if (Date.now() - since > AGENT_START_S * 1000) {
-          throw new Error(`agent on ${lease.hostId} wrote no heartbeat within ${AGENT_START_S} s`);
+        if (Date.now() - since > startS * 1000) {
+          throw new Error(`agent on ${lease.hostId} wrote no heartbeat within ${startS} s`);
         }
         Context.current().heartbeat();
         await Context.current().sleep(500);
@@ -49,8 +65,44 @@ export function hostActivities(deps: ActivityDeps) {
     },
 
     async releaseHost(lease: HostLease): Promise<void> {
-      await hostProvider(deps, { provider: lease.provider as 'local' }).release(lease);
+      await hostProvider(deps, { provider: lease.provider }).release(lease);
       runLog({ runId: lease.runId, hostId: lease.hostId }).info({ provider: lease.provider }, 'host released');
     },
   };
+}
+
+/** A local agent is known by its pid; a VM's agent by having started on this VM (not an earlier one of the same name). */
+function isAgentOf(agent: AgentHeartbeat, lease: HostLease): boolean {
+  if (lease.provider === 'local') return agent.pid === lease.details.pid;
+  return Date.parse(agent.started_at) >= Date.parse(lease.provisionedAt) - 60_000;
+}
+
+/** No retry helps a quota, a stockout that outlasted capacity_wait_s, or a config GCE refuses. */
+function toWorkflowFailure(err: unknown): never {
+  if (err instanceof QuotaExceeded) {
+    throw ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: true,
+      details: [{ metric: err.metric, region: err.region, zone: err.zone, errors: err.evidence }],
+    });
+  }
+  if (err instanceof CapacityUnavailable) {
+    throw ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: true,
+      details: [{ zonesTried: err.zonesTried, waitedS: err.waitedS, lastErrors: err.lastErrors }],
+    });
+  }
+  if (err instanceof HostConfigInvalid) throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+  throw err;
+}
+
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
 }

@@ -61,11 +61,7 @@ export function resolveLocalPaths(config: PipelineConfig, cwd: string): Pipeline
     ...config,
     store: resolveStoreUri(config.store, cwd),
     output: config.output === undefined ? undefined : resolveStoreUri(config.output, cwd),
-    host: {
-      ...config.host,
-      python: config.host.python?.includes('/') ? path.resolve(cwd, config.host.python) : config.host.python,
-      workdir: config.host.workdir === undefined ? undefined : path.resolve(cwd, config.host.workdir),
-    },
+    host: config.host.provider === 'local' ? resolveLocalHost(config.host, cwd) : config.host,
     model: { ...config.model, base: local('model.base', config.model.base, 'folder') },
     data: {
       sft: local('data.sft', config.data.sft, 'file'),
@@ -74,10 +70,16 @@ export function resolveLocalPaths(config: PipelineConfig, cwd: string): Pipeline
     },
   };
   if (resolved.output === undefined) delete resolved.output;
-  if (resolved.host.python === undefined) delete resolved.host.python;
-  if (resolved.host.workdir === undefined) delete resolved.host.workdir;
   if (issues.length > 0) throw new ConfigInvalid(issues);
   return resolved;
+}
+
+/** A local host's python (when a path) and workdir, made absolute; unset stays unset. */
+function resolveLocalHost(host: Extract<PipelineConfig['host'], { provider: 'local' }>, cwd: string): typeof host {
+  const out = { ...host };
+  if (host.python?.includes('/')) out.python = path.resolve(cwd, host.python);
+  if (host.workdir !== undefined) out.workdir = path.resolve(cwd, host.workdir);
+  return out;
 }
 
 function isRemote(value: string): boolean {

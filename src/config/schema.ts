@@ -123,7 +123,72 @@ export const LocalHostConfig = z
   })
   .strict();
 
-export const HostConfig = z.discriminatedUnion('provider', [LocalHostConfig]);
+/** GCE resource names: lowercase letter first, letters, digits and dashes, at most 63. */
+const gceName = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const gceProject = /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/;
+
+/**
+ * Spot (or on-demand) GPU VMs on Compute Engine. Every value is checked by a
+ * pattern here, so nothing hostile reaches the API or the startup script.
+ */
+export const GceHostConfig = z
+  .object({
+    provider: z.literal('gce'),
+    project: z.string().regex(gceProject, 'use a GCP project id: 6-30 lowercase letters, digits and dashes'),
+    /** Tried in this order on stockout. */
+    zones: z
+      .array(z.string().regex(/^[a-z]+-[a-z]+[0-9]+-[a-z]$/, 'use a zone name such as us-central1-a'))
+      .min(1, 'name at least one zone'),
+    machine_type: z
+      .string()
+      .regex(
+        /^(a2-highgpu-(1|2|4|8)g|a2-megagpu-16g|a2-ultragpu-(1|2|4|8)g|a3-highgpu-(1|2|4|8)g|a3-megagpu-8g|g2-standard-(4|8|12|16|24|32|48|96))$/,
+        'use a GPU machine type: a2-highgpu-1g/2g/4g/8g, a2-ultragpu-*, a3-highgpu-*, g2-standard-*',
+      ),
+    spot: z.boolean().default(true),
+    /** A boot image with GPU drivers and Docker with the NVIDIA runtime. */
+    image: z
+      .string()
+      .regex(
+        /^projects\/[a-z][-a-z0-9]{4,28}[a-z0-9]\/global\/images\/(family\/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/,
+        'use projects/<project>/global/images/<image> or .../images/family/<family>',
+      )
+      .default('projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11-py310'),
+    boot_disk_gb: z.number().int().min(50).max(10000).default(200),
+    /** The VM's service account: 'default' (the project's compute account) or an email. */
+    service_account: z
+      .string()
+      .regex(/^(default|[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com)$/, 'use default or <name>@<project>.iam.gserviceaccount.com')
+      .default('default'),
+    scopes: z
+      .array(z.string().regex(/^https:\/\/www\.googleapis\.com\/auth\/[a-z0-9._-]+$/, 'use https://www.googleapis.com/auth/<scope>'))
+      .min(1)
+      .default(['https://www.googleapis.com/auth/cloud-platform']),
+    network: z.string().regex(gceName, 'use a VPC network name').default('default'),
+    subnetwork: z
+      .string()
+      .regex(/^(regions\/[a-z]+-[a-z]+[0-9]+\/subnetworks\/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'use a subnetwork name or regions/<region>/subnetworks/<name>')
+      .optional(),
+    /** false: no public address (needs Cloud NAT or Private Google Access for the image and the bucket). */
+    external_ip: z.boolean().default(true),
+    /** The trainer image the VM runs (built from trainer/Dockerfile; docs/gcp.md). */
+    trainer_image: z
+      .string()
+      .max(255)
+      .regex(
+        /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/,
+        'use an image reference such as us-docker.pkg.dev/<project>/<repo>/trainer:<tag>',
+      ),
+    /** How long provisioning keeps trying the zones on stockout before CapacityUnavailable. */
+    capacity_wait_s: z.number().int().min(0).max(7 * 24 * 3600).default(7200),
+    /** After a preemption, try the other zones before the one that preempted the last host. */
+    prefer_new_zone_after_preemption: z.boolean().default(true),
+    /** How long a new VM has to boot, pull the image and write its first agent heartbeat. */
+    agent_start_timeout_s: z.number().int().min(60).max(7200).default(1200),
+  })
+  .strict();
+
+export const HostConfig = z.discriminatedUnion('provider', [LocalHostConfig, GceHostConfig]);
 
 export const PipelineConfig = z
   .object({
@@ -160,3 +225,4 @@ export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type PipelineConfigInput = z.input<typeof PipelineConfig>;
 export type SftConfig = z.infer<typeof SftConfig>;
 export type DpoConfig = z.infer<typeof DpoConfig>;
+export type GceHostConfig = z.infer<typeof GceHostConfig>;

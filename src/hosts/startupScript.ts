@@ -1,0 +1,125 @@
+/**
+ * The VM's startup script: runs the trainer image's agent against the run's
+ * store with its host id, as a systemd unit whose stop (GCE's ACPI soft-off,
+ * also 30 s before a spot VM is stopped) is a SIGTERM to the agent, which
+ * then commits a checkpoint.
+ *
+ * The only variable part is one block of shell assignments. Each value is
+ * validated (no control characters, bounded length) and single-quoted, and
+ * every line after the block is fixed text that reads the values as quoted
+ * "$VARIABLES": a value can carry quotes, $(), backticks or any unicode and
+ * still arrive as the same bytes, never as code.
+ */
+
+export interface StartupValues {
+  storeUri: string;
+  runId: string;
+  hostId: string;
+  trainerImage: string;
+  /** Extra environment for the agent container (e.g. STORAGE_EMULATOR_HOST in tests). */
+  env?: Record<string, string>;
+}
+
+export class StartupValueInvalid extends Error {
+  readonly name = 'StartupValueInvalid';
+  constructor(readonly field: string, reason: string) {
+    super(`startup script value ${field} is invalid: ${reason}`);
+  }
+}
+
+const MAX_VALUE = 2048;
+export const VALUES_BEGIN = '# --- values (rendered, single-quoted) ---';
+export const VALUES_END = '# --- end of values ---';
+
+/** Single-quotes a string for bash: the only character that needs care is ' itself. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function checkValue(field: string, value: string): string {
+  if (typeof value !== 'string') throw new StartupValueInvalid(field, 'not a string');
+  if (value.length === 0) throw new StartupValueInvalid(field, 'empty');
+  if (value.length > MAX_VALUE) throw new StartupValueInvalid(field, `longer than ${MAX_VALUE} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new StartupValueInvalid(field, 'contains a control character (newline, tab, NUL, ...)');
+  return value;
+}
+
+/** The assignment block alone: also what tests run through bash to prove values arrive inert. */
+export function renderValues(v: StartupValues): string {
+  const lines = [
+    `FT_STORE=${shellQuote(checkValue('store', v.storeUri))}`,
+    `FT_RUN_ID=${shellQuote(checkValue('run id', v.runId))}`,
+    `FT_HOST_ID=${shellQuote(checkValue('host id', v.hostId))}`,
+    `FT_IMAGE=${shellQuote(checkValue('host.trainer_image', v.trainerImage))}`,
+    'FT_ENV=()',
+  ];
+  for (const [name, value] of Object.entries(v.env ?? {})) {
+    if (!/^[A-Z_][A-Z0-9_]{0,63}$/.test(name)) throw new StartupValueInvalid(`env ${JSON.stringify(name)}`, 'use UPPER_CASE letters, digits and _');
+    lines.push(`FT_ENV+=(-e ${shellQuote(`${name}=${checkValue(`env ${name}`, value)}`)})`);
+  }
+  return [VALUES_BEGIN, ...lines, VALUES_END].join('\n');
+}
+
+export function renderStartupScript(v: StartupValues): string {
+  return `#!/bin/bash
+# durable-finetune host: runs the agent of one run on this VM. Rendered by the
+# control plane; runs as root at every boot.
+set -euo pipefail
+${renderValues(v)}
+
+install -d -m 0755 /etc/durable-finetune /var/lib/durable-finetune
+# bash writes the values back out in its own quoting; the unit's script sources them.
+declare -p FT_STORE FT_RUN_ID FT_HOST_ID FT_IMAGE FT_ENV > /etc/durable-finetune/agent.vars
+
+cat > /etc/durable-finetune/run-agent.sh <<'FT_RUN_AGENT'
+#!/bin/bash
+set -euo pipefail
+source /etc/durable-finetune/agent.vars
+gpus=()
+if command -v nvidia-smi >/dev/null 2>&1; then gpus=(--gpus all); fi
+registry="\${FT_IMAGE%%/*}"
+case "$registry" in
+  *.pkg.dev | gcr.io | *.gcr.io) gcloud auth configure-docker --quiet "$registry" >/dev/null 2>&1 || true ;;
+esac
+docker rm -f finetune-agent >/dev/null 2>&1 || true
+# --init: the agent gets SIGTERM from docker stop and its stage processes are reaped.
+exec docker run --rm --init --name finetune-agent --network host --shm-size 16g \\
+  "\${gpus[@]}" "\${FT_ENV[@]}" \\
+  -v /var/lib/durable-finetune:/work \\
+  "$FT_IMAGE" \\
+  python -m durable_finetune.agent --store "$FT_STORE" --run "$FT_RUN_ID" --host "$FT_HOST_ID" --workdir /work/agent
+FT_RUN_AGENT
+chmod 0755 /etc/durable-finetune/run-agent.sh
+
+cat > /etc/systemd/system/finetune-agent.service <<'FT_UNIT'
+[Unit]
+Description=durable-finetune host agent
+Wants=network-online.target
+After=network-online.target docker.service
+Requires=docker.service
+
+[Service]
+ExecStart=/etc/durable-finetune/run-agent.sh
+# ACPI soft-off (shutdown, spot preemption) stops this unit: SIGTERM to the
+# agent, which commits a checkpoint; GCE hard-stops a spot VM 30 s later.
+ExecStop=/usr/bin/docker stop --time 25 finetune-agent
+TimeoutStopSec=28
+Restart=on-failure
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+FT_UNIT
+
+systemctl daemon-reload
+systemctl enable --now finetune-agent.service
+`;
+}
+
+/** The shutdown script: the same SIGTERM when GCE runs shutdown scripts before systemd stops units. */
+export function renderShutdownScript(): string {
+  return `#!/bin/bash
+docker stop --time 25 finetune-agent || true
+`;
+}

@@ -1,0 +1,137 @@
+/**
+ * Hostile values in every config field that reaches a GCE VM: each is either
+ * rejected by validation (naming the field) or arrives in the startup script
+ * inert, as the same bytes. "Inert" is checked by running the rendered script
+ * through bash: `bash -n`, then its value block, its `declare -p` hand-off and
+ * its run-agent script with a stub `docker` that records its argv.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { GceHostConfig, PipelineConfig } from '../../src/config/schema';
+import { renderStartupScript, renderValues, StartupValueInvalid, VALUES_BEGIN, VALUES_END } from '../../src/hosts/startupScript';
+
+/** Each would run `touch <canary>` if it ever became code. */
+function hostile(canary: string): string[] {
+  return [
+    `'; touch ${canary}; echo '`,
+    `$(touch ${canary})`,
+    `\`touch ${canary}\``,
+    `"; touch ${canary}; "`,
+    `\${IFS}$(touch\${IFS}${canary})`,
+    `\\'$(touch ${canary})\\'`,
+    `ünïcødé ✓ 🚀 \u202e $(touch ${canary})`,
+    `FT_RUN_AGENT\nFT_UNIT`,
+  ];
+}
+const NEWLINE_FREE = (v: string) => !/[\u0000-\u001f\u007f]/.test(v);
+
+const gce = {
+  provider: 'gce',
+  project: 'finetune-test',
+  zones: ['us-central1-a'],
+  machine_type: 'a2-highgpu-2g',
+  trainer_image: 'us-docker.pkg.dev/finetune-test/trainer/trainer:1',
+};
+
+function scratch(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'startup-script-'));
+}
+
+describe('GCE config validation rejects hostile values, naming the field', () => {
+  const canary = '/tmp/never';
+  const fields: [string, (v: string) => unknown][] = [
+    ['project', (v) => ({ project: v })],
+    ['zones', (v) => ({ zones: [v] })],
+    ['machine_type', (v) => ({ machine_type: v })],
+    ['image', (v) => ({ image: v })],
+    ['service_account', (v) => ({ service_account: v })],
+    ['scopes', (v) => ({ scopes: [v] })],
+    ['network', (v) => ({ network: v })],
+    ['subnetwork', (v) => ({ subnetwork: v })],
+    ['trainer_image', (v) => ({ trainer_image: v })],
+  ];
+  for (const [field, patch] of fields) {
+    it(`host.${field}`, () => {
+      for (const value of [...hostile(canary), `${gce.trainer_image} x`, 'ok\n', '']) {
+        const parsed = GceHostConfig.safeParse({ ...gce, ...(patch(value) as object) });
+        assert.equal(parsed.success, false, `${field} accepted ${JSON.stringify(value)}`);
+        assert.equal(parsed.error!.issues[0].path[0], field);
+      }
+    });
+  }
+
+  it('accepts a plausible real config and fills the defaults', () => {
+    const c = GceHostConfig.parse({ ...gce, subnetwork: 'regions/us-central1/subnetworks/gpu', service_account: 'finetune-vm@finetune-test.iam.gserviceaccount.com' });
+    assert.equal(c.spot, true);
+    assert.equal(c.capacity_wait_s, 7200);
+    assert.equal(c.prefer_new_zone_after_preemption, true);
+  });
+});
+
+describe('the startup script keeps values inert', () => {
+  it('a store prefix with shell in it passes validation, so it must be quoted', () => {
+    const parsed = PipelineConfig.shape.store.safeParse(`gs://bucket/$(touch /tmp/x)'"\`x\``);
+    assert.equal(parsed.success, true);
+  });
+
+  it('control characters in any value are rejected, naming the value', () => {
+    const ok = { storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1' };
+    for (const [field, key] of [['store', 'storeUri'], ['run id', 'runId'], ['host id', 'hostId'], ['host.trainer_image', 'trainerImage']] as const) {
+      for (const bad of ['a\nb', 'a\rb', 'a\u0000b', 'a\tb', 'a\u001bb']) {
+        assert.throws(() => renderValues({ ...ok, [key]: bad }), (err: unknown) => err instanceof StartupValueInvalid && err.field === field);
+      }
+    }
+    assert.throws(() => renderValues({ ...ok, env: { 'BAD NAME': 'x' } }), StartupValueInvalid);
+  });
+
+  it('bash parses the whole script, and every hostile value arrives as the same bytes, running nothing', () => {
+    const dir = scratch();
+    const canary = path.join(dir, 'pwned');
+    for (const value of hostile(canary).filter(NEWLINE_FREE)) {
+      const values = {
+        storeUri: `gs://finetune-runs/${value}`,
+        runId: value,
+        hostId: `${value}-h1`,
+        trainerImage: value,
+        env: { STORAGE_EMULATOR_HOST: value },
+      };
+      const script = renderStartupScript(values);
+      const file = path.join(dir, 'startup.sh');
+      fs.writeFileSync(file, script);
+      execFileSync('bash', ['-n', file]);
+
+      // 1. The value block, sourced: each variable holds exactly the input.
+      const block = script.slice(script.indexOf(VALUES_BEGIN), script.indexOf(VALUES_END) + VALUES_END.length);
+      fs.writeFileSync(path.join(dir, 'values.sh'), block);
+      const declareLine = script.split('\n').find((l) => l.startsWith('declare -p '))!;
+      const vars = path.join(dir, 'agent.vars');
+      const out = execFileSync(
+        'bash',
+        ['-c', `set -euo pipefail; source values.sh; ${declareLine.replace('/etc/durable-finetune/agent.vars', vars)}; printf '%s\\0' "$FT_STORE" "$FT_RUN_ID" "$FT_HOST_ID" "$FT_IMAGE" "\${FT_ENV[@]}"`],
+        { cwd: dir },
+      ).toString();
+      assert.deepEqual(out.split('\0').slice(0, -1), [values.storeUri, values.runId, values.hostId, values.trainerImage, '-e', `STORAGE_EMULATOR_HOST=${value}`]);
+
+      // 2. The run-agent script, with the hand-off file and a stub docker: the agent's argv is exact.
+      const runAgent = script.split("<<'FT_RUN_AGENT'\n")[1].split('\nFT_RUN_AGENT\n')[0].replace('/etc/durable-finetune/agent.vars', vars);
+      fs.writeFileSync(path.join(dir, 'run-agent.sh'), runAgent);
+      const bin = path.join(dir, 'bin');
+      fs.mkdirSync(bin, { recursive: true });
+      fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/bash\nif [ "$1" = run ]; then printf '%s\\0' "$@" > ${JSON.stringify(path.join(dir, 'argv'))}; fi\n`, { mode: 0o755 });
+      execFileSync('bash', ['run-agent.sh'], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin` } });
+      const argv = fs.readFileSync(path.join(dir, 'argv'), 'utf8').split('\0').slice(0, -1);
+      const after = (flag: string) => argv[argv.indexOf(flag) + 1];
+      assert.equal(after('--store'), values.storeUri);
+      assert.equal(after('--run'), values.runId);
+      assert.equal(after('--host'), values.hostId);
+      assert.ok(argv.includes(values.trainerImage));
+      assert.equal(after('-e'), `STORAGE_EMULATOR_HOST=${value}`);
+
+      assert.equal(fs.existsSync(canary), false, `a value ran as code: ${JSON.stringify(value)}`);
+    }
+  });
+});
