@@ -4,6 +4,7 @@
  * 3 no such run or schedule, 4 Temporal cannot be reached.
  */
 import { ScheduleNotFoundError, WorkflowFailedError, WorkflowNotFoundError, isGrpcServiceError } from '@temporalio/client';
+import { TemporalSettingsInvalid } from '../client/connection';
 import { ConfigFileUnreadable } from '../config/load';
 import { ConfigInvalid } from '../config/parse';
 
@@ -30,7 +31,7 @@ function grpcCode(err: unknown): number | undefined {
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof ConfigInvalid || err instanceof ConfigFileUnreadable) return EXIT.badInput;
+  if (err instanceof ConfigInvalid || err instanceof ConfigFileUnreadable || err instanceof TemporalSettingsInvalid) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError || err instanceof ScheduleNotFoundError) return EXIT.notFound;
   if (err instanceof WorkflowFailedError) return EXIT.runFailed;
   const code = grpcCode(err);
