@@ -1,25 +1,27 @@
-/** scoreRun and promoteModel: control-plane stages that need no host. */
-import { scoreGenerations, readJsonl } from '../src/eval/score';
+/** scoreRun, recordGate and promoteModel: control-plane stages that need no host. */
+import { EvalConfig } from '../src/config/schema';
 import type { RunMetrics } from '../src/eval/metrics';
-import { runKey } from '../src/jobs/contract';
+import { recordGateDecision, scoreStoredRun } from '../src/eval/rescore';
 import { openStore } from '../src/store/open';
-import type { PromoteInput, ScoreInput } from './types';
+import type { PromoteInput, RecordGateInput, ScoreInput } from './types';
 
 export function scoreActivities() {
   return {
+    /** Writes report/metrics.json and report/report.html; returns the metrics (item lists capped for history). */
     async scoreRun(input: ScoreInput): Promise<RunMetrics> {
-      const store = openStore(input.storeUri);
-      const text = async (key: string): Promise<string> => {
-        const data = await store.getBytes(key);
-        if (!data) throw new Error(`${key} is missing from the store ${store.uri}`);
-        return data.toString('utf8');
-      };
-      const items = readJsonl(await text(input.evalKey)) as Parameters<typeof scoreGenerations>[0];
-      const generations = readJsonl(await text(input.generationsKey)) as Parameters<typeof scoreGenerations>[1];
-      const scored = scoreGenerations(items, generations);
-      const metrics: RunMetrics = { primaryMetric: input.primaryMetric, n: scored.n, models: scored.models };
-      await store.putJson(runKey(input.runId, 'report/metrics.json'), metrics);
-      return metrics;
+      const metrics = await scoreStoredRun(openStore(input.storeUri), {
+        runId: input.runId,
+        evalKey: input.evalKey,
+        generationsKey: input.generationsKey,
+        primaryMetric: input.primaryMetric,
+        eval: EvalConfig.parse(input.eval ?? { primary_metric: input.primaryMetric }),
+        run: input.run ?? null,
+      });
+      return { ...metrics, disagreements: metrics.disagreements?.map((d) => ({ ...d, items: d.items.slice(0, 20) })) };
+    },
+
+    async recordGate(input: RecordGateInput): Promise<void> {
+      await recordGateDecision(openStore(input.storeUri), input.runId, input.gate);
     },
 
     async promoteModel(input: PromoteInput): Promise<string> {

@@ -5,7 +5,9 @@
 import type { PipelineConfig } from '../src/config/schema';
 import type { HostLease } from '../src/hosts/provider';
 import type { JobSpec, StageName } from '../src/jobs/contract';
+import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
+import type { RunSummary } from '../src/report/data';
 
 export interface RunInputs {
   base_model: string;
@@ -72,6 +74,16 @@ export interface ScoreInput {
   evalKey: string;
   generationsKey: string;
   primaryMetric: string;
+  /** The eval section of the config (intervals, disagreement threshold); defaults when absent. */
+  eval?: PipelineConfig['eval'];
+  /** The run's time, stages and host losses so far, for the report. */
+  run?: RunSummary;
+}
+
+export interface RecordGateInput {
+  runId: string;
+  storeUri: string;
+  gate: GateOutcome;
 }
 
 export interface PromoteInput {
@@ -88,5 +100,7 @@ export interface Activities {
   runJob(input: RunJobInput): Promise<JobResult>;
   releaseHost(lease: HostLease): Promise<void>;
   scoreRun(input: ScoreInput): Promise<RunMetrics>;
+  /** Writes the gate's decision to report/gate.json and into report.html. */
+  recordGate(input: RecordGateInput): Promise<void>;
   promoteModel(input: PromoteInput): Promise<string>;
 }

@@ -20,9 +20,11 @@ import { parseConfig } from '../src/config/parse';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
 import { HOST_LOST } from '../src/jobs/failures';
+import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import { hourlyRate } from '../src/cost/prices';
 import { CostTracker } from './cost';
+import { runGate } from './gate';
 import { HostPool } from './hosts';
 import { jobProgressSignal, progressQuery, STAGE_ATTRIBUTE } from './messages';
 import {
@@ -39,7 +41,10 @@ export interface PipelineResult {
   runId: string;
   storeUri: string;
   metrics: RunMetrics;
-  promoted: { model: 'sft' | 'dpo'; uri: string };
+  /** not_promoted: the gate let nothing ship (gate.reason says why); promoted is then { model: 'none', uri: '' }. */
+  outcome: 'promoted' | 'not_promoted';
+  promoted: { model: 'sft' | 'dpo'; uri: string } | { model: 'none'; uri: '' };
+  gate: GateOutcome;
   hostLosses: number;
   stepsRedone: number;
 }
@@ -143,14 +148,36 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       evalKey: run.inputs.eval_data,
       generationsKey: generated.output!.key,
       primaryMetric: c.eval.primary_metric,
+      eval: c.eval,
+      run: { startedAt: progress.startedAt, hostLosses: progress.hostLosses, stepsRedone: progress.stepsRedone, stages: progress.stages },
     });
     progress.metrics = metrics;
     done('score');
 
+    stage('gate');
+    const gate = await runGate(metrics, c.eval, (g) => {
+      progress.gate = g;
+      setCurrentDetails(renderDetails(progress));
+    });
+    await short.recordGate({ runId, storeUri: run.storeUri, gate });
+    done('gate');
+    if (gate.promote === null) {
+      progress.state = 'not_promoted';
+      setCurrentDetails(renderDetails(progress));
+      return {
+        runId,
+        storeUri: run.storeUri,
+        metrics,
+        outcome: 'not_promoted',
+        promoted: { model: 'none', uri: '' },
+        gate,
+        hostLosses: progress.hostLosses,
+        stepsRedone: progress.stepsRedone,
+      };
+    }
+
     stage('promote');
-    const primary = c.eval.primary_metric;
-    const dpoHolds = (metrics.models.dpo?.[primary] ?? 0) >= (metrics.models.sft?.[primary] ?? 0) - c.eval.max_regression;
-    const model = dpoHolds ? 'dpo' : 'sft';
+    const model = gate.promote;
     const uri = await short.promoteModel({
       runId,
       storeUri: run.storeUri,
@@ -161,7 +188,16 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     done('promote');
     progress.state = 'succeeded';
     setCurrentDetails(renderDetails(progress));
-    return { runId, storeUri: run.storeUri, metrics, promoted: { model, uri }, hostLosses: progress.hostLosses, stepsRedone: progress.stepsRedone };
+    return {
+      runId,
+      storeUri: run.storeUri,
+      metrics,
+      outcome: 'promoted',
+      promoted: { model, uri },
+      gate,
+      hostLosses: progress.hostLosses,
+      stepsRedone: progress.stepsRedone,
+    };
   } catch (err) {
     progress.state = isCancellation(err) ? 'cancelled' : 'failed';
     finishStage(progress, progress.stage, 'failed', new Date());

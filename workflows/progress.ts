@@ -3,6 +3,7 @@
  * query and rendered as the workflow's current details in the Temporal UI.
  */
 import type { JobProgress } from '../activities/types';
+import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 
 export const PIPELINE_STAGES = [
@@ -13,6 +14,7 @@ export const PIPELINE_STAGES = [
   'dpo',
   'generate',
   'score',
+  'gate',
   'promote',
 ] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
@@ -31,7 +33,8 @@ export interface RunProgress {
   runId: string;
   name: string;
   baseModel: string;
-  state: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  /** not_promoted: the run finished, but the gate let no model ship (gate.reason says why). */
+  state: 'running' | 'succeeded' | 'not_promoted' | 'failed' | 'cancelled';
   stage: PipelineStage;
   step: number;
   totalSteps: number;
@@ -44,6 +47,7 @@ export interface RunProgress {
   stepsRedone: number;
   stages: Record<PipelineStage, StageProgress>;
   metrics: RunMetrics | null;
+  gate: GateOutcome | null;
   promoted: { model: string; uri: string } | null;
   error: string | null;
 }
@@ -70,6 +74,7 @@ export function newProgress(runId: string, name: string, baseModel: string, now:
     stepsRedone: 0,
     stages,
     metrics: null,
+    gate: null,
     promoted: null,
     error: null,
   };
@@ -129,7 +134,12 @@ export function renderDetails(p: RunProgress): string {
   if (p.metrics) {
     const m = p.metrics;
     lines.push('', `${m.primaryMetric}: base ${pct(m.models.base?.[m.primaryMetric])} · sft ${pct(m.models.sft?.[m.primaryMetric])} · dpo ${pct(m.models.dpo?.[m.primaryMetric])}`);
-    lines.push(`report: runs/${p.runId}/report/metrics.json`);
+    lines.push(`report: ${m.report?.html ?? `runs/${p.runId}/report/report.html`}`);
+  }
+  if (p.gate) {
+    const g = p.gate;
+    lines.push('', `gate: **${g.state.replace('_', ' ')}**${g.by ? ` by ${g.by}` : ''}${g.note ? ` (${g.note})` : ''} · ${g.reason}`);
+    if (g.state === 'awaiting_approval') lines.push(`waiting until ${g.deadline}: signal \`approve\` or \`reject\` with {"by": "<you>", "note": "..."}`);
   }
   if (p.promoted) lines.push('', `promoted **${p.promoted.model}** to ${p.promoted.uri}`);
   if (p.error) lines.push('', `error: ${p.error}`);

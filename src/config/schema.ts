@@ -5,6 +5,7 @@
  * started from the `temporal` CLI with raw JSON is validated the same way.
  */
 import { z } from 'zod';
+import { METRIC_NAMES } from '../eval/metricInfo';
 
 const name = z
   .string()
@@ -86,9 +87,24 @@ export const GenerateConfig = z
 export const EvalConfig = z
   .object({
     task: z.literal('tool_call').default('tool_call'),
-    primary_metric: z.enum(['tool_call_match', 'name_match', 'valid_json']).default('tool_call_match'),
-    /** DPO ships only if its primary metric is no worse than SFT's minus this margin. */
+    primary_metric: z.enum(METRIC_NAMES).default('tool_call_match'),
+    /** DPO ships only if its primary metric (and each guardrail) is no worse than SFT's minus this margin. */
     max_regression: z.number().min(0).max(1).default(0.05),
+    /** The lowest value of a metric a model may ship with, e.g. { citation_precision: 0.6 }. */
+    min: z.partialRecord(z.enum(METRIC_NAMES), z.number().min(0).max(1)).default({}),
+    /** The highest value of a metric a model may ship with, e.g. { citation_fabricated: 0.02 }. */
+    max: z.partialRecord(z.enum(METRIC_NAMES), z.number().min(0).max(1)).default({}),
+    /** Metrics on which DPO may not regress against SFT beyond max_regression, besides the primary one. */
+    guardrails: z.array(z.enum(METRIC_NAMES)).default([]),
+    /** Two methods of one metric differing by more than this many points are flagged in the report. */
+    disagreement_points: z.number().min(0).max(100).default(10),
+    /** Wait for an approve or reject signal before promoting. */
+    require_approval: z.boolean().default(false),
+    /** How long to wait for that decision; then the run ends without promoting. */
+    approval_timeout_s: z.number().int().min(1).default(24 * 3600),
+    /** Bootstrap resamples for the 95% intervals and paired deltas, and their seed. */
+    bootstrap_resamples: z.number().int().min(100).max(100000).default(1000),
+    bootstrap_seed: z.number().int().min(0).default(0),
   })
   .strict();
 
@@ -225,4 +241,5 @@ export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type PipelineConfigInput = z.input<typeof PipelineConfig>;
 export type SftConfig = z.infer<typeof SftConfig>;
 export type DpoConfig = z.infer<typeof DpoConfig>;
+export type EvalConfig = z.infer<typeof EvalConfig>;
 export type GceHostConfig = z.infer<typeof GceHostConfig>;

@@ -5,6 +5,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Activities, HostLostDetails, JobResult, RunJobInput } from '../../activities/types';
 import type { HostLease } from '../../src/hosts/provider';
+import type { GateOutcome } from '../../src/eval/gate';
 import type { RunMetrics } from '../../src/eval/metrics';
 
 export type JobScript = (input: RunJobInput) => Promise<JobResult>;
@@ -13,6 +14,9 @@ export interface Recorder {
   provisioned: HostLease[];
   released: string[];
   jobs: RunJobInput['job'][];
+  /** Each gate outcome the workflow recorded (recordGate). */
+  gates: GateOutcome[];
+  promoted: string[];
 }
 
 export function succeed(stepsDone = 10, resumedFromStep = 0): JobScript {
@@ -57,7 +61,7 @@ export function scriptedActivities(
     models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.8 }, dpo: { tool_call_match: 0.82 } },
   },
 ): { activities: Activities; recorder: Recorder } {
-  const recorder: Recorder = { provisioned: [], released: [], jobs: [] };
+  const recorder: Recorder = { provisioned: [], released: [], jobs: [], gates: [], promoted: [] };
   const activities: Activities = {
     async prepareRun({ runId, config }) {
       return {
@@ -95,7 +99,11 @@ export function scriptedActivities(
     async scoreRun() {
       return metrics;
     },
+    async recordGate({ gate }) {
+      recorder.gates.push(gate);
+    },
     async promoteModel({ runId, fromKey }) {
+      recorder.promoted.push(fromKey);
       return `file:///tmp/store/models/${runId}/model#${fromKey}`;
     },
   };

@@ -1,0 +1,101 @@
+/**
+ * Everything report.html shows, gathered from the store: the metrics, every
+ * model's reply to every item with its scores, the training curves from
+ * progress.json, the stages' timing, and the gate's decision.
+ */
+import type { GateOutcome } from '../eval/gate';
+import type { EvalItem } from '../eval/items';
+import type { RunMetrics } from '../eval/metrics';
+import { higherIsBetter } from '../eval/metricInfo';
+import { seededRandom } from '../eval/bootstrap';
+import type { ItemResult } from '../eval/score';
+import type { ProgressPoint } from '../jobs/contract';
+
+/** The run as the workflow knows it when it scores (RunProgress's shape, minus what the report does not need). */
+export interface RunSummary {
+  startedAt: string;
+  hostLosses: number;
+  stepsRedone: number;
+  stages: Record<string, { state: string; attempts: number; startedAt: string | null; finishedAt: string | null }>;
+}
+
+/** From stages/<stage>/status.json: how long the stage's last job ran and which attempt it was. */
+export interface StageTiming {
+  stage: string;
+  jobId: string;
+  state: string;
+  seconds: number | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface ReportData {
+  runId: string;
+  generatedAt: string;
+  metrics: RunMetrics;
+  items: EvalItem[];
+  perItem: Record<string, ItemResult[]>;
+  curves: { sft: ProgressPoint[]; dpo: ProgressPoint[] };
+  run: RunSummary | null;
+  stages: StageTiming[];
+  gate: GateOutcome | null;
+}
+
+export interface PickedItem {
+  itemId: string;
+  why: string;
+}
+
+export interface ItemPicks {
+  random: PickedItem[];
+  regressions: PickedItem[];
+  disagreements: PickedItem[];
+}
+
+/**
+ * Which items a person should read: a seeded random sample (what outputs
+ * look like), the largest regressions from base to SFT and SFT to DPO, and
+ * the items on which two methods of one metric disagree.
+ */
+export function pickItems(data: ReportData, perGroup = 5, seed = 0): ItemPicks {
+  const ids = data.items.map((i) => i.id);
+  const random = shuffle(ids, seed).slice(0, perGroup).map((itemId) => ({ itemId, why: 'random sample' }));
+
+  const drops: { itemId: string; drop: number; why: string }[] = [];
+  for (const [from, to] of [['base', 'sft'], ['sft', 'dpo']] as const) {
+    const a = data.perItem[from];
+    const b = data.perItem[to];
+    if (!a || !b) continue;
+    b.forEach((r, i) => {
+      const lost = Object.keys(r.scores)
+        .filter((m) => m in a[i].scores)
+        .map((m) => ({ m, d: higherIsBetter(m) ? a[i].scores[m] - r.scores[m] : r.scores[m] - a[i].scores[m] }))
+        .filter((x) => x.d > 0);
+      const drop = lost.reduce((s, x) => s + x.d, 0) + (lost.some((x) => x.m === data.metrics.primaryMetric) ? 10 : 0);
+      if (drop > 0) drops.push({ itemId: r.itemId, drop, why: `${to} worse than ${from} on ${lost.map((x) => x.m).join(', ')}` });
+    });
+  }
+  drops.sort((x, y) => y.drop - x.drop || (x.itemId < y.itemId ? -1 : 1));
+  const regressions = unique(drops).slice(0, perGroup);
+
+  const flagged: PickedItem[] = [];
+  for (const d of data.metrics.disagreements ?? []) {
+    for (const itemId of d.items) flagged.push({ itemId, why: `${d.model}: ${d.metric} and ${d.other} disagree (${d.what})` });
+  }
+  return { random, regressions, disagreements: unique(flagged).slice(0, perGroup) };
+}
+
+function unique<T extends { itemId: string }>(xs: T[]): T[] {
+  const seen = new Set<string>();
+  return xs.filter((x) => !seen.has(x.itemId) && seen.add(x.itemId));
+}
+
+function shuffle<T>(xs: T[], seed: number): T[] {
+  const out = [...xs];
+  const random = seededRandom(seed);
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
