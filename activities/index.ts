@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { hostActivities } from './hosts';
 import { jobActivities } from './jobs';
 import { prepareActivities } from './prepare';
+import { reaperActivities } from './reaper';
 import { scoreActivities } from './score';
 import type { Activities } from './types';
 
@@ -11,5 +12,6 @@ export function createActivities(deps: ActivityDeps): Activities {
     ...hostActivities(deps),
     ...jobActivities(deps),
     ...scoreActivities(),
+    ...reaperActivities(),
   };
 }

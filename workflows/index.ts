@@ -1,1 +1,2 @@
 export { fineTunePipeline } from './pipeline';
+export { reapOrphanHosts } from './reaper';
