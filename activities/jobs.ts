@@ -170,6 +170,8 @@ function finished(
         exitCode: status.exit_code,
         signal: status.signal,
         logTail: status.log_tail,
+        // The evidence a stage attached (e.g. DPO's metric history when it collapsed).
+        metrics: status.metrics,
       },
     ],
   });

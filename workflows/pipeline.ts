@@ -25,6 +25,7 @@ import type { RunMetrics } from '../src/eval/metrics';
 import { hourlyRate } from '../src/cost/prices';
 import { CostTracker } from './cost';
 import { runGate } from './gate';
+import { dpoSummary, type DpoSummary, runDpo } from './dpo';
 import { HostPool } from './hosts';
 import { jobProgressSignal, progressQuery, STAGE_ATTRIBUTE } from './messages';
 import {
@@ -47,6 +48,8 @@ export interface PipelineResult {
   gate: GateOutcome;
   hostLosses: number;
   stepsRedone: number;
+  /** DPO's attempts and which model it left to ship (sft when every attempt collapsed). */
+  dpo: DpoSummary;
 }
 
 const short = proxyActivities<Activities>({
@@ -110,9 +113,9 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     progress.host = lease.hostId;
     done('provision');
 
-    const runStage = async (name: StageName, inputs: Record<string, string>, params: object): Promise<JobResult> => {
+    const runStage = async (name: StageName, inputs: Record<string, string>, params: object, jobTag?: string): Promise<JobResult> => {
       stage(name);
-      const result = await runOnHosts(long, hosts!, run, progress, bill, name, inputs, params);
+      const result = await runOnHosts(long, hosts!, run, progress, bill, name, inputs, params, jobTag);
       done(name);
       return result;
     };
@@ -126,17 +129,30 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       { base_model: run.inputs.base_model, adapter: sft.output!.key, adapter_fingerprint: sft.output!.fingerprint ?? '' },
       { ...c.merge, dtype: c.model.dtype },
     );
-    const dpo = await runStage(
-      'dpo',
-      { model: merge.output!.key, model_fingerprint: merge.output!.fingerprint ?? '', preference_data: run.inputs.preference_data },
+    // Every attempt starts from the merged SFT model; all collapsed -> the SFT model ships (workflows/dpo.ts).
+    const dpoRun = await runDpo(
+      c.dpo,
       training(c.dpo),
+      (params, jobTag) =>
+        runStage(
+          'dpo',
+          { model: merge.output!.key, model_fingerprint: merge.output!.fingerprint ?? '', preference_data: run.inputs.preference_data, eval_data: run.inputs.eval_data },
+          params,
+          jobTag,
+        ),
+      (summary) => {
+        progress.dpo = summary;
+        if (summary.shipped === 'sft') finishStage(progress, 'dpo', 'failed', new Date());
+        setCurrentDetails(renderDetails(progress));
+      },
     );
+    const dpo = dpoRun.result;
     const generated = await runStage(
       'generate',
       { eval_data: run.inputs.eval_data },
       {
         ...c.generate,
-        models: { base: run.inputs.base_model, sft: merge.output!.key, dpo: dpo.output!.key },
+        models: { base: run.inputs.base_model, sft: merge.output!.key, ...(dpo ? { dpo: dpo.output!.key } : {}) },
       },
     );
     await hosts.releaseAll();
@@ -173,6 +189,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
         gate,
         hostLosses: progress.hostLosses,
         stepsRedone: progress.stepsRedone,
+        dpo: dpoSummary(dpoRun),
       };
     }
 
@@ -181,7 +198,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const uri = await short.promoteModel({
       runId,
       storeUri: run.storeUri,
-      fromKey: model === 'dpo' ? dpo.output!.key : merge.output!.key,
+      fromKey: model === 'dpo' ? dpo!.output!.key : merge.output!.key,
       outputUri: c.output,
     });
     progress.promoted = { model, uri };
@@ -197,6 +214,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       gate,
       hostLosses: progress.hostLosses,
       stepsRedone: progress.stepsRedone,
+      dpo: dpoSummary(dpoRun),
     };
   } catch (err) {
     progress.state = isCancellation(err) ? 'cancelled' : 'failed';
@@ -224,12 +242,13 @@ async function runOnHosts(
   stage: StageName,
   inputs: Record<string, string>,
   params: object,
+  jobTag: string = stage,
 ): Promise<JobResult> {
   for (let attempt = 1; ; attempt++) {
     const lease = await hosts.current();
     progress.host = lease.hostId;
     const job: JobSpec = {
-      job_id: `${stage}-${attempt}`,
+      job_id: `${jobTag}-${attempt}`,
       run_id: progress.runId,
       host_id: lease.hostId,
       stage,

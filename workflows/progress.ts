@@ -5,6 +5,7 @@
 import type { JobProgress } from '../activities/types';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
+import type { DpoSummary } from './dpo';
 
 export const PIPELINE_STAGES = [
   'provision',
@@ -48,6 +49,8 @@ export interface RunProgress {
   stages: Record<PipelineStage, StageProgress>;
   metrics: RunMetrics | null;
   gate: GateOutcome | null;
+  /** DPO's attempts after collapses, and whether the SFT model ships instead. */
+  dpo: DpoSummary | null;
   promoted: { model: string; uri: string } | null;
   error: string | null;
 }
@@ -75,6 +78,7 @@ export function newProgress(runId: string, name: string, baseModel: string, now:
     stages,
     metrics: null,
     gate: null,
+    dpo: null,
     promoted: null,
     error: null,
   };
@@ -131,6 +135,7 @@ export function renderDetails(p: RunProgress): string {
     '',
     `host: ${p.host ?? '-'} · last checkpoint: ${p.lastCheckpointStep ?? '-'} · host losses: ${p.hostLosses} · steps redone: ${p.stepsRedone}`,
   );
+  if (p.dpo && p.dpo.note) lines.push('', `dpo: ${p.dpo.shipped === 'sft' ? '**shipping the SFT model** · ' : ''}${p.dpo.note}`);
   if (p.metrics) {
     const m = p.metrics;
     lines.push('', `${m.primaryMetric}: base ${pct(m.models.base?.[m.primaryMetric])} · sft ${pct(m.models.sft?.[m.primaryMetric])} · dpo ${pct(m.models.dpo?.[m.primaryMetric])}`);

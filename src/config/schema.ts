@@ -69,6 +69,23 @@ export const DpoConfig = z
     sft_loss_weight: z.number().min(0).max(10).default(0.2),
     /** The collapse guard: logps/chosen falling this many nats below its first value stops DPO. */
     collapse_logps_drop: z.number().positive().default(50),
+    /** Also a collapse: rewards/accuracies 1.0 with DPO loss under collapse_loss_floor within the first collapse_early_steps. */
+    collapse_early_steps: z.number().int().min(0).default(5),
+    collapse_loss_floor: z.number().min(0).default(0.01),
+    /** The task probe: strict tool-call match on the first probe_items eval prompts every probe_every steps (0: off). */
+    probe_every: z.number().int().min(0).default(10),
+    probe_items: z.number().int().min(1).default(16),
+    /** Also a collapse: the probe falling more than this below the SFT model's (measured at step 0). */
+    probe_margin: z.number().min(0).max(1).default(0.15),
+    /** DPO runs at most this often; each retry starts again from the merged SFT model. */
+    max_attempts: z.number().int().min(1).max(10).default(3),
+    /**
+     * Overrides for retry n (entry n-1 for attempt n+1) after a collapse; attempts past
+     * the list double beta and quarter learning_rate of the attempt before.
+     */
+    retry_schedule: z
+      .array(z.object({ beta: z.number().positive().max(10).optional(), learning_rate: z.number().positive().max(1).optional() }).strict())
+      .default([]),
   })
   .strict();
 
