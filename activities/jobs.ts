@@ -43,8 +43,29 @@ export function jobActivities(deps: ActivityDeps) {
       let lastProgressAt = Date.now();
       let lastProgressStamp = '';
       let lastReport = 0;
-      const lost = (reason: string, preempted = false): ApplicationFailure => {
-        const details: HostLostDetails = { hostId: lease.hostId, reason, preempted, lastStep, lastCheckpointStep };
+      let resumedFromStep: number | null = null;
+      let firstStep: { step: number; at: number } | null = null;
+      const lost = async (reason: string, preempted = false): Promise<ApplicationFailure> => {
+        // The lost job's last word: progress.json may hold steps this loop had not polled yet.
+        const final = await store.getJson<StageProgressFile>(stageKey(job.run_id, job.stage, 'progress.json')).catch(() => null);
+        if (final?.job_id === job.job_id && final.step >= lastStep) {
+          if (final.updated_at !== lastProgressStamp) lastProgressAt = Math.min(Date.now(), Date.parse(final.updated_at));
+          lastStep = final.step;
+          lastCheckpointStep = final.last_checkpoint_step;
+          resumedFromStep = final.resumed_from_step;
+        }
+        const rate = firstStep && lastStep > firstStep.step ? (lastProgressAt - firstStep.at) / 1000 / (lastStep - firstStep.step) : null;
+        const details: HostLostDetails = {
+          hostId: lease.hostId,
+          reason,
+          preempted,
+          lastStep,
+          lastCheckpointStep,
+          jobId: job.job_id,
+          resumedFromStep,
+          lastProgressAt: new Date(lastProgressAt).toISOString(),
+          secondsPerStep: rate,
+        };
         jlog.warn({ reason, preempted, lastStep, lastCheckpointStep }, 'host lost');
         metrics.hostLost(job.stage, preempted);
         return ApplicationFailure.create({
@@ -57,7 +78,7 @@ export function jobActivities(deps: ActivityDeps) {
 
       for (;;) {
         const status = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
-        if (status?.job_id === job.job_id) return ended(status);
+        if (status?.job_id === job.job_id) return await ended(status);
 
         const progress = await store.getJson<StageProgressFile>(stageKey(job.run_id, job.stage, 'progress.json'));
         if (progress?.job_id === job.job_id && progress.updated_at !== lastProgressStamp) {
@@ -74,8 +95,12 @@ export function jobActivities(deps: ActivityDeps) {
           lastProgressAt = Date.now();
           lastStep = progress.step;
           lastCheckpointStep = progress.last_checkpoint_step;
+          resumedFromStep = progress.resumed_from_step;
+          // The first new step after a resume is reported at once: the workflow times recovery by it.
+          const firstNew = firstStep === null && progress.step > progress.resumed_from_step;
+          if (firstNew) firstStep = { step: progress.step, at: lastProgressAt };
           const due = Date.now() - lastReport >= monitor.progress_interval_s * 1000;
-          if (due || progress.step >= progress.total_steps) {
+          if (due || firstNew || progress.step >= progress.total_steps) {
             lastReport = Date.now();
             await deps.reportProgress(workflowId, toJobProgress(progress, job.host_id)).catch(() => undefined);
           }
@@ -86,15 +111,16 @@ export function jobActivities(deps: ActivityDeps) {
         if (state.kind === 'gone') {
           // The agent may have written the final status just before it went.
           const last = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
-          if (last?.job_id === job.job_id) return ended(last);
-          throw lost(state.reason, state.preempted ?? false);
+          if (last?.job_id === job.job_id) return await ended(last);
+          throw await lost(state.reason, state.preempted ?? false);
         }
         const silence = await agentSilence(store, job, lease);
         if (silence !== null && silence > monitor.agent_stale_s) {
-          throw lost(`agent silent for ${Math.round(silence)} s (agent.json not updated)`);
+          throw await lost(`agent silent for ${Math.round(silence)} s (agent.json not updated)`);
         }
         if (Date.now() - lastProgressAt > monitor.hang_timeout_s * 1000) {
-          const tail = await provider.logTail(lease, 40);
+          const tail = await stageLogTail(store, job, 40);
+          tail.push(...(await provider.logTail(lease, 10)).map((line) => `[host] ${line}`));
           throw ApplicationFailure.create({
             type: FAILURES.hang.type,
             message: `${job.stage} made no progress for ${monitor.hang_timeout_s} s (last step ${lastStep}). ${FAILURES.hang.advice}`,
@@ -105,9 +131,12 @@ export function jobActivities(deps: ActivityDeps) {
         await ctx.sleep(monitor.poll_interval_s * 1000);
       }
 
-      function ended(status: StageStatusFile): JobResult {
+      async function ended(status: StageStatusFile): Promise<JobResult> {
+        if (status.state === 'interrupted') {
+          throw await lost(`stage interrupted on ${lease.hostId} (SIGTERM, preemption notice); checkpoint committed`, true);
+        }
         try {
-          const result = finished(status, lease, lost);
+          const result = finished(status, lease);
           jlog.info({ stepsDone: result.stepsDone, resumedFromStep: result.resumedFromStep, seconds: result.seconds }, 'job finished');
           return result;
         } catch (err) {
@@ -119,6 +148,15 @@ export function jobActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/** The end of the stage's own log, which the agent uploads while the job runs. */
+async function stageLogTail(store: Store, job: JobSpec, lines: number): Promise<string[]> {
+  const log = await store.getBytes(stageKey(job.run_id, job.stage, `logs/${job.job_id}.log`)).catch(() => null);
+  if (!log) return [];
+  const all = log.toString('utf8').split('\n');
+  if (all.at(-1) === '') all.pop();
+  return all.slice(-lines);
 }
 
 async function agentSilence(store: Store, job: JobSpec, lease: HostLease): Promise<number | null> {
@@ -140,11 +178,7 @@ function toJobProgress(p: StageProgressFile, hostId: string): JobProgress {
   };
 }
 
-function finished(
-  status: StageStatusFile,
-  lease: HostLease,
-  lost: (reason: string, preempted?: boolean) => ApplicationFailure,
-): JobResult {
+function finished(status: StageStatusFile, lease: HostLease): JobResult {
   if (status.state === 'succeeded') {
     return {
       jobId: status.job_id,
@@ -155,9 +189,6 @@ function finished(
       resumedFromStep: status.resumed_from_step,
       seconds: (Date.parse(status.finished_at) - Date.parse(status.started_at)) / 1000,
     };
-  }
-  if (status.state === 'interrupted') {
-    throw lost(`stage interrupted on ${lease.hostId} (SIGTERM, preemption notice); checkpoint committed`, true);
   }
   const kind = FAILURES[status.failure_class ?? 'error'] ?? FAILURES.error;
   throw ApplicationFailure.create({

@@ -66,6 +66,13 @@ export interface HostLostDetails {
   preempted: boolean;
   lastStep: number;
   lastCheckpointStep: number | null;
+  /** The lost job and the step it had resumed from (null: it never reported progress). */
+  jobId?: string;
+  resumedFromStep?: number | null;
+  /** When runJob last saw the lost job's progress move (ISO). */
+  lastProgressAt?: string;
+  /** The lost job's measured pace, to price the steps a resume will redo; null when unknown. */
+  secondsPerStep?: number | null;
 }
 
 export interface ScoreInput {

@@ -30,10 +30,12 @@ import { HostPool } from './hosts';
 import { jobProgressSignal, progressQuery, STAGE_ATTRIBUTE } from './messages';
 import {
   applyJobProgress,
+  closeLosses,
   enterStage,
   finishStage,
   newProgress,
   type PipelineStage,
+  recordLoss,
   renderDetails,
   type RunProgress,
 } from './progress';
@@ -268,17 +270,16 @@ async function runOnHosts(
         () => acts.runJob.executeWithOptions({ summary }, [{ lease, storeUri: run.storeUri, job, monitor: run.config.monitor }]),
       );
       cost.stageEnd('succeeded');
+      closeLosses(progress, stage, new Date(), result.resumedFromStep);
       return result;
     } catch (err) {
       const lost = hostLost(err);
       cost.stageEnd(lost ? 'lost' : 'failed');
       if (!lost) throw err;
       // Steps after the last committed checkpoint are done again on the next host.
-      const redone = Math.max(0, lost.lastStep - (lost.lastCheckpointStep ?? 0));
-      const secondsPerStep = (Date.now() - startedMs) / 1000 / Math.max(1, lost.lastStep - firstStep);
-      cost.redone(stage, redone * secondsPerStep);
-      progress.hostLosses += 1;
-      progress.stepsRedone += redone;
+      const loss = recordLoss(progress, stage, lost, new Date());
+      const secondsPerStep = lost.secondsPerStep ?? (Date.now() - startedMs) / 1000 / Math.max(1, lost.lastStep - firstStep);
+      cost.redone(stage, loss.stepsRedone * secondsPerStep);
       progress.cost = cost.summary();
       setCurrentDetails(renderDetails(progress));
       await hosts.lost(`${lost.hostId}: ${lost.reason}`);

@@ -46,6 +46,9 @@ export interface RunProgress {
   elapsedSeconds: number;
   hostLosses: number;
   stepsRedone: number;
+  /** Wall time the host losses cost: waiting for a new host plus redoing steps (sum of losses). */
+  secondsLost: number;
+  losses: HostLoss[];
   stages: Record<PipelineStage, StageProgress>;
   metrics: RunMetrics | null;
   gate: GateOutcome | null;
@@ -75,6 +78,8 @@ export function newProgress(runId: string, name: string, baseModel: string, now:
     elapsedSeconds: 0,
     hostLosses: 0,
     stepsRedone: 0,
+    secondsLost: 0,
+    losses: [],
     stages,
     metrics: null,
     gate: null,
@@ -103,9 +108,92 @@ export function finishStage(p: RunProgress, stage: PipelineStage, state: 'succee
   if (state === 'succeeded' && s.totalSteps > 0) s.step = s.totalSteps;
 }
 
-export function applyJobProgress(p: RunProgress, j: JobProgress): void {
+/** One lost host and what it cost; the resume fields fill in when the next host's job makes its first new step. */
+export interface HostLoss {
+  stage: string;
+  hostId: string;
+  jobId: string;
+  reason: string;
+  preempted: boolean;
+  /** The last step the lost job reported, and the committed checkpoint the next job resumes from. */
+  atStep: number;
+  checkpointStep: number;
+  stepsRedone: number;
+  /** When the lost job last made progress. */
+  lostAt: string;
+  secondsPerStep: number | null;
+  resumedAt: string | null;
+  /** From lostAt to the next job's first new step: detection, release, provision, start, checkpoint download. */
+  secondsToResume: number | null;
+  /** secondsToResume plus the redone steps at the lost job's pace. */
+  secondsLost: number | null;
+}
+
+export interface LostJob {
+  hostId: string;
+  reason: string;
+  preempted: boolean;
+  lastStep: number;
+  lastCheckpointStep: number | null;
+  jobId?: string;
+  resumedFromStep?: number | null;
+  lastProgressAt?: string;
+  secondsPerStep?: number | null;
+}
+
+/**
+ * Records a lost host. The next job resumes from the newest committed
+ * checkpoint, which is the lost job's last reported one, or the step it had
+ * itself resumed from when it committed none.
+ */
+export function recordLoss(p: RunProgress, stage: PipelineStage, lost: LostJob, now: Date): HostLoss {
+  const checkpointStep = Math.max(lost.lastCheckpointStep ?? 0, lost.resumedFromStep ?? 0);
+  const loss: HostLoss = {
+    stage,
+    hostId: lost.hostId,
+    jobId: lost.jobId ?? '?',
+    reason: lost.reason,
+    preempted: lost.preempted,
+    atStep: lost.lastStep,
+    checkpointStep,
+    stepsRedone: Math.max(0, lost.lastStep - checkpointStep),
+    lostAt: lost.lastProgressAt ?? now.toISOString(),
+    secondsPerStep: lost.secondsPerStep ?? null,
+    resumedAt: null,
+    secondsToResume: null,
+    secondsLost: null,
+  };
+  closeLosses(p, stage, now);
+  p.losses.push(loss);
+  p.hostLosses += 1;
+  p.stepsRedone += loss.stepsRedone;
+  return loss;
+}
+
+/** Closes the stage's open losses at `now` (the first new step after a resume, or the stage's end). */
+export function closeLosses(p: RunProgress, stage: string, now: Date, resumedFromStep?: number): void {
+  for (const loss of p.losses) {
+    if (loss.stage !== stage || loss.resumedAt !== null) continue;
+    if (resumedFromStep !== undefined && resumedFromStep !== loss.checkpointStep) {
+      // The resume started elsewhere than expected (e.g. that checkpoint failed its check): recount.
+      const redone = Math.max(0, loss.atStep - resumedFromStep);
+      p.stepsRedone += redone - loss.stepsRedone;
+      loss.stepsRedone = redone;
+      loss.checkpointStep = resumedFromStep;
+    }
+    loss.resumedAt = now.toISOString();
+    loss.secondsToResume = Math.max(0, (now.getTime() - Date.parse(loss.lostAt)) / 1000);
+    loss.secondsLost = Math.round(loss.secondsToResume + loss.stepsRedone * (loss.secondsPerStep ?? 0));
+    loss.secondsToResume = Math.round(loss.secondsToResume);
+    p.secondsLost += loss.secondsLost;
+  }
+}
+
+export function applyJobProgress(p: RunProgress, j: JobProgress, now: Date = new Date()): void {
   const s = p.stages[j.stage];
   if (!s || p.stage !== j.stage) return;
+  const open = p.losses.find((l) => l.stage === j.stage && l.resumedAt === null);
+  if (open && open.jobId !== j.jobId && j.step > j.resumedFromStep) closeLosses(p, j.stage, now, j.resumedFromStep);
   s.step = j.step;
   s.totalSteps = j.totalSteps;
   s.loss = j.loss;
@@ -133,8 +221,15 @@ export function renderDetails(p: RunProgress): string {
   }
   lines.push(
     '',
-    `host: ${p.host ?? '-'} · last checkpoint: ${p.lastCheckpointStep ?? '-'} · host losses: ${p.hostLosses} · steps redone: ${p.stepsRedone}`,
+    `host: ${p.host ?? '-'} · last checkpoint: ${p.lastCheckpointStep ?? '-'} · host losses: ${p.hostLosses} · steps redone: ${p.stepsRedone} · time lost: ${p.secondsLost} s`,
   );
+  if (p.losses.length > 0) {
+    lines.push('', '| lost host | stage | at step | resumed from | steps redone | to resume | time lost | why |', '|---|---|---|---|---|---|---|---|');
+    for (const l of p.losses) {
+      const secs = (x: number | null): string => (x === null ? '…' : `${x} s`);
+      lines.push(`| ${l.hostId} | ${l.stage} | ${l.atStep} | ${l.checkpointStep} | ${l.stepsRedone} | ${secs(l.secondsToResume)} | ${secs(l.secondsLost)} | ${l.reason.replace(/\|/g, '/').slice(0, 120)} |`);
+    }
+  }
   if (p.dpo && p.dpo.note) lines.push('', `dpo: ${p.dpo.shipped === 'sft' ? '**shipping the SFT model** · ' : ''}${p.dpo.note}`);
   if (p.metrics) {
     const m = p.metrics;

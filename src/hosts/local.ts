@@ -76,6 +76,8 @@ export class LocalHostProvider implements HostProvider {
     const stranger = isAlive(leader) && !(await isAgentOf(pid, lease.hostId));
     if (!stranger) {
       signalGroup(pid, 'SIGTERM');
+      // A stopped (hung, SIGSTOPped) process acts on SIGTERM only once continued.
+      signalGroup(pid, 'SIGCONT');
       if (!(await groupExits(pid, this.releaseGraceMs))) {
         signalGroup(pid, 'SIGKILL');
         const left = await groupExits(pid, KILL_WAIT_MS);

@@ -31,6 +31,8 @@ from .timeutil import now_iso
 
 STAGES = ("preflight", "sft", "merge", "dpo", "generate")
 STOP_GRACE_S = 25.0
+# How often a running stage's log is copied to the store, so a hang or a lost host has a recent tail.
+LOG_UPLOAD_S = 10.0
 LOG_TAIL_LINES = 40
 
 
@@ -98,6 +100,7 @@ class Agent:
         self.log_path: Path | None = None
         self.stopping = False
         self._last_beat = 0.0
+        self._log_uploaded = (0.0, -1)
         self.finished_file = workdir / "finished.json"
         self.finished: set[str] = set(json.loads(self.finished_file.read_text())) if self.finished_file.exists() else set()
 
@@ -219,6 +222,15 @@ class Agent:
         tmp.write_text(json.dumps(sorted(self.finished)))
         os.replace(tmp, self.finished_file)
 
+    def upload_running_log(self) -> None:
+        if self.proc is None or self.log_path is None or not self.log_path.exists():
+            return
+        now, size = time.monotonic(), self.log_path.stat().st_size
+        if now - self._log_uploaded[0] < LOG_UPLOAD_S or size == self._log_uploaded[1]:
+            return
+        self._log_uploaded = (now, size)
+        self.store.put_file(self.stage_key(self.job["stage"], f"logs/{self.job['job_id']}.log"), self.log_path)
+
     # -- main loop --
     def request_stop(self, signum=None, frame=None) -> None:  # noqa: ARG002
         self.stopping = True
@@ -236,6 +248,7 @@ class Agent:
                     if job and self.should_start(job):
                         self.start(job)
                 self.heartbeat()
+                self.upload_running_log()
             except Exception as e:  # noqa: BLE001 - a store hiccup must not kill the agent
                 print(f"agent: loop error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
             time.sleep(self.poll_s)

@@ -1,0 +1,212 @@
+/**
+ * Real faults against a running pipeline, shared by the recovery tests and
+ * `npm run bench:recovery`: SIGKILL a host's process group, SIGTERM its
+ * agent (a preemption notice), SIGSTOP a stage or an agent, kill the worker
+ * process, restart the Temporal server, kill a host in the middle of a
+ * checkpoint upload. Each fault waits for its trigger in the store, strikes,
+ * then measures the recovery from what lands in the store: the step the
+ * faulted job had reached, the step the next job resumed from, and the time
+ * from the fault to that job's first new step.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AgentHeartbeat, StageName, StageProgressFile, StageStatusFile } from '../../src/jobs/contract';
+import type { Store } from '../../src/store/store';
+import { progressQuery } from '../../workflows/messages';
+import type { RunProgress } from '../../workflows/progress';
+
+export type FaultKind =
+  | 'sigterm'
+  | 'sigkill'
+  | 'worker_kill'
+  | 'kill_during_upload'
+  | 'baseline_restart'
+  | 'agent_stop'
+  | 'server_restart';
+
+export interface FaultPlan {
+  kind: FaultKind;
+  stage: StageName;
+  /** Strike once a job of the stage not yet faulted reports this step (kill_during_upload: the first upload at or after it). */
+  atStep: number;
+}
+
+/** One fault and its recovery, as bench/results/recovery.json records it. */
+export interface Trial {
+  fault: FaultKind;
+  stage: StageName;
+  job_id: string;
+  host_id: string | null;
+  /** The last step the faulted job completed. */
+  step_at_fault: number;
+  resumed_from_step: number | null;
+  steps_redone: number | null;
+  /** From the fault to the first new step after it (worker_kill, server_restart: to the workflow seeing progress again). */
+  seconds_to_resume: number | null;
+  completed: boolean;
+  /** kill_during_upload: the step of the checkpoint whose upload was cut short. */
+  uncommitted_step?: number;
+  /** sigterm: seconds from the signal to the interrupted status. */
+  seconds_to_stop?: number;
+}
+
+export interface FaultEnv {
+  store: Store;
+  runId: string;
+  handle: WorkflowHandle;
+  /** Kills the worker process and starts a new one (worker_kill). */
+  replaceWorker?(): Promise<void>;
+  /** Stops the Temporal server and starts it again on its database (server_restart). */
+  restartServer?(): Promise<void>;
+  log?(line: string): void;
+}
+
+const stageKey = (runId: string, stage: string, rest: string): string => `runs/${runId}/stages/${stage}/${rest}`;
+
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export function progressOf(store: Store, runId: string, stage: string): Promise<StageProgressFile | undefined> {
+  return store.getJson<StageProgressFile>(stageKey(runId, stage, 'progress.json'));
+}
+
+/** The agent running the given job, from the hosts' heartbeats in the store. */
+export async function agentRunning(store: Store, runId: string, jobId: string): Promise<AgentHeartbeat | undefined> {
+  const keys = (await store.list(`runs/${runId}/hosts/`)).filter((k) => k.endsWith('/agent.json'));
+  for (const key of keys) {
+    const beat = await store.getJson<AgentHeartbeat>(key);
+    if (beat?.job_id === jobId && beat.state === 'running') return beat;
+  }
+  return undefined;
+}
+
+/** How many stage processes each job started, from the agents' start records: one each, always. */
+export async function startsPerJob(store: Store, runId: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const key of await store.list(`runs/${runId}/stages/`)) {
+    const m = /\/stages\/[^/]+\/starts\/([^/]+)\/[^/]+\.json$/.exec(key);
+    if (m) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** Runs the plans one after another against a running pipeline; returns a trial per plan. */
+export async function injectFaults(env: FaultEnv, plans: FaultPlan[]): Promise<Trial[]> {
+  const faulted = new Set<string>();
+  const trials: Trial[] = [];
+  for (const plan of plans) {
+    const trial = await inject(env, plan, faulted);
+    env.log?.(
+      `${plan.kind} in ${plan.stage}: ${trial.job_id} at step ${trial.step_at_fault}, resumed from ${trial.resumed_from_step}, ` +
+        `${trial.steps_redone} steps redone, ${trial.seconds_to_resume} s to resume`,
+    );
+    trials.push(trial);
+  }
+  return trials;
+}
+
+async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Promise<Trial> {
+  const { store, runId } = env;
+  const { stage } = plan;
+  const ckptPrefix = stageKey(runId, stage, 'checkpoints/');
+
+  // The trigger: a job not faulted before, at the planned step (or mid-upload of a checkpoint).
+  let uncommitted: number | undefined;
+  const target = await until(`${plan.kind} trigger in ${stage} at step ${plan.atStep}`, 900_000, async () => {
+    const p = await progressOf(store, runId, stage);
+    if (!p || faulted.has(p.job_id)) return null;
+    if (plan.kind === 'kill_during_upload') {
+      const folders = new Map<number, string[]>();
+      for (const key of await store.list(ckptPrefix)) {
+        const m = /checkpoint-(\d+)\/(.+)$/.exec(key);
+        if (m) folders.set(Number(m[1]), [...(folders.get(Number(m[1])) ?? []), m[2]]);
+      }
+      for (const [step, files] of folders) {
+        if (step >= plan.atStep && step > p.resumed_from_step && !files.includes('COMMITTED.json') && files.some((f) => f.endsWith('.safetensors'))) {
+          uncommitted = step;
+          return p;
+        }
+      }
+      return null;
+    }
+    return p.step >= plan.atStep ? p : null;
+  }, 50);
+  const jobId = target.job_id;
+  // A worker kill or a server restart leaves the job running: a later fault may strike it again.
+  if (plan.kind !== 'worker_kill' && plan.kind !== 'server_restart') faulted.add(jobId);
+  const agent = await agentRunning(store, runId, jobId);
+  const faultAt = Date.now();
+  const trial: Trial = {
+    fault: plan.kind,
+    stage,
+    job_id: jobId,
+    host_id: agent?.host_id ?? null,
+    step_at_fault: target.step,
+    resumed_from_step: null,
+    steps_redone: null,
+    seconds_to_resume: null,
+    completed: false,
+  };
+
+  if (plan.kind === 'worker_kill' || plan.kind === 'server_restart') {
+    if (plan.kind === 'worker_kill') await env.replaceWorker!();
+    else await env.restartServer!();
+    // The job never stopped; what the fault costs is the control plane's blind time.
+    const seen = await until(`the workflow to see ${stage} progress after ${plan.kind}`, 600_000, async () => {
+      const p = (await env.handle.query(progressQuery)) as RunProgress;
+      return p.stage !== stage || p.step > target.step || p.stages[stage].state === 'succeeded' ? p : null;
+    }, 250);
+    const finalJob = (await progressOf(store, runId, stage))?.job_id;
+    trial.seconds_to_resume = round((Date.now() - faultAt) / 1000);
+    trial.resumed_from_step = finalJob === jobId ? target.step : null;
+    trial.steps_redone = finalJob === jobId ? 0 : null;
+    env.log?.(`  (${plan.kind}: the workflow saw progress again in stage ${seen.stage} at step ${seen.step})`);
+    return trial;
+  }
+
+  if (!agent) throw new Error(`no agent is running ${jobId}`);
+  if (plan.kind === 'sigterm') signal(agent.pid, 'SIGTERM');
+  else if (plan.kind === 'agent_stop') signal(agent.pid, 'SIGSTOP');
+  else signal(-agent.pid, 'SIGKILL'); // sigkill, kill_during_upload, baseline_restart: the host is gone
+  if (uncommitted !== undefined) trial.uncommitted_step = uncommitted;
+
+  if (plan.kind === 'sigterm' || plan.kind === 'agent_stop') {
+    const status = await until(`${jobId} to stop with a committed checkpoint`, 120_000, async () => {
+      const s = await store.getJson<StageStatusFile>(stageKey(runId, stage, 'status.json'));
+      return s?.job_id === jobId ? s : null;
+    });
+    if (plan.kind === 'sigterm') trial.seconds_to_stop = round((Date.now() - faultAt) / 1000);
+    trial.step_at_fault = status.state === 'interrupted' ? status.steps_done : trial.step_at_fault;
+  } else {
+    await sleep(300);
+    const last = await progressOf(store, runId, stage);
+    if (last?.job_id === jobId) trial.step_at_fault = last.step;
+    if (plan.kind === 'baseline_restart') await store.deletePrefix(ckptPrefix);
+  }
+
+  const resumed = await until(`the next ${stage} job's first new step after ${plan.kind}`, 600_000, async () => {
+    const p = await progressOf(store, runId, stage);
+    return p && p.job_id !== jobId && p.step > p.resumed_from_step ? p : null;
+  }, 50);
+  trial.seconds_to_resume = round((Date.now() - faultAt) / 1000);
+  trial.resumed_from_step = resumed.resumed_from_step;
+  trial.steps_redone = Math.max(0, trial.step_at_fault - resumed.resumed_from_step);
+  return trial;
+}
+
+const round = (x: number): number => Math.round(x * 10) / 10;
