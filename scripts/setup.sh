@@ -93,10 +93,30 @@ build_step() {
   STEP_NOTE="tsc -> dist/"
 }
 
+# The report test opens report.html in headless Chromium (Debian's package).
+# Installed only when missing and apt-get can do it; otherwise setup goes on and
+# says how, and that test fails naming what is missing.
+browser_step() {
+  if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+    STEP_NOTE="chromium found"
+    return 0
+  fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    STEP_NOTE="installed chromium (apt-get)"
+  else
+    echo "setup: chromium is missing and apt-get (as root or passwordless sudo) is not available; install Chromium for the report test (test/unit/report-browser.test.ts)"
+    STEP_NOTE="chromium missing"
+  fi
+}
+
 total_start=$(now_ms)
 STEP_NOTE=
 step node_modules node_modules_step
 step venv venv_step
 step build build_step
+step browser browser_step
 total=$(($(now_ms) - total_start))
 printf 'setup: %-14s %-30s %d.%03ds\n' done "" $((total / 1000)) $((total % 1000))

@@ -165,8 +165,14 @@ export function lineChart(id: string, title: string, series: Series[]): string {
       return `<polyline class="series" data-series="${esc(s.name)}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1.8" points="${pts}"/>${dot}`;
     })
     .join('');
+  // One row in the title line, right-aligned, so it never covers a line.
+  let lx = W - R - series.reduce((w, s) => w + 18 + 7 * s.name.length, 0);
   const legend = series
-    .map((s, i) => `<rect x="${W - R - 110}" y="${T + 2 + i * 16}" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/><text x="${W - R - 96}" y="${T + 11 + i * 16}" class="tick">${esc(s.name)}</text>`)
+    .map((s, i) => {
+      const at = lx;
+      lx += 18 + 7 * s.name.length;
+      return `<rect x="${at}" y="9" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/><text x="${at + 14}" y="18" class="tick">${esc(s.name)}</text>`;
+    })
     .join('');
   const axes = `<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" class="axis"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" class="axis"/><text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle" class="tick">step</text>`;
   return `${head}${grid}${axes}${xs}${lines}${series.length > 1 ? legend : ''}</svg>`;
@@ -201,7 +207,7 @@ function itemCard(data: ReportData, models: string[], index: number, why: string
       if (!r) return `<div class="out"><h4>${esc(model)}</h4><p class="muted">no generations</p></div>`;
       const badges = Object.entries(r.scores)
         .sort(([a], [b]) => metricRank(a) - metricRank(b))
-        .map(([metric, v]) => `<span class="badge ${good(metric, v) ? 'ok' : 'no'}" title="${esc(metric)}">${esc(short(metric))} ${v === 0 || v === 1 ? (v ? '✓' : '✗') : pct(v)}</span>`)
+        .map(([metric, v]) => `<span class="badge ${good(metric, v) ? 'ok' : 'no'}" title="${esc(metric)}">${esc(short(metric))} ${v === 0 || v === 1 ? (good(metric, v) ? '✓' : '✗') : pct(v)}</span>`)
         .join(' ');
       const notes = r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
       return `<div class="out"><h4>${esc(model)}</h4><div class="badges">${badges}</div><pre>${r.output === '' ? '<span class="muted">(empty)</span>' : esc(r.output)}</pre>${notes}</div>`;

@@ -1,0 +1,102 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import type { GateOutcome } from '../../src/eval/gate';
+import type { RunMetrics } from '../../src/eval/metrics';
+import { recordGateDecision, rescoreRun } from '../../src/eval/rescore';
+import { runKey } from '../../src/jobs/contract';
+import { buildReportFixture, type ReportFixture } from '../support/reportFixture';
+
+let f: ReportFixture;
+let html: string;
+let metrics: RunMetrics;
+
+const gate: GateOutcome = {
+  state: 'approved',
+  candidate: 'dpo',
+  promote: 'dpo',
+  checks: [{ model: 'dpo', metric: 'tool_call_match', kind: 'regression', value: 0.92, bound: 0.7, passed: true, text: 'dpo tool_call_match 91.7% >= sft 75.0% - 5.0%' }],
+  by: 'alice',
+  note: 'read the regressions <and> the disagreements',
+  decidedAt: '2026-11-29T09:00:00.000Z',
+  waitingSince: '2026-11-28T22:41:00.000Z',
+  deadline: '2026-11-29T22:41:00.000Z',
+  reason: 'dpo approved by alice',
+};
+
+before(async () => {
+  f = await buildReportFixture();
+  await recordGateDecision(f.store, f.runId, gate);
+  html = (await f.store.getBytes(runKey(f.runId, 'report/report.html')))!.toString('utf8');
+  metrics = (await f.store.getJson<RunMetrics>(runKey(f.runId, 'report/metrics.json')))!;
+});
+after(() => {
+  if (f) fs.rmSync(f.dir, { recursive: true, force: true });
+});
+
+describe('metrics.json and report.html of a scored run', () => {
+  it('metrics.json carries intervals, paired deltas and the flagged disagreements', () => {
+    assert.equal(metrics.n, 22);
+    assert.equal(metrics.models.base.citation_presence, 1);
+    assert.equal(metrics.models.base.citation_precision, 0);
+    assert.ok(metrics.models.dpo.citation_precision > 0.8);
+    const ci = metrics.intervals!.sft.tool_call_match;
+    assert.ok(ci.lo <= metrics.models.sft.tool_call_match && metrics.models.sft.tool_call_match <= ci.hi);
+    assert.ok(metrics.deltas!.some((d) => d.model === 'dpo' && d.baseline === 'sft' && d.metric === 'tool_call_match'));
+    const flagged = metrics.disagreements!.map((d) => `${d.model}:${d.metric}`);
+    assert.ok(flagged.includes('base:citation_presence'), 'markers present vs markers that hold up');
+    assert.ok(flagged.includes('sft:answer_exact'), 'exact vs normalised answers');
+    assert.ok(flagged.includes('sft:tool_call_match'), 'strict vs lenient call parsing');
+    assert.match(metrics.report!.html, /^file:\/\/.*\/runs\/report-fixture-1\/report\/report\.html$/);
+  });
+
+  it('is self-contained: no scripts, no external assets', () => {
+    assert.doesNotMatch(html, /<script|<link|<img|<iframe|@import|url\(/i);
+    assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//i);
+  });
+
+  it('shows the metric table with intervals and deltas, disagreements highlighted', () => {
+    assert.match(html, /<table id="metrics">/);
+    assert.match(html, /<th>base<\/th><th>sft<\/th><th>dpo<\/th><th>sft − base<\/th><th>dpo − sft<\/th>/);
+    assert.match(html, /★ tool_call_match/);
+    assert.match(html, /<span class="ci">\[\d+\.\d%, \d+\.\d%\]<\/span>/);
+    assert.ok((html.match(/<td class="disagree">/g) ?? []).length >= 4);
+    assert.match(html, /citation_presence 100\.0% vs citation_precision 0\.0%: <b>100\.0 points<\/b> apart/);
+  });
+
+  it('draws the SFT and DPO loss curves and the DPO reward curves as inline SVG', () => {
+    for (const id of ['sft-loss', 'dpo-loss', 'dpo-rewards', 'dpo-accuracy']) assert.match(html, new RegExp(`<svg [^>]*data-chart="${id}"`));
+    assert.equal((html.match(/<polyline class="series"/g) ?? []).length, 6);
+    assert.match(html, /data-series="margins"/);
+  });
+
+  it('puts real outputs side by side: regressions, disagreements, random items', () => {
+    for (const group of ['regression', 'disagreement', 'random']) assert.match(html, new RegExp(`data-group="${group}"`));
+    assert.match(html, /Paris is famous for its cafes and long summer evenings \[1\]/);
+    assert.match(html, /It is made of pure gold \[3\]/);
+    assert.match(html, /cites source\(s\) that were not given: \[3\]/);
+    assert.match(html, /unknown argument\(s\) arguments\.extra/);
+  });
+
+  it('shows the run time, host losses and the gate decision, escaped', () => {
+    assert.match(html, /<span class="v" id="host-losses">1<\/span>/);
+    assert.match(html, /<td>sft<\/td><td>succeeded<\/td><td class="num">6 min 52 s<\/td><td class="num">2<\/td>/);
+    assert.match(html, /<b>approved<\/b> · promotes <b>dpo<\/b>/);
+    assert.match(html, /decided by <b>alice<\/b>.*read the regressions &lt;and&gt; the disagreements/);
+  });
+
+  it('rescoreRun recomputes the same metrics from the stored generations and keeps the gate decision', async () => {
+    const { metrics: again, reportUri } = await rescoreRun(f.store.uri, f.runId);
+    assert.deepEqual(again, metrics);
+    assert.equal(reportUri, metrics.report!.html);
+    const rerendered = (await f.store.getBytes(runKey(f.runId, 'report/report.html')))!.toString('utf8');
+    assert.match(rerendered, /decided by <b>alice<\/b>/);
+  });
+
+  it('rescoreRun works for a run that was never scored, from its run.json config', async () => {
+    await f.store.deletePrefix(runKey(f.runId, 'report'));
+    const { metrics: fresh } = await rescoreRun(f.store.uri, f.runId);
+    assert.deepEqual(fresh.models, metrics.models);
+    assert.ok(await f.store.exists(runKey(f.runId, 'report/report.html')));
+  });
+});
