@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigInvalid } from '../config/parse';
 import { decideCommands } from './commands/decide';
 import { devCommand } from './commands/dev';
+import { evalCommand } from './commands/eval';
+import { reapCommand } from './commands/reap';
 import { reportCommand } from './commands/report';
 import { runCommand } from './commands/run';
 import { scheduleCommand } from './commands/schedule';
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
   decideCommands(program);
   reportCommand(program);
   scheduleCommand(program);
+  reapCommand(program);
+  evalCommand(program);
   devCommand(program);
   program.addHelpText(
     'after',

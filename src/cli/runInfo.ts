@@ -1,5 +1,9 @@
 /** What the CLI reads about runs from Temporal: description, progress, result. */
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { projectRoot } from '../paths';
+import { resolveStoreUri } from '../store/uri';
+import type { PipelineResult } from '../../workflows/pipeline';
 import { BASE_MODEL_ATTRIBUTE, GATE_ATTRIBUTE, progressQuery, STAGE_ATTRIBUTE, WORKFLOW_TYPE } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import { CliError, EXIT } from './errors';
@@ -70,4 +74,17 @@ export async function latestRunId(client: Client): Promise<string> {
   const [latest] = await listRuns(client, 1);
   if (!latest) throw new CliError('no fine-tune runs in this namespace yet: start one with `finetune run <config>`', EXIT.notFound);
   return latest.runId;
+}
+
+/**
+ * The run's store: from its result when it completed, else from the config it
+ * was started with (relative folders resolve on the worker, in the project root).
+ */
+export async function storeOf(handle: WorkflowHandle, status: string): Promise<string> {
+  if (status === 'COMPLETED') return ((await handle.result()) as PipelineResult).storeUri;
+  const history = await handle.fetchHistory();
+  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  const config = payload ? (defaultPayloadConverter.fromPayload(payload) as { store?: string }) : undefined;
+  if (!config?.store) throw new CliError(`cannot tell the store of ${handle.workflowId} from its input`, EXIT.notFound);
+  return resolveStoreUri(config.store, projectRoot);
 }

@@ -203,6 +203,15 @@ describe('finetune run, status, list, approve, report, cancel, watch', () => {
     }
   });
 
+  it('eval rescore says what is missing (exit 3); reap without a project is bad input (exit 2)', async () => {
+    const r = await finetune(['eval', 'rescore', 'block-cli-1', '--store', storeUri], env);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /cannot score run block-cli-1: .* is (missing|not in the store)/);
+    const reap = await finetune(['reap'], { ...env, GOOGLE_CLOUD_PROJECT: '' });
+    assert.equal(reap.code, 2);
+    assert.match(reap.stderr, /pass --project or set GOOGLE_CLOUD_PROJECT/);
+  });
+
   it('exits 4 with what to do when Temporal cannot be reached', async () => {
     const r = await finetune(['list'], { ...env, ...(await freePortEnv()) });
     assert.equal(r.code, 4);

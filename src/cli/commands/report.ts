@@ -1,31 +1,13 @@
 /** `finetune report <run>`: the run's metrics and report files, read from its store. */
 import type { Command } from 'commander';
-import { defaultPayloadConverter } from '@temporalio/common';
-import type { WorkflowHandle } from '@temporalio/client';
 import type { RunMetrics } from '../../eval/metrics';
 import { runKey } from '../../jobs/contract';
-import { projectRoot } from '../../paths';
 import { formatMetricsTable } from '../../report/table';
 import { openStore } from '../../store/open';
-import { resolveStoreUri } from '../../store/uri';
-import type { PipelineResult } from '../../../workflows/pipeline';
 import { action } from '../action';
 import { connectTemporal } from '../connect';
 import { CliError, EXIT } from '../errors';
-import { findRun, runInfo } from '../runInfo';
-
-/**
- * The run's store: from its result when it completed, else from the config it
- * was started with (relative folders resolve on the worker, in the project root).
- */
-async function storeOf(handle: WorkflowHandle, status: string): Promise<string> {
-  if (status === 'COMPLETED') return ((await handle.result()) as PipelineResult).storeUri;
-  const history = await handle.fetchHistory();
-  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  const config = payload ? (defaultPayloadConverter.fromPayload(payload) as { store?: string }) : undefined;
-  if (!config?.store) throw new CliError(`cannot tell the store of ${handle.workflowId} from its input`, EXIT.notFound);
-  return resolveStoreUri(config.store, projectRoot);
-}
+import { findRun, runInfo, storeOf } from '../runInfo';
 
 export function reportCommand(program: Command): void {
   program

@@ -1,0 +1,28 @@
+/** The `finetune` command without a server: its commands, usage errors and an unreachable Temporal. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { finetune, freePortEnv } from '../support/cli';
+
+describe('finetune (no server needed)', () => {
+  it('lists every command in --help and exits 0', async () => {
+    const r = await finetune(['--help']);
+    assert.equal(r.code, 0);
+    for (const cmd of ['validate', 'run', 'status', 'list', 'watch', 'cancel', 'approve', 'reject', 'report', 'schedule', 'reap', 'eval', 'dev']) {
+      assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, 'm'), cmd);
+    }
+    assert.match(r.stdout, /Exit codes: 0 ok, 1 the run failed or was cancelled, 2 bad input or config, 3 no such run or schedule, 4 Temporal unreachable/);
+  });
+
+  it('exits 4 and says how to fix it when Temporal does not answer', async () => {
+    const r = await finetune(['status', 'some-run', '--json'], await freePortEnv());
+    assert.equal(r.code, 4);
+    assert.equal(JSON.parse(r.stdout).exitCode, 4);
+    assert.match(r.stderr, /Start `finetune dev`.*TEMPORAL_ADDRESS/);
+  });
+
+  it('exits 2 for a certificate without its key', async () => {
+    const r = await finetune(['list'], { TEMPORAL_TLS_CLIENT_CERT_PATH: '/etc/hostname', TEMPORAL_TLS_CLIENT_KEY_PATH: '' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /TEMPORAL_TLS_CLIENT_CERT_PATH is set but TEMPORAL_TLS_CLIENT_KEY_PATH is not/);
+  });
+});
