@@ -12,6 +12,12 @@ export interface HostVerbs {
   releaseHost(lease: HostLease): Promise<void>;
 }
 
+/** Told when a host starts and stops being billed (the cost ledger). */
+export interface HostEvents {
+  up(hostId: string): void;
+  down(hostId: string): void;
+}
+
 export class HostPool {
   private lease: HostLease | null = null;
   private nextIndex = 1;
@@ -21,12 +27,14 @@ export class HostPool {
     private readonly verbs: HostVerbs,
     private readonly request: Omit<ProvisionInput, 'hostIndex'>,
     private readonly maxLosses: number,
+    private readonly events?: HostEvents,
   ) {}
 
   async current(): Promise<HostLease> {
     if (!this.lease) {
       this.lease = await this.verbs.provisionHost({ ...this.request, hostIndex: this.nextIndex });
       this.nextIndex += 1;
+      this.events?.up(this.lease.hostId);
     }
     return this.lease;
   }
@@ -36,7 +44,7 @@ export class HostPool {
     this.losses += 1;
     const lease = this.lease;
     this.lease = null;
-    if (lease) await this.verbs.releaseHost(lease);
+    if (lease) await this.release(lease);
     if (this.losses > this.maxLosses) {
       throw ApplicationFailure.nonRetryable(
         `lost ${this.losses} hosts, more than monitor.max_host_losses (${this.maxLosses}); last: ${reason}`,
@@ -48,6 +56,11 @@ export class HostPool {
   async releaseAll(): Promise<void> {
     const lease = this.lease;
     this.lease = null;
-    if (lease) await this.verbs.releaseHost(lease);
+    if (lease) await this.release(lease);
+  }
+
+  private async release(lease: HostLease): Promise<void> {
+    await this.verbs.releaseHost(lease);
+    this.events?.down(lease.hostId);
   }
 }

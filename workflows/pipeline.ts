@@ -23,9 +23,9 @@ import { HOST_LOST } from '../src/jobs/failures';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import { hourlyRate } from '../src/cost/prices';
-import { CostTracker } from './cost';
-import { runGate } from './gate';
+import { CostTracker, type CostSummary } from './cost';
 import { dpoSummary, type DpoSummary, runDpo } from './dpo';
+import { runGate } from './gate';
 import { HostPool } from './hosts';
 import { jobProgressSignal, progressQuery, STAGE_ATTRIBUTE } from './messages';
 import {
@@ -50,6 +50,7 @@ export interface PipelineResult {
   gate: GateOutcome;
   hostLosses: number;
   stepsRedone: number;
+  cost: CostSummary;
   /** DPO's attempts and which model it left to ship (sft when every attempt collapsed). */
   dpo: DpoSummary;
 }
@@ -191,6 +192,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
         gate,
         hostLosses: progress.hostLosses,
         stepsRedone: progress.stepsRedone,
+        cost: bill.summary(),
         dpo: dpoSummary(dpoRun),
       };
     }
@@ -216,6 +218,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       gate,
       hostLosses: progress.hostLosses,
       stepsRedone: progress.stepsRedone,
+      cost: bill.summary(),
       dpo: dpoSummary(dpoRun),
     };
   } catch (err) {

@@ -5,6 +5,7 @@
 import type { JobProgress } from '../activities/types';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
+import type { CostSummary } from './cost';
 import type { DpoSummary } from './dpo';
 
 export const PIPELINE_STAGES = [
@@ -55,6 +56,7 @@ export interface RunProgress {
   /** DPO's attempts after collapses, and whether the SFT model ships instead. */
   dpo: DpoSummary | null;
   promoted: { model: string; uri: string } | null;
+  cost: CostSummary | null;
   error: string | null;
 }
 
@@ -85,6 +87,7 @@ export function newProgress(runId: string, name: string, baseModel: string, now:
     gate: null,
     dpo: null,
     promoted: null,
+    cost: null,
     error: null,
   };
 }
@@ -240,6 +243,12 @@ export function renderDetails(p: RunProgress): string {
     const g = p.gate;
     lines.push('', `gate: **${g.state.replace('_', ' ')}**${g.by ? ` by ${g.by}` : ''}${g.note ? ` (${g.note})` : ''} · ${g.reason}`);
     if (g.state === 'awaiting_approval') lines.push(`waiting until ${g.deadline}: signal \`approve\` or \`reject\` with {"by": "<you>", "note": "..."}`);
+  }
+  if (p.cost) {
+    const c = p.cost;
+    const budget = c.budgetUsd === null ? '' : ` of $${c.budgetUsd} budget`;
+    const wasted = c.split.wastedUsd.redone + c.split.wastedUsd.failed + c.split.wastedUsd.idle;
+    lines.push('', `cost: $${c.spentUsd.toFixed(2)}${budget} (wasted $${wasted.toFixed(2)}; burning $${c.burnUsdPerHour.toFixed(2)}/h)${c.warning ? ` · **${c.warning}**` : ''}`);
   }
   if (p.promoted) lines.push('', `promoted **${p.promoted.model}** to ${p.promoted.uri}`);
   if (p.error) lines.push('', `error: ${p.error}`);

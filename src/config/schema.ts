@@ -55,8 +55,9 @@ export const SftConfig = z
   .strict();
 
 /**
- * DPO defaults are more conservative than trl's (beta 0.1, lr 1e-6 for full
- * weights): beta 0.25 keeps the policy closer to the SFT reference, and an NLL
+ * DPO defaults are more conservative than trl's (beta 0.1, lr 1e-6 on full
+ * weights): beta 0.25 keeps the policy closer to the SFT reference; lr 1e-6
+ * applied to a fresh LoRA moves the model less than on full weights; an NLL
  * anchor on the chosen answers (sft_loss_weight) keeps the likelihood of good
  * answers from falling, which is how DPO collapses (see docs/config.md).
  */
@@ -64,7 +65,7 @@ export const DpoConfig = z
   .object({
     ...training,
     max_steps: z.number().int().min(1).default(100),
-    learning_rate: training.learning_rate.default(5e-6),
+    learning_rate: training.learning_rate.default(1e-6),
     beta: z.number().positive().max(10).default(0.25),
     sft_loss_weight: z.number().min(0).max(10).default(0.2),
     /** The collapse guard: logps/chosen falling this many nats below its first value stops DPO. */
@@ -143,6 +144,23 @@ export const MonitorConfig = z
     progress_interval_s: z.number().min(1).max(3600).default(15),
     max_host_losses: z.number().int().min(0).max(100).default(5),
     stage_timeout_s: z.number().int().min(60).default(24 * 3600),
+  })
+  .strict();
+
+export const CostConfig = z
+  .object({
+    /** Stop the run before its hosts' bill would cross this; unset: no limit. */
+    budget_usd: z.number().positive().optional(),
+    /** Warn (progress, UI) once this fraction of the budget is spent. */
+    warn_fraction: z.number().min(0.1).max(1).default(0.8),
+    /** How often the workflow re-checks the budget while a stage runs. */
+    check_interval_s: z.number().int().min(5).max(3600).default(30),
+    /** Per machine type USD/hour, overriding the built-in table (src/cost/prices.ts). */
+    prices: z.record(z.string(), z.object({ on_demand: z.number().min(0), spot: z.number().min(0) }).strict()).default({}),
+    /** What a local host costs per hour (default: nothing). */
+    local_usd_per_hour: z.number().min(0).default(0),
+    /** A per-token managed fine-tuning price, for the comparison in the report; unset: no comparison. */
+    managed_usd_per_million_tokens: z.number().positive().optional(),
   })
   .strict();
 
@@ -239,6 +257,7 @@ export const PipelineConfig = z
     generate: GenerateConfig.prefault({}),
     eval: EvalConfig.prefault({}),
     monitor: MonitorConfig.prefault({}),
+    cost: CostConfig.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -258,5 +277,6 @@ export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type PipelineConfigInput = z.input<typeof PipelineConfig>;
 export type SftConfig = z.infer<typeof SftConfig>;
 export type DpoConfig = z.infer<typeof DpoConfig>;
-export type EvalConfig = z.infer<typeof EvalConfig>;
 export type GceHostConfig = z.infer<typeof GceHostConfig>;
+export type CostConfig = z.infer<typeof CostConfig>;
+export type EvalConfig = z.infer<typeof EvalConfig>;

@@ -1,0 +1,101 @@
+/**
+ * The whole pipeline on real parts: dev server, worker, local host, the
+ * Python trainer on the tiny example. Asserts on what lands in the store.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from '@temporalio/worker';
+import { startRun } from '../../src/client/runs';
+import { openStore } from '../../src/store/open';
+import { fingerprintPrefix, safetensorsKeys } from '../../src/store/fingerprint';
+import type { StageStatusFile } from '../../src/jobs/contract';
+import type { RunMetrics } from '../../src/eval/metrics';
+import { progressQuery, STAGE_ATTRIBUTE } from '../../workflows/messages';
+import type { PipelineResult } from '../../workflows/pipeline';
+import type { RunProgress } from '../../workflows/progress';
+import { startHarness, tinyConfig, type Harness } from '../support/integration';
+
+let h: Harness;
+let result: PipelineResult;
+let progress: RunProgress;
+let stageAttribute: unknown;
+let history: unknown;
+const taskQueue = 'it-pipeline';
+
+before(async () => {
+  h = await startHarness('pipeline');
+  const config = tinyConfig(h.dir);
+  const { worker } = await h.worker(taskQueue);
+  const handle = await startRun(h.client, config, { taskQueue, runId: 'it-pipeline-1' });
+  await worker.runUntil(async () => {
+    result = await handle.result();
+    progress = await handle.query(progressQuery);
+  });
+  stageAttribute = (await handle.describe()).typedSearchAttributes.get(STAGE_ATTRIBUTE);
+  history = await handle.fetchHistory();
+});
+after(async () => {
+  await h?.close();
+});
+
+describe('the tiny pipeline on real parts', () => {
+  const key = (rest: string) => `runs/${result.runId}/${rest}`;
+  const status = (stage: string) => openStore(result.storeUri).getJson<StageStatusFile>(key(`stages/${stage}/status.json`));
+
+  it('finishes, promotes a model and says so in its progress and search attribute', () => {
+    assert.equal(progress.state, 'succeeded');
+    for (const s of Object.values(progress.stages)) assert.equal(s.state, 'succeeded');
+    assert.equal(stageAttribute, 'promote');
+    assert.ok(['sft', 'dpo'].includes(result.promoted.model));
+  });
+
+  it('commits an SFT checkpoint at every save_steps, each with a COMMITTED.json that lists its files', async () => {
+    const store = openStore(result.storeUri);
+    for (let step = 25; step <= 250; step += 25) {
+      const committed = await store.getJson<{ step: number; files: { path: string; size: number; sha256: string }[] }>(
+        key(`stages/sft/checkpoints/checkpoint-${step}/COMMITTED.json`),
+      );
+      assert.ok(committed, `checkpoint-${step} is committed`);
+      assert.equal(committed.step, step);
+      assert.ok(committed.files.some((f) => f.path.endsWith('adapter_model.safetensors')));
+    }
+  });
+
+  it('chains fingerprints from stage to stage', async () => {
+    const store = openStore(result.storeUri);
+    const sft = (await status('sft'))!;
+    const merge = (await status('merge'))!;
+    const dpo = (await status('dpo'))!;
+    assert.equal(sft.output!.fingerprint, await fingerprintPrefix(store, sft.output!.key));
+    assert.equal(merge.metrics.adapter_fingerprint, sft.output!.fingerprint);
+    assert.equal(merge.output!.fingerprint, await fingerprintPrefix(store, merge.output!.key));
+    assert.equal(dpo.output!.fingerprint, await fingerprintPrefix(store, dpo.output!.key));
+    assert.notEqual(dpo.output!.fingerprint, merge.output!.fingerprint);
+  });
+
+  it('merges the LoRA into full weights: no lora_ keys left in the merged model', async () => {
+    const store = openStore(result.storeUri);
+    const merge = (await status('merge'))!;
+    const weights = await store.getBytes(`${merge.output!.key}/model.safetensors`);
+    assert.ok(weights);
+    const keys = safetensorsKeys(weights);
+    assert.ok(keys.length > 0);
+    assert.deepEqual(keys.filter((k) => k.includes('lora_')), []);
+    assert.ok((merge.metrics.probe_max_abs_diff as number) <= 1e-3);
+  });
+
+  it('writes metrics in which the SFT model beats the base by at least 30 points', async () => {
+    const metrics = await openStore(result.storeUri).getJson<RunMetrics>(key('report/metrics.json'));
+    assert.ok(metrics);
+    assert.equal(metrics.primaryMetric, 'tool_call_match');
+    for (const model of ['base', 'sft', 'dpo']) {
+      const value = metrics.models[model]?.tool_call_match;
+      assert.ok(value !== undefined && value >= 0 && value <= 1, `${model} has a tool_call_match in [0, 1]`);
+    }
+    assert.ok(metrics.models.sft.tool_call_match - metrics.models.base.tool_call_match >= 0.3);
+  });
+
+  it('replays its own history against the current workflow code', async () => {
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history as never);
+  });
+});

@@ -1,0 +1,126 @@
+/**
+ * Real parts for integration tests: a `temporal` dev server on a free port
+ * and a database file, a worker on its own task queue (in this process or as
+ * a separate process that a test can kill), and the tiny example config
+ * pointed at a temporary store.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDevServer, type DevServer } from '../../src/client/devServer';
+import { temporalSettings, type TemporalSettings } from '../../src/client/connection';
+import { installRuntime } from '../../src/client/runtime';
+import { loadConfigFile, resolveLocalPaths } from '../../src/config/load';
+import type { PipelineConfig } from '../../src/config/schema';
+import { projectRoot } from '../../src/paths';
+import { createFineTuneWorker, type FineTuneWorker } from '../../workers/worker';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.once('error', reject);
+  });
+}
+
+export interface Harness {
+  dir: string;
+  server: DevServer;
+  settings: TemporalSettings;
+  client: Client;
+  /** A worker in this process, on the given task queue. */
+  worker(taskQueue: string): Promise<FineTuneWorker>;
+  /** A worker as its own process (node dist/workers/main.js), for kill tests. */
+  workerProcess(taskQueue: string): ChildProcess;
+  /** Stops the dev server (keeping its database) and starts it again on the same port. */
+  restartServer(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(name: string): Promise<Harness> {
+  installRuntime();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `finetune-${name}-`));
+  const port = await freePort();
+  const dbFile = path.join(dir, 'temporal.db');
+  const serverOpts = { port, ui: false, dbFile, logFile: path.join(dir, 'temporal.log') };
+  let server = await startDevServer(serverOpts);
+  const settings = temporalSettings({ TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default' });
+  const connection = await Connection.connect(settings.connection);
+  const client = new Client({ connection, namespace: settings.namespace });
+  const children: ChildProcess[] = [];
+  const workers: FineTuneWorker[] = [];
+  return {
+    dir,
+    get server() {
+      return server;
+    },
+    settings,
+    client,
+    async worker(taskQueue) {
+      const w = await createFineTuneWorker(settings, taskQueue);
+      workers.push(w);
+      return w;
+    },
+    workerProcess(taskQueue) {
+      const child = spawn(process.execPath, [path.join(projectRoot, 'dist/workers/main.js')], {
+        env: { ...process.env, TEMPORAL_ADDRESS: server.address, FINETUNE_TASK_QUEUE: taskQueue, FINETUNE_LOG_LEVEL: 'WARN' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      children.push(child);
+      return child;
+    },
+    async restartServer() {
+      await server.stop();
+      server = await startDevServer(serverOpts);
+    },
+    async close() {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      await connection.close();
+      for (const w of workers) await w.close().catch(() => undefined);
+      await server.stop();
+    },
+  };
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+function merge<T>(base: T, patch: DeepPartial<T> | undefined): T {
+  if (!patch) return base;
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(patch)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b, v as never) : v;
+  }
+  return out as T;
+}
+
+/** The tiny example config, storing into dir/store, with hosts' scratch in dir/hosts. */
+export function tinyConfig(dir: string, patch?: DeepPartial<PipelineConfig>): PipelineConfig {
+  const config = resolveLocalPaths(loadConfigFile(path.join(projectRoot, 'examples/tiny/config.yaml')), projectRoot);
+  return merge(config, {
+    store: `file://${path.join(dir, 'store')}`,
+    host: { provider: 'local', workdir: path.join(dir, 'hosts') },
+    ...patch,
+  } as DeepPartial<PipelineConfig>);
+}
+
+/**
+ * A shorter run for fault tests: fewer steps and checkpoints every 10 steps,
+ * so a fault lands mid-stage and a run still finishes in about a minute.
+ */
+export function fastConfig(dir: string, patch?: DeepPartial<PipelineConfig>): PipelineConfig {
+  return merge(
+    tinyConfig(dir, {
+      sft: { max_steps: 60, save_steps: 10 },
+      dpo: { max_steps: 10, save_steps: 5 },
+      preflight: { ranks: 1 },
+    }),
+    patch,
+  );
+}

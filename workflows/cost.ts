@@ -1,0 +1,137 @@
+/**
+ * The run's bill, kept in the workflow: hosts' billed time from the ledger,
+ * a warning at warn_fraction of the budget, and a stop before the budget
+ * would be crossed (BudgetExceeded). Stopping cancels the running job; the
+ * host's agent then commits a checkpoint on release, so a later run with
+ * more budget resumes instead of starting over.
+ */
+import { ApplicationFailure, CancellationScope, condition, log } from '@temporalio/workflow';
+import type { CostConfig } from '../src/config/schema';
+import {
+  burnRate,
+  costSplit,
+  hostDown,
+  hostUp,
+  markRedone,
+  newLedger,
+  spanEnd,
+  spanStart,
+  type CostSplit,
+  type StageSpan,
+} from '../src/cost/ledger';
+
+export interface CostSummary {
+  spentUsd: number;
+  budgetUsd: number | null;
+  burnUsdPerHour: number;
+  /** Spent plus the burn rate over the rest of the current stage, from its step rate. */
+  projectedStageEndUsd: number;
+  warning: string | null;
+  split: CostSplit;
+}
+
+export class CostTracker {
+  readonly ledger = newLedger();
+  private warned = false;
+
+  constructor(
+    private readonly config: CostConfig,
+    private readonly usdPerHour: number,
+  ) {}
+
+  hostUp(hostId: string): void {
+    hostUp(this.ledger, hostId, this.usdPerHour, Date.now());
+  }
+  hostDown(hostId: string): void {
+    hostDown(this.ledger, hostId, Date.now());
+  }
+  stageStart(stage: string, hostId: string): void {
+    spanStart(this.ledger, stage, hostId, Date.now());
+  }
+  stageEnd(outcome: StageSpan['outcome']): void {
+    spanEnd(this.ledger, outcome, Date.now());
+  }
+  redone(stage: string, seconds: number): void {
+    markRedone(this.ledger, stage, seconds);
+  }
+
+  summary(stage?: { step: number; totalSteps: number; startedAt: string | null }): CostSummary {
+    const now = Date.now();
+    const split = costSplit(this.ledger, now);
+    const burn = burnRate(this.ledger);
+    let remainingS = 0;
+    if (stage && stage.startedAt && stage.step > 0 && stage.totalSteps > stage.step) {
+      const perStep = (now - Date.parse(stage.startedAt)) / 1000 / stage.step;
+      remainingS = perStep * (stage.totalSteps - stage.step);
+    }
+    const budget = this.config.budget_usd ?? null;
+    const warning =
+      budget !== null && split.totalUsd >= this.config.warn_fraction * budget
+        ? `spent $${split.totalUsd.toFixed(2)}, ${Math.round((100 * split.totalUsd) / budget)}% of the $${budget} budget`
+        : null;
+    return {
+      spentUsd: split.totalUsd,
+      budgetUsd: budget,
+      burnUsdPerHour: burn,
+      projectedStageEndUsd: split.totalUsd + (burn * remainingS) / 3600,
+      warning,
+      split,
+    };
+  }
+
+  /**
+   * BudgetExceeded when the hosts held now would cross the budget before the
+   * next check and their release (one more interval plus a minute).
+   */
+  overBudget(where: string): ApplicationFailure | null {
+    const budget = this.config.budget_usd;
+    if (budget === undefined) return null;
+    const now = Date.now();
+    const spent = costSplit(this.ledger, now).totalUsd;
+    const guardS = this.config.check_interval_s + 60;
+    const next = spent + (burnRate(this.ledger) * guardS) / 3600;
+    if (!this.warned && spent >= this.config.warn_fraction * budget) {
+      this.warned = true;
+      log.warn(`run has spent $${spent.toFixed(2)} of its $${budget} budget`);
+    }
+    if (next < budget) return null;
+    return ApplicationFailure.create({
+      type: 'BudgetExceeded',
+      nonRetryable: true,
+      message:
+        `stopped ${where} before the $${budget} budget would be crossed: spent $${spent.toFixed(2)}, ` +
+        `$${next.toFixed(2)} by the next check. The last committed checkpoint is kept: rerun with a larger cost.budget_usd to resume.`,
+      details: [{ budgetUsd: budget, spentUsd: spent, split: costSplit(this.ledger, now) }],
+    });
+  }
+
+  /** Runs work, checking the budget every check_interval_s; over budget cancels the work. */
+  async within<T>(where: () => string, work: () => Promise<T>): Promise<T> {
+    const before = this.overBudget(where());
+    if (before) throw before;
+    if (this.config.budget_usd === undefined) return work();
+    const scope = new CancellationScope();
+    let over: ApplicationFailure | null = null;
+    let finished = false;
+    const watcher = (async () => {
+      while (!finished) {
+        if (await condition(() => finished, this.config.check_interval_s * 1000)) return;
+        over = this.overBudget(where());
+        if (over) {
+          scope.cancel();
+          return;
+        }
+      }
+    })();
+    try {
+      return await scope.run(work);
+    } catch (err) {
+      if (over) throw over;
+      throw err;
+    } finally {
+      // The watcher sees this at its next check and ends; nothing waits on it.
+      finished = true;
+      void watcher;
+    }
+  }
+}
