@@ -48,6 +48,22 @@ class StopFlag:
 
         signal.signal(signal.SIGTERM, handler)
 
+    def agreed(self) -> bool:
+        """Whether any rank was asked to stop. With several ranks (torch.distributed initialised)
+        the flag is all-reduced at each step end, so every rank saves and stops at the same step
+        even when the notice reached only one of them."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+            return self.requested
+        import torch
+
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        flag = torch.tensor([1 if self.requested else 0], dtype=torch.int32, device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.requested = bool(flag.item())
+        return self.requested
+
 
 class MovedCheck(TrainerCallback):
     """After the first optimizer steps, some trainable weight must differ from its value
@@ -95,7 +111,7 @@ class DurableCallback(TrainerCallback):
         self.stopped_by_signal = False
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if self.stop.requested:
+        if self.stop.agreed():
             self.stopped_by_signal = True
             control.should_save = True
             control.should_training_stop = True
@@ -111,6 +127,9 @@ class DurableCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         step = state.global_step
+        self.last_committed = step
+        if not state.is_world_process_zero:
+            return  # one rank uploads and commits; the others' Trainer already wrote their part locally
         local = Path(args.output_dir) / f"checkpoint-{step}"
         commit_checkpoint(self.ctx.store, local, self.ctx.key("checkpoints"), step, self.ctx.job_id)
         self.last_committed = step
