@@ -4,6 +4,9 @@
  * (src/cli/errors.ts) and one readable message (a JSON object with --json).
  */
 import { Command, CommanderError } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { projectRoot } from '../paths';
 import { ConfigInvalid } from '../config/parse';
 import { decideCommands } from './commands/decide';
 import { devCommand } from './commands/dev';
@@ -20,6 +23,7 @@ import { EXIT, exitCodeOf, messageOf } from './errors';
 export function buildProgram(): Command {
   const program = new Command('finetune')
     .description('Fine-tune and own an LLM as a durable Temporal workflow.\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH/KEY_PATH (docs/operating.md).')
+    .version((JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version)
     .option('--json', 'machine-readable output: one JSON document on stdout')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
