@@ -5,7 +5,7 @@ import { createFineTuneWorker } from './worker';
 
 async function main(): Promise<void> {
   installRuntime('INFO');
-  const { worker, close } = await createFineTuneWorker(temporalSettings());
+  const { worker, close } = await createFineTuneWorker(temporalSettings(), process.env.FINETUNE_TASK_QUEUE);
   const stop = (): void => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
