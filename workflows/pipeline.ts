@@ -106,9 +106,18 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const run: PreparedRun = await short.prepareRun({ runId, config });
     const bill = new CostTracker(run.config.cost, hostRate(run.config));
     cost = bill;
+    // Provisioning may wait out a stockout for capacity_wait_s: one attempt must
+    // outlast it, and heartbeats let a cancelled run stop the wait.
+    const host = run.config.host;
+    const waitS = host.provider === 'gce' ? host.capacity_wait_s + host.agent_start_timeout_s : 0;
+    const provisioning = proxyActivities<Activities>({
+      startToCloseTimeout: `${waitS + 900} seconds`,
+      heartbeatTimeout: '5 minutes',
+      retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['QuotaExceeded', 'CapacityUnavailable', 'HostConfigInvalid'] },
+    });
     hosts = new HostPool(
-      short,
-      { runId, storeUri: run.storeUri, host: run.config.host },
+      { provisionHost: provisioning.provisionHost, releaseHost: short.releaseHost },
+      { runId, storeUri: run.storeUri, host },
       config.monitor.max_host_losses,
       { up: (hostId) => bill.hostUp(hostId), down: (hostId) => bill.hostDown(hostId) },
     );
