@@ -56,7 +56,9 @@ function runSection(data: ReportData): string {
     const attempts = r?.stages[s.stage]?.attempts ?? Number(/-(\d+)$/.exec(s.jobId)?.[1] ?? 1);
     return `<tr><td>${esc(s.stage)}</td><td>${esc(s.state)}</td><td class="num">${s.seconds === null ? '-' : duration(s.seconds)}</td><td class="num">${attempts}</td></tr>`;
   });
-  const total = r ? elapsed(r.startedAt, data.generatedAt) : null;
+  // Without the workflow's summary (a rescore of an older run), the stages' own times bound the run.
+  const lastFinish = data.stages.map((s) => s.finishedAt).filter((t): t is string => t !== null).sort().at(-1);
+  const total = r ? elapsed(r.startedAt, data.generatedAt) : data.stages[0]?.startedAt && lastFinish ? elapsed(data.stages[0].startedAt, lastFinish) : null;
   const losses = r ? r.hostLosses : data.stages.reduce((n, s) => n + Math.max(0, Number(/-(\d+)$/.exec(s.jobId)?.[1] ?? 1) - 1), 0);
   return `<section id="run"><h2>Run</h2>
 <div class="facts">
@@ -329,6 +331,9 @@ function elapsed(from: string, to: string): number | null {
   return Number.isFinite(d) && d >= 0 ? d : null;
 }
 
+/** HTML-escaped, with control characters (a tiny model emits them) shown as U+FFFD instead of breaking the page. */
 function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return text
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '\ufffd')
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

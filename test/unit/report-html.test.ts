@@ -100,3 +100,24 @@ describe('metrics.json and report.html of a scored run', () => {
     assert.ok(await f.store.exists(runKey(f.runId, 'report/report.html')));
   });
 });
+
+describe('report.html escaping', () => {
+  it('escapes markup in outputs and replaces control characters', async () => {
+    const { renderReportHtml } = await import('../../src/report/html');
+    const page = renderReportHtml({
+      runId: 'r',
+      generatedAt: '2026-11-28T22:00:00.000Z',
+      metrics: { primaryMetric: 'answer_exact', n: 1, models: { sft: { answer_exact: 0 } } },
+      items: [{ id: 'q1', cluster: 'c', messages: [{ role: 'user', content: 'q' }], reference: 'a' }],
+      perItem: { sft: [{ itemId: 'q1', cluster: 'c', output: '<script>alert(1)</script>\u0001', scores: { answer_exact: 0 }, notes: [] }] },
+      curves: { sft: [], dpo: [] },
+      run: null,
+      stages: [],
+      gate: null,
+    });
+    assert.doesNotMatch(page, /<script>/);
+    assert.match(page, /&lt;script&gt;alert\(1\)&lt;\/script&gt;\ufffd/);
+    assert.doesNotMatch(page, /[\u0000-\u0008]/);
+    assert.match(page, /no data logged/);
+  });
+});
