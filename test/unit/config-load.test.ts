@@ -55,7 +55,7 @@ test('a good YAML config gets its documented defaults', async () => {
   assert.equal(c.sft.lora.target_modules, 'all-linear');
   assert.equal(c.dpo.max_steps, 100);
   assert.equal(c.dpo.beta, 0.25);
-  assert.equal(c.dpo.learning_rate, 5e-6);
+  assert.equal(c.dpo.learning_rate, 1e-6);
   assert.equal(c.model.dtype, 'float32');
   assert.equal(c.host.provider, 'local');
   assert.equal(c.eval.primary_metric, 'tool_call_match');

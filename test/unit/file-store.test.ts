@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FileStore } from '../../src/store/file';
+import { GcsStore } from '../../src/store/gcs';
 import { openStore } from '../../src/store/open';
 import { StoreConflict } from '../../src/store/store';
 import { resolveStoreUri } from '../../src/store/uri';
@@ -109,8 +110,8 @@ test('resolveStoreUri turns folders into file:/// URIs and passes URIs through',
   assert.equal(resolveStoreUri('gs://bucket/prefix', '/srv/app'), 'gs://bucket/prefix');
 });
 
-test('openStore opens file:/// stores and says plainly that gs:// is not in this build', () => {
+test('openStore opens file:/// and gs:// stores and rejects anything else with the forms it takes', () => {
   assert.ok(openStore('file:///tmp/x') instanceof FileStore);
-  assert.throws(() => openStore('gs://bucket/p'), /gs:\/\/ store is not available in this build/);
+  assert.ok(openStore('gs://bucket/p') instanceof GcsStore);
   assert.throws(() => openStore('relative/folder'), /file:\/\/\/absolute\/path/);
 });
