@@ -177,7 +177,14 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       generationsKey: generated.output!.key,
       primaryMetric: c.eval.primary_metric,
       eval: c.eval,
-      run: { startedAt: progress.startedAt, hostLosses: progress.hostLosses, stepsRedone: progress.stepsRedone, stages: progress.stages },
+      run: {
+        startedAt: progress.startedAt,
+        hostLosses: progress.hostLosses,
+        stepsRedone: progress.stepsRedone,
+        secondsLost: progress.secondsLost,
+        losses: progress.losses,
+        stages: progress.stages,
+      },
     });
     progress.metrics = metrics;
     done('score');

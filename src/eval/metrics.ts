@@ -1,5 +1,6 @@
 /** The metrics of one run, as written to runs/<runId>/report/metrics.json. */
 import type { BootstrapOptions, Interval } from './bootstrap';
+import type { RunSummary } from '../report/data';
 
 export type ModelMetrics = Record<string, number>;
 
@@ -42,4 +43,6 @@ export interface RunMetrics {
   };
   /** Store keys of the report files. */
   report?: { json: string; html: string };
+  /** The run's time, stages and recovery (host losses, steps redone, time lost), from the workflow. */
+  run?: RunSummary;
 }

@@ -45,7 +45,7 @@ export async function scoreStoredRun(store: Store, ctx: ScoreContext): Promise<R
     bootstrap: { resamples: ctx.eval.bootstrap_resamples, seed: ctx.eval.bootstrap_seed },
   });
   const base = `${store.uri.replace(/\/$/, '')}/${runKey(ctx.runId, 'report')}`;
-  const metrics: RunMetrics = { ...evaluation.metrics, report: { json: `${base}/metrics.json`, html: `${base}/report.html` } };
+  const metrics: RunMetrics = { ...evaluation.metrics, ...(ctx.run ? { run: ctx.run } : {}), report: { json: `${base}/metrics.json`, html: `${base}/report.html` } };
   await store.putJson(runKey(ctx.runId, 'report/context.json'), ctx);
   await store.putJson(runKey(ctx.runId, 'report/metrics.json'), metrics);
   await writeReport(store, ctx, { ...evaluation, metrics }, items);

@@ -16,7 +16,25 @@ export interface RunSummary {
   startedAt: string;
   hostLosses: number;
   stepsRedone: number;
+  /** Wall time the host losses cost (waiting for a new host plus redoing steps); absent in older runs. */
+  secondsLost?: number;
+  losses?: RecoveryLoss[];
   stages: Record<string, { state: string; attempts: number; startedAt: string | null; finishedAt: string | null }>;
+}
+
+/** One lost host, as the workflow's progress records it (workflows/progress.ts HostLoss). */
+export interface RecoveryLoss {
+  stage: string;
+  hostId: string;
+  jobId: string;
+  reason: string;
+  preempted: boolean;
+  atStep: number;
+  /** The committed checkpoint the next job resumed from. */
+  checkpointStep: number;
+  stepsRedone: number;
+  secondsToResume: number | null;
+  secondsLost: number | null;
 }
 
 /** From stages/<stage>/status.json: how long the stage's last job ran and which attempt it was. */

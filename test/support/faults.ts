@@ -41,7 +41,7 @@ export interface Trial {
   step_at_fault: number;
   resumed_from_step: number | null;
   steps_redone: number | null;
-  /** From the fault to the first new step after it (worker_kill, server_restart: to the workflow seeing progress again). */
+  /** From the fault to the first new step after it (worker_kill: to a retried runJob re-attaching; server_restart: to the workflow hearing of progress again). */
   seconds_to_resume: number | null;
   completed: boolean;
   /** kill_during_upload: the step of the checkpoint whose upload was cut short. */
@@ -166,10 +166,14 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
   if (plan.kind === 'worker_kill' || plan.kind === 'server_restart') {
     if (plan.kind === 'worker_kill') await env.replaceWorker!();
     else await env.restartServer!();
-    // The job never stopped; what the fault costs is the control plane's blind time.
+    // The job never stopped; what the fault costs is the control plane's blind time: until a retried
+    // runJob re-attaches (worker_kill), or the workflow hears of new progress (server_restart).
     const seen = await until(`the workflow to see ${stage} progress after ${plan.kind}`, 600_000, async () => {
       const p = (await env.handle.query(progressQuery)) as RunProgress;
-      return p.stage !== stage || p.step > target.step || p.stages[stage].state === 'succeeded' ? p : null;
+      if (p.stage !== stage || p.stages[stage].state === 'succeeded') return p;
+      if (plan.kind === 'server_restart') return p.step > target.step ? p : null;
+      const pending = (await env.handle.describe()).raw.pendingActivities ?? [];
+      return pending.some((a) => a.activityType?.name === 'runJob' && (a.attempt ?? 1) > 1 && a.state === 2) ? p : null;
     }, 250);
     const finalJob = (await progressOf(store, runId, stage))?.job_id;
     trial.seconds_to_resume = round((Date.now() - faultAt) / 1000);
@@ -196,6 +200,8 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
     await sleep(300);
     const last = await progressOf(store, runId, stage);
     if (last?.job_id === jobId) trial.step_at_fault = last.step;
+    // The job had finished the step whose checkpoint it was uploading; progress.json says so only after the commit.
+    if (uncommitted !== undefined) trial.step_at_fault = Math.max(trial.step_at_fault, uncommitted);
     if (plan.kind === 'baseline_restart') await store.deletePrefix(ckptPrefix);
   }
 
