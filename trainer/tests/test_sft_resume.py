@@ -37,3 +37,11 @@ def test_sigterm_then_resume(agent_factory, store):
     assert store.exists("runs/r1/stages/sft/output/adapter/adapter_model.safetensors")
     prog = store.get_json("runs/r1/stages/sft/progress.json")
     assert prog["job_id"] == "sft-2" and prog["resumed_from_step"] == stopped_at and prog["step"] == 40
+
+    # Determinism: the same job run without interruption ends with the same adapter, bit for bit
+    # (the Trainer restores optimizer, scheduler, RNG states and the data order from the checkpoint).
+    straight = agent_factory(run="r2", host="h9")
+    straight.post({"job_id": "sft-1", "stage": "sft", "inputs": INPUTS, "params": PARAMS})
+    st3 = straight.wait_status("sft", "sft-1", timeout=180)
+    assert st3["state"] == "succeeded" and st3["resumed_from_step"] == 0, st3
+    assert st3["output"]["fingerprint"] == st2["output"]["fingerprint"], (st3["output"], st2["output"])
