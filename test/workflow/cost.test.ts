@@ -8,24 +8,20 @@ import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import { loseHost, scriptedActivities } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv } from '../support/temporal';
+import { timeSkippingEnv, workflowBundle } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
 
 before(async () => {
   env = await timeSkippingEnv();
-  const noop = () => undefined;
-  bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop },
-  });
+  bundle = await workflowBundle();
 });
 after(async () => {
   await env?.teardown();

@@ -7,13 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { attemptSettings } from '../../workflows/dpo';
 import { progressQuery } from '../../workflows/messages';
 import { failAs, scriptedActivities, succeed, type JobScript } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv } from '../support/temporal';
+import { timeSkippingEnv, workflowBundle } from '../support/temporal';
 import type { PipelineConfigInput } from '../../src/config/schema';
 import type { RunMetrics } from '../../src/eval/metrics';
 
@@ -23,11 +23,7 @@ let n = 0;
 
 before(async () => {
   env = await timeSkippingEnv();
-  const noop = () => undefined;
-  bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop },
-  });
+  bundle = await workflowBundle();
 });
 after(async () => {
   await env?.teardown();

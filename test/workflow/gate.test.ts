@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { approveSignal, progressQuery, rejectSignal } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
@@ -16,7 +16,7 @@ import type { RunMetrics } from '../../src/eval/metrics';
 import type { PipelineConfigInput } from '../../src/config/schema';
 import { scriptedActivities, type Recorder } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv } from '../support/temporal';
+import { timeSkippingEnv, workflowBundle } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
@@ -24,11 +24,7 @@ let n = 0;
 
 before(async () => {
   env = await timeSkippingEnv();
-  const noop = () => undefined;
-  bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop },
-  });
+  bundle = await workflowBundle();
 });
 after(async () => {
   await env?.teardown();

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
 import { blockUntilCancelled, failAs, loseHost, scriptedActivities, succeed, type JobScript } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv } from '../support/temporal';
+import { timeSkippingEnv, workflowBundle } from '../support/temporal';
 import type { PipelineConfigInput } from '../../src/config/schema';
 
 let env: TestWorkflowEnvironment;
@@ -22,16 +22,12 @@ let n = 0;
 
 before(async () => {
   env = await timeSkippingEnv();
-  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger() });
+  bundle = await workflowBundle();
 });
 after(async () => {
   await env?.teardown();
 });
 
-function quietLogger() {
-  const noop = () => undefined;
-  return { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };
-}
 
 async function run(
   scripts: Partial<Record<string, JobScript[]>>,
