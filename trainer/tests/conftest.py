@@ -74,3 +74,32 @@ def agent_factory(tmp_path, store):
 
 def read_jsonl(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def sft_merged_dir(request, tmp_path_factory):
+    """The cached SFT-merged tiny model folder (see sft_merged.py); built on first use."""
+    import sft_merged
+    from durable_finetune.store import open_store as _open
+
+    cache_dir = Path(request.config.cache.mkdir("tiny-sft-merged")) / sft_merged.cache_key()
+    if cache_dir.exists():
+        return cache_dir
+    root = tmp_path_factory.mktemp("sft-merged")
+    store = _open(f"file://{root / 'store'}")
+    (root / "work").mkdir()
+    agent = AgentProc(store, "r1", "builder", root / "work")
+    try:
+        return sft_merged.build(cache_dir, store, agent)
+    finally:
+        agent.proc.kill()
+        agent.proc.wait()
+
+
+@pytest.fixture
+def merged(sft_merged_dir, store):
+    """This test's store holding the SFT-merged model as the merge stage left it; returns its status."""
+    import sft_merged
+
+    return sft_merged.install(sft_merged_dir, store)
+

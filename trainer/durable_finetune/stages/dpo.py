@@ -2,38 +2,30 @@
 
 - inputs.model's fingerprint must equal inputs.model_fingerprint (else
   `continuity`): DPO must start from the weights the merge stage produced;
+- before the first step, the policy (fresh LoRA) and the reference (adapter
+  off) must both compute the probe logits that the producing stage recorded
+  in its status.json (else `continuity`): the model in memory is the merged
+  SFT model, not a fresh init or another model;
 - the model is a plain model plus a new peft_config, so ref_model=None means
   "the same weights with the adapter disabled" (no second copy in memory);
 - optional NLL anchor on the chosen answers: sft_loss_weight > 0 ->
   loss_type ["sigmoid", "sft"] with loss_weights [1, w];
-- collapse guard: logps/chosen falling more than params.collapse_logps_drop
-  (default 50 nats) below its first logged value fails with `dpo_collapsed`.
+- collapse guard (dpo_guard.py): falling logps/chosen, early saturation, or
+  the task probe (inputs.eval_data, when given) falling below the SFT
+  model's fails with `dpo_collapsed` and the metric history.
 Outputs: output/adapter/ and output/model/ (adapter merged into the model).
 """
 from __future__ import annotations
 
-from transformers import TrainerCallback
+import sys
 
+from ..dpo_guard import CollapseGuard, GuardConfig, TaskProbe
 from ..fingerprint import fingerprint_dir
+from ..probe import compare_probes, default_tolerance, model_probe
 from ..progress import Progress
 from ..training import StopFlag, lora_config, prepare_resume, run_training, training_args
-from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, run_stage, set_seed
-
-
-class CollapseGuard(TrainerCallback):
-    def __init__(self, max_drop: float):
-        self.max_drop = max_drop
-        self.first: float | None = None
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        v = (logs or {}).get("logps/chosen")
-        if v is None:
-            return
-        if self.first is None:
-            self.first = float(v)
-        elif float(v) < self.first - self.max_drop:
-            raise StageFailure("dpo_collapsed", f"logps/chosen fell from {self.first:.2f} to {float(v):.2f} "
-                                                f"at step {state.global_step}")
+from .common import (StageContext, StageFailure, debug_param, device_and_dtype, read_jsonl, recorded_probe,
+                     run_stage, set_seed)
 
 
 def check_rows(rows: list[dict]) -> list[dict]:
@@ -41,6 +33,41 @@ def check_rows(rows: list[dict]) -> list[dict]:
         if not all(isinstance(r.get(k), list) and r[k] for k in ("prompt", "chosen", "rejected")):
             raise StageFailure("bad_data", f"preference row {n}: needs prompt, chosen, rejected message lists")
     return [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]
+
+
+def check_start(trainer, tokenizer, expected_probe: dict | None, tolerance: float, fingerprint: str) -> dict:
+    """Policy and reference, before any step, must be the model whose probe the merge recorded."""
+    if expected_probe is None:
+        print("no recorded probe for inputs.model: step-0 logits not checked", file=sys.stderr, flush=True)
+        return {"probe_checked": False}
+    policy = model_probe(trainer.model, tokenizer)
+    if trainer.ref_model is not None:
+        reference = model_probe(trainer.ref_model, tokenizer)
+    else:
+        with trainer.model.disable_adapter():  # the reference is the same weights with the adapter off
+            reference = model_probe(trainer.model, tokenizer)
+    for name, actual in (("policy", policy), ("reference", reference)):
+        why = compare_probes(actual, expected_probe, tolerance)
+        if why:
+            raise StageFailure("continuity", f"DPO {name} at step 0 is not the model {fingerprint} it was given: "
+                                             f"{why} (expected argmax {expected_probe['argmax']}, "
+                                             f"got {actual['argmax']})")
+    print(f"step-0 probe logits of policy and reference match the recorded probe of {fingerprint}",
+          file=sys.stderr, flush=True)
+    return {"probe_checked": True, "tolerance": tolerance}
+
+
+def task_probe(ctx: StageContext, model_dir: str) -> TaskProbe | None:
+    """The guard's task probe on the first params.probe_items eval prompts (None without eval_data)."""
+    from transformers import AutoTokenizer
+
+    p = ctx.params
+    n = int(p.get("probe_items", 16))
+    if not ctx.inputs.get("eval_data") or n <= 0:
+        return None
+    items = read_jsonl(ctx.input_path("eval_data"))[:n]
+    # Its own tokenizer: generation pads on the left, the trainer's collator must not see that.
+    return TaskProbe(items, AutoTokenizer.from_pretrained(model_dir), int(p.get("probe_max_new_tokens", 48)))
 
 
 def main(ctx: StageContext) -> None:
@@ -59,9 +86,13 @@ def main(ctx: StageContext) -> None:
     if not expected or actual != expected:
         raise StageFailure("continuity", f"model fingerprint {actual} != expected {expected}")
     dataset = Dataset.from_list(check_rows(read_jsonl(ctx.input_path("preference_data"))))
+    expected_probe = recorded_probe(ctx, "model", expected)
     device, dtype = device_and_dtype(p)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    if debug_param(p, "debug_reinit_policy"):
+        # The failure this guards against: "continue from SFT" that trains a fresh model underneath.
+        model = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
 
     resume_path, start_step = prepare_resume(ctx)
     progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, int(p["max_steps"]))
@@ -73,7 +104,11 @@ def main(ctx: StageContext) -> None:
                      beta=float(p["beta"]), **loss)
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=lora_config(p))
-    trainer.add_callback(CollapseGuard(float(p.get("collapse_logps_drop", 50.0))))
+    continuity = check_start(trainer, tokenizer, expected_probe, float(p.get("continuity_tolerance",
+                                                                                default_tolerance(dtype))), expected)
+    probe = task_probe(ctx, model_dir)
+    guard = CollapseGuard(GuardConfig.from_params(p), probe, probe(trainer.model) if probe else None)
+    trainer.add_callback(guard)
     interrupted, out = run_training(ctx, trainer, progress, stop, resume_path, start_step)
     step = trainer.state.global_step
     if interrupted:
@@ -81,6 +116,10 @@ def main(ctx: StageContext) -> None:
                          steps_done=step, resumed_from_step=start_step)
         return
 
+    final_probe = None
+    if probe:  # the model as it ships; the last step's probe if that was probed already
+        done = guard.probes[-1] if guard.probes and guard.probes[-1]["step"] == step else None
+        final_probe = done["metric"] if done else guard.check_probe(trainer.model, step)
     adapter_dir, merged_dir = ctx.local_dir / "adapter", ctx.local_dir / "model"
     trainer.model.save_pretrained(adapter_dir)
     merged = trainer.model.merge_and_unload()
@@ -92,10 +131,14 @@ def main(ctx: StageContext) -> None:
         ctx.store.upload_dir(local, key)
     last = progress.state["history"][-1] if progress.state["history"] else {}
     metrics = {"train_loss": out.training_loss, "adapter_fingerprint": fingerprint_dir(adapter_dir),
-               **{k: v for k, v in last.items() if k.startswith(("rewards/", "logps/"))}}
+               **{k: v for k, v in last.items() if k.startswith(("rewards/", "logps/"))},
+               "beta": float(p["beta"]), "learning_rate": float(p["learning_rate"]), "continuity": continuity,
+               "probe_final": final_probe, **guard.evidence()}
+    metrics.pop("collapse_reason")
     progress.update(step=step)
     ctx.write_status("succeeded", output={"key": ctx.key("output/model"), "fingerprint": fingerprint_dir(merged_dir),
-                                          "adapter_key": ctx.key("output/adapter")},
+                                          "adapter_key": ctx.key("output/adapter"),
+                                          "probe": model_probe(merged, tokenizer)},
                      metrics=metrics, steps_done=step, resumed_from_step=start_step)
 
 

@@ -2,6 +2,8 @@
 
 Checks that make a silent mistake loud:
 - the adapter's fingerprint equals inputs.adapter_fingerprint (else `continuity`);
+- base + adapter computes the probe logits the SFT stage recorded for it
+  (else `continuity`: the wrong base, or an adapter that did not load);
 - logits on fixed probe inputs match before and after merge_and_unload within
   params.tolerance;
 - no `lora_` keys remain in the merged state dict.
@@ -11,24 +13,8 @@ from __future__ import annotations
 import torch
 
 from ..fingerprint import fingerprint_dir
-from .common import StageContext, StageFailure, device_and_dtype, run_stage, set_seed
-
-PROBES = [
-    [{"role": "user", "content": "What is the weather in Paris?"}],
-    [{"role": "user", "content": "Hello"}],
-    [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Convert 10 dollars to EUR."}],
-]
-
-
-def probe_logits(model, tokenizer) -> list[torch.Tensor]:
-    outs = []
-    with torch.no_grad():
-        for msgs in PROBES:
-            ids = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                                return_dict=True)["input_ids"].to(model.device)
-            outs.append(model(input_ids=ids).logits.float().cpu())
-    return outs
-
+from ..probe import compare_probes, default_tolerance, probe_logits, probe_summary
+from .common import StageContext, StageFailure, device_and_dtype, recorded_probe, run_stage, set_seed
 
 def main(ctx: StageContext) -> None:
     from peft import PeftModel
@@ -49,6 +35,12 @@ def main(ctx: StageContext) -> None:
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype).to(device)
     peft_model = PeftModel.from_pretrained(model, adapter).eval()
     before = probe_logits(peft_model, tokenizer)
+    expected_probe = recorded_probe(ctx, "adapter", expected)
+    if expected_probe is not None:
+        why = compare_probes(probe_summary(before), expected_probe,
+                             float(p.get("continuity_tolerance", default_tolerance(dtype))))
+        if why:
+            raise StageFailure("continuity", f"base + adapter {actual} is not the model SFT trained: {why}")
     merged = peft_model.merge_and_unload().eval()  # returns the merged model; not in place
     after = probe_logits(merged, tokenizer)
     diff = max(float((a - b).abs().max()) for a, b in zip(before, after))
@@ -66,7 +58,7 @@ def main(ctx: StageContext) -> None:
     ctx.store.delete_prefix(key + "/")
     ctx.store.upload_dir(out, key)
     last = [a[0, -1] for a in after]
-    ctx.write_status("succeeded", output={"key": key, "fingerprint": fp}, metrics={
+    ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": probe_summary(after)}, metrics={
         "probe_max_abs_diff": diff, "tolerance": tolerance, "adapter_fingerprint": actual,
         "probe_argmax": [int(t.argmax()) for t in last],
         "probe_logit_mean": [round(float(t.mean()), 6) for t in last],

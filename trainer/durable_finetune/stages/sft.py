@@ -7,6 +7,7 @@ Output: stages/sft/output/adapter/ (peft adapter) and its fingerprint.
 from __future__ import annotations
 
 from ..fingerprint import fingerprint_dir
+from ..probe import model_probe
 from ..progress import Progress
 from ..training import StopFlag, lora_config, prepare_resume, run_training, training_args
 from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, run_stage, set_seed
@@ -63,7 +64,7 @@ def main(ctx: StageContext) -> None:
     ctx.store.delete_prefix(key + "/")
     ctx.store.upload_dir(adapter_dir, key)
     progress.update(step=step)
-    ctx.write_status("succeeded", output={"key": key, "fingerprint": fp},
+    ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": model_probe(trainer.model, tokenizer)},
                      metrics={"train_loss": out.training_loss, **{k: v for k, v in out.metrics.items()
                                                                  if isinstance(v, (int, float))}},
                      steps_done=step, resumed_from_step=start_step)
