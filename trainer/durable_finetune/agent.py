@@ -234,6 +234,12 @@ class Agent:
     # -- main loop --
     def request_stop(self, signum=None, frame=None) -> None:  # noqa: ARG002
         self.stopping = True
+        # Pass the notice on at once, not after the loop's sleep: the stage has ~30 s to commit.
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
