@@ -13,7 +13,6 @@ import os
 import re
 import sys
 import time
-import time
 from pathlib import Path
 
 from .fingerprint import file_sha256
