@@ -40,3 +40,45 @@ def test_aggressive_dpo_collapses_and_the_gentler_retry_holds(agent_factory, sto
     assert m2["probe_baseline"] == baseline  # measured again on the merged SFT model, not the collapsed one
     assert m2["probe_final"] >= baseline - BASE["probe_margin"], m2["probe_history"]
     assert st2["output"]["fingerprint"] != merged["output"]["fingerprint"]
+
+
+def _guard(**cfg):
+    from durable_finetune.dpo_guard import CollapseGuard, GuardConfig
+
+    return CollapseGuard(GuardConfig(**cfg))
+
+
+def _log(guard, step, **logs):
+    from types import SimpleNamespace
+
+    guard.on_log(None, SimpleNamespace(global_step=step), None, logs=logs)
+
+
+def test_guard_stops_on_a_logps_chosen_drop_with_the_history():
+    import pytest
+
+    from durable_finetune.stages.common import StageFailure
+
+    guard = _guard(logps_drop=10.0)
+    _log(guard, 1, **{"logps/chosen": -3.0, "rewards/margins": 0.0, "rewards/accuracies": 0.5, "loss": 0.69})
+    _log(guard, 2, **{"logps/chosen": -9.0, "rewards/margins": 0.5, "rewards/accuracies": 0.7, "loss": 0.5})
+    with pytest.raises(StageFailure) as e:
+        _log(guard, 3, **{"logps/chosen": -14.0, "rewards/margins": 1.0, "rewards/accuracies": 0.8, "loss": 0.4})
+    assert e.value.failure_class == "dpo_collapsed" and "logps/chosen fell from -3.00" in str(e.value)
+    assert [h["step"] for h in e.value.metrics["history"]] == [1, 2, 3]
+
+
+def test_guard_stops_on_early_saturation_but_not_later():
+    import pytest
+
+    from durable_finetune.stages.common import StageFailure
+
+    saturated = {"logps/chosen": -3.0, "rewards/margins": 8.0, "rewards/accuracies": 1.0, "loss": 0.0003}
+    guard = _guard(early_steps=5, loss_floor=0.01)
+    _log(guard, 1, **{**saturated, "rewards/margins": 0.0, "rewards/accuracies": 0.0})
+    with pytest.raises(StageFailure) as e:
+        _log(guard, 3, **saturated)
+    assert "rewards/accuracies 1.0" in str(e.value) and e.value.metrics["collapse_reason"]
+    late = _guard(early_steps=5, loss_floor=0.01)
+    _log(late, 1, **{**saturated, "rewards/margins": 0.0, "rewards/accuracies": 0.0})
+    _log(late, 40, **saturated)  # a converged run late in training is not a collapse
