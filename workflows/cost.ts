@@ -28,11 +28,27 @@ export interface CostSummary {
   projectedStageEndUsd: number;
   warning: string | null;
   split: CostSplit;
+  /** What the trained tokens would cost on a per-token managed service (cost.managed_usd_per_million_tokens). */
+  managed: { trainedTokens: number; usd: number; usdPerMillionTokens: number } | null;
+}
+
+/**
+ * Tokens a training job went through, counted as every sequence at
+ * max_length: an upper bound, since shorter sequences are not padded that far.
+ * DPO reads a chosen and a rejected answer per pair.
+ */
+export function trainedTokens(
+  stage: string,
+  stepsDone: number,
+  p: { batch_size: number; gradient_accumulation_steps: number; max_length: number },
+): number {
+  return stepsDone * p.batch_size * p.gradient_accumulation_steps * p.max_length * (stage === 'dpo' ? 2 : 1);
 }
 
 export class CostTracker {
   readonly ledger = newLedger();
   private warned = false;
+  private tokens = 0;
 
   constructor(
     private readonly config: CostConfig,
@@ -53,6 +69,9 @@ export class CostTracker {
   }
   redone(stage: string, seconds: number): void {
     markRedone(this.ledger, stage, seconds);
+  }
+  trained(tokens: number): void {
+    this.tokens += tokens;
   }
 
   summary(stage?: { step: number; totalSteps: number; startedAt: string | null }): CostSummary {
@@ -76,6 +95,14 @@ export class CostTracker {
       projectedStageEndUsd: split.totalUsd + (burn * remainingS) / 3600,
       warning,
       split,
+      managed:
+        this.config.managed_usd_per_million_tokens === undefined
+          ? null
+          : {
+              trainedTokens: this.tokens,
+              usd: (this.tokens / 1e6) * this.config.managed_usd_per_million_tokens,
+              usdPerMillionTokens: this.config.managed_usd_per_million_tokens,
+            },
     };
   }
 

@@ -23,7 +23,7 @@ import { HOST_LOST } from '../src/jobs/failures';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import { hourlyRate } from '../src/cost/prices';
-import { CostTracker, type CostSummary } from './cost';
+import { CostTracker, trainedTokens, type CostSummary } from './cost';
 import { dpoSummary, type DpoSummary, runDpo } from './dpo';
 import { runGate } from './gate';
 import { HostPool } from './hosts';
@@ -128,6 +128,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const runStage = async (name: StageName, inputs: Record<string, string>, params: object, jobTag?: string): Promise<JobResult> => {
       stage(name);
       const result = await runOnHosts(long, hosts!, run, progress, bill, name, inputs, params, jobTag);
+      if (name === 'sft' || name === 'dpo') bill.trained(trainedTokens(name, result.stepsDone, params as PipelineConfig['sft']));
       done(name);
       return result;
     };

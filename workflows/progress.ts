@@ -249,6 +249,9 @@ export function renderDetails(p: RunProgress): string {
     const budget = c.budgetUsd === null ? '' : ` of $${c.budgetUsd} budget`;
     const wasted = c.split.wastedUsd.redone + c.split.wastedUsd.failed + c.split.wastedUsd.idle;
     lines.push('', `cost: $${c.spentUsd.toFixed(2)}${budget} (wasted $${wasted.toFixed(2)}; burning $${c.burnUsdPerHour.toFixed(2)}/h)${c.warning ? ` · **${c.warning}**` : ''}`);
+    if (c.managed) {
+      lines.push(`the same ${c.managed.trainedTokens.toLocaleString('en-US')} trained tokens (at most) on a managed service at $${c.managed.usdPerMillionTokens}/M: $${c.managed.usd.toFixed(2)}`);
+    }
   }
   if (p.promoted) lines.push('', `promoted **${p.promoted.model}** to ${p.promoted.uri}`);
   if (p.error) lines.push('', `error: ${p.error}`);
