@@ -84,7 +84,7 @@ describe('the budget', () => {
 
   it('lets a run without a budget finish and reports what it cost', async () => {
     const taskQueue = 'cost-2';
-    const config = testConfig({ cost: { local_usd_per_hour: 36 } });
+    const config = testConfig({ cost: { local_usd_per_hour: 36, managed_usd_per_million_tokens: 25 } });
     const { activities } = scriptedActivities({});
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
     const result = await worker.runUntil(
@@ -93,5 +93,8 @@ describe('the budget', () => {
     assert.equal(result.cost.budgetUsd, null);
     assert.ok(result.cost.spentUsd >= 0.6, 'one host, billed at least its one-minute minimum');
     assert.equal(result.cost.burnUsdPerHour, 0);
+    // Scripted jobs report 10 steps; defaults: batch 8, max_length 512; DPO reads two answers a pair.
+    assert.equal(result.cost.managed?.trainedTokens, 10 * 8 * 512 + 10 * 8 * 512 * 2);
+    assert.equal(result.cost.managed?.usd, (122880 / 1e6) * 25);
   });
 });
