@@ -197,22 +197,23 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     });
     await short.recordGate({ runId, storeUri: run.storeUri, gate });
     done('gate');
-    if (gate.promote === null) {
-      progress.state = 'not_promoted';
+    const result = (outcome: PipelineResult['outcome'], promoted: PipelineResult['promoted']): PipelineResult => {
+      progress.state = outcome === 'promoted' ? 'succeeded' : 'not_promoted';
       setCurrentDetails(renderDetails(progress));
       return {
         runId,
         storeUri: run.storeUri,
         metrics,
-        outcome: 'not_promoted',
-        promoted: { model: 'none', uri: '' },
+        outcome,
+        promoted,
         gate,
         hostLosses: progress.hostLosses,
         stepsRedone: progress.stepsRedone,
         cost: bill.summary(),
         dpo: dpoSummary(dpoRun),
       };
-    }
+    };
+    if (gate.promote === null) return result('not_promoted', { model: 'none', uri: '' });
 
     stage('promote');
     const model = gate.promote;
@@ -224,20 +225,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     });
     progress.promoted = { model, uri };
     done('promote');
-    progress.state = 'succeeded';
-    setCurrentDetails(renderDetails(progress));
-    return {
-      runId,
-      storeUri: run.storeUri,
-      metrics,
-      outcome: 'promoted',
-      promoted: { model, uri },
-      gate,
-      hostLosses: progress.hostLosses,
-      stepsRedone: progress.stepsRedone,
-      cost: bill.summary(),
-      dpo: dpoSummary(dpoRun),
-    };
+    return result('promoted', { model, uri });
   } catch (err) {
     progress.state = isCancellation(err) ? 'cancelled' : 'failed';
     finishStage(progress, progress.stage, 'failed', new Date());
