@@ -38,12 +38,18 @@ export async function followToEnd(
   try {
     const result: PipelineResult = opts.worker ? await opts.worker.runUntil(following) : await following;
     const seconds = Math.round((Date.now() - startedMs) / 1000);
-    const report = reportPath(result.storeUri, result.runId);
+    const report = result.metrics.report?.html ?? reportPath(result.storeUri, result.runId);
     out.say('');
     out.say(formatMetricsTable(result.metrics, result.metrics.primaryMetric));
     out.say('');
-    out.say(`promoted: ${result.promoted.model} -> ${result.promoted.uri}`);
+    out.say(
+      result.outcome === 'promoted'
+        ? `promoted: ${result.promoted.model} -> ${result.promoted.uri}`
+        : `not promoted: ${result.gate.reason}`,
+    );
     out.say(`report: ${report}`);
+    const cost = result.cost;
+    out.say(`cost: $${cost.spentUsd.toFixed(2)} for ${cost.split.billedSeconds} billed host seconds${cost.managed ? ` (a managed service: $${cost.managed.usd.toFixed(2)})` : ''}`);
     if (link) out.say(`Temporal UI: ${link}`);
     out.say(`finished in ${seconds} s (host losses ${result.hostLosses}, steps redone ${result.stepsRedone})`);
     return {
