@@ -2,7 +2,8 @@
  * The run's progress as the workflow knows it: answered by the `progress`
  * query and rendered as the workflow's current details in the Temporal UI.
  */
-import type { JobProgress } from '../activities/types';
+import type { HostLostDetails, JobProgress } from '../activities/types';
+import type { RecoveryLoss } from '../src/report/data';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import type { CostSummary } from './cost';
@@ -111,38 +112,19 @@ export function finishStage(p: RunProgress, stage: PipelineStage, state: 'succee
   if (state === 'succeeded' && s.totalSteps > 0) s.step = s.totalSteps;
 }
 
-/** One lost host and what it cost; the resume fields fill in when the next host's job makes its first new step. */
-export interface HostLoss {
-  stage: string;
-  hostId: string;
-  jobId: string;
-  reason: string;
-  preempted: boolean;
-  /** The last step the lost job reported, and the committed checkpoint the next job resumes from. */
-  atStep: number;
-  checkpointStep: number;
-  stepsRedone: number;
+/**
+ * One lost host and what it cost (the report's RecoveryLoss, plus what the
+ * workflow needs to finish it); the resume fields fill in when the next
+ * host's job makes its first new step.
+ */
+export interface HostLoss extends RecoveryLoss {
   /** When the lost job last made progress. */
   lostAt: string;
   secondsPerStep: number | null;
   resumedAt: string | null;
-  /** From lostAt to the next job's first new step: detection, release, provision, start, checkpoint download. */
-  secondsToResume: number | null;
-  /** secondsToResume plus the redone steps at the lost job's pace. */
-  secondsLost: number | null;
 }
 
-export interface LostJob {
-  hostId: string;
-  reason: string;
-  preempted: boolean;
-  lastStep: number;
-  lastCheckpointStep: number | null;
-  jobId?: string;
-  resumedFromStep?: number | null;
-  lastProgressAt?: string;
-  secondsPerStep?: number | null;
-}
+export type LostJob = HostLostDetails;
 
 /**
  * Records a lost host. The next job resumes from the newest committed

@@ -29,11 +29,13 @@ export interface RecoveryLoss {
   jobId: string;
   reason: string;
   preempted: boolean;
+  /** The last step the lost job reported, and the committed checkpoint the next job resumed from. */
   atStep: number;
-  /** The committed checkpoint the next job resumed from. */
   checkpointStep: number;
   stepsRedone: number;
+  /** From the loss to the next job's first new step: detection, release, provision, start, checkpoint download. */
   secondsToResume: number | null;
+  /** secondsToResume plus the redone steps at the lost job's pace. */
   secondsLost: number | null;
 }
 
