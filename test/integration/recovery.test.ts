@@ -4,7 +4,8 @@
  * model), each run ending in a finished pipeline.
  *
  * Run A kills hosts: SIGKILL of the host's process group at three SFT steps,
- * a preemption notice (SIGTERM) in DPO, and a silent agent (SIGSTOP) in DPO.
+ * a preemption notice (SIGTERM) in DPO, and a frozen host in DPO (SIGSTOP of
+ * its process group: the agent goes silent, and release wakes it to commit).
  * Run B, with its worker as a separate process: SIGTERM in SFT, a host killed
  * while a checkpoint is uploading, a Temporal server restart and a worker
  * kill. Both check that every job started exactly one training process.
@@ -65,7 +66,7 @@ async function resultOf(handle: WorkflowHandle): Promise<unknown> {
   }
 }
 
-describe('host faults: SIGKILL at three SFT steps, SIGTERM and a silent agent in DPO', () => {
+describe('host faults: SIGKILL at three SFT steps, SIGTERM and a frozen host in DPO', () => {
   let a: Outcome;
   before(async () => {
     const config = faultConfig(`${h.dir}/a`);
@@ -80,7 +81,7 @@ describe('host faults: SIGKILL at three SFT steps, SIGTERM and a silent agent in
         { kind: 'sigkill', stage: 'sft', atStep: 17 },
         { kind: 'sigkill', stage: 'sft', atStep: 29 },
         { kind: 'sigterm', stage: 'dpo', atStep: 1 },
-        { kind: 'agent_stop', stage: 'dpo', atStep: 3 },
+        { kind: 'host_freeze', stage: 'dpo', atStep: 3 },
       ]);
       const [trials] = await Promise.all([faults, handle.result()]);
       return { trials, progress: (await handle.query(progressQuery)) as RunProgress };
@@ -106,8 +107,8 @@ describe('host faults: SIGKILL at three SFT steps, SIGTERM and a silent agent in
     }
   });
 
-  it('redoes no step after a SIGTERM or a silent agent in DPO: the stage commits where it stops', () => {
-    for (const fault of ['sigterm', 'agent_stop'] as const) {
+  it('redoes no step after a SIGTERM or a frozen host (silent agent) in DPO: the stage commits where it stops', () => {
+    for (const fault of ['sigterm', 'host_freeze'] as const) {
       const t = a.trials.find((x) => x.fault === fault)!;
       assert.equal(t.steps_redone, 0, JSON.stringify(t));
       assert.equal(t.resumed_from_step, t.step_at_fault);

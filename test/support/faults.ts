@@ -1,7 +1,8 @@
 /**
  * Real faults against a running pipeline, shared by the recovery tests and
  * `npm run bench:recovery`: SIGKILL a host's process group, SIGTERM its
- * agent (a preemption notice), SIGSTOP a stage or an agent, kill the worker
+ * agent (a preemption notice), freeze a host (SIGSTOP of its group: its
+ * agent goes silent), kill the worker
  * process, restart the Temporal server, kill a host in the middle of a
  * checkpoint upload. Each fault waits for its trigger in the store, strikes,
  * then measures the recovery from what lands in the store: the step the
@@ -21,7 +22,7 @@ export type FaultKind =
   | 'worker_kill'
   | 'kill_during_upload'
   | 'baseline_restart'
-  | 'agent_stop'
+  | 'host_freeze'
   | 'server_restart';
 
 export interface FaultPlan {
@@ -185,11 +186,11 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
 
   if (!agent) throw new Error(`no agent is running ${jobId}`);
   if (plan.kind === 'sigterm') signal(agent.pid, 'SIGTERM');
-  else if (plan.kind === 'agent_stop') signal(agent.pid, 'SIGSTOP');
+  else if (plan.kind === 'host_freeze') signal(-agent.pid, 'SIGSTOP'); // release's SIGTERM + SIGCONT wakes it to commit
   else signal(-agent.pid, 'SIGKILL'); // sigkill, kill_during_upload, baseline_restart: the host is gone
   if (uncommitted !== undefined) trial.uncommitted_step = uncommitted;
 
-  if (plan.kind === 'sigterm' || plan.kind === 'agent_stop') {
+  if (plan.kind === 'sigterm' || plan.kind === 'host_freeze') {
     const status = await until(`${jobId} to stop with a committed checkpoint`, 120_000, async () => {
       const s = await store.getJson<StageStatusFile>(stageKey(runId, stage, 'status.json'));
       return s?.job_id === jobId ? s : null;
