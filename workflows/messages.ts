@@ -13,6 +13,8 @@ export const STAGE_ATTRIBUTE = defineSearchAttributeKey('FinetuneStage', SearchA
 export const BASE_MODEL_ATTRIBUTE = defineSearchAttributeKey('FinetuneBaseModel', SearchAttributeType.KEYWORD);
 /** The eval gate's state: `pending` at start, then whatever the gate decides. */
 export const GATE_ATTRIBUTE = defineSearchAttributeKey('FinetuneGate', SearchAttributeType.KEYWORD);
+/** What the run's hosts have cost so far, in USD, updated at each stage's end. */
+export const COST_ATTRIBUTE = defineSearchAttributeKey('FinetuneCostUsd', SearchAttributeType.DOUBLE);
 
 export const TASK_QUEUE = 'finetune';
 export const WORKFLOW_TYPE = 'fineTunePipeline';

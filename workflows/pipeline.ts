@@ -27,7 +27,7 @@ import { CostTracker, trainedTokens, type CostSummary } from './cost';
 import { dpoSummary, type DpoSummary, runDpo } from './dpo';
 import { runGate } from './gate';
 import { HostPool } from './hosts';
-import { jobProgressSignal, progressQuery, STAGE_ATTRIBUTE } from './messages';
+import { jobProgressSignal, progressQuery, COST_ATTRIBUTE, STAGE_ATTRIBUTE } from './messages';
 import {
   applyJobProgress,
   closeLosses,
@@ -89,6 +89,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   // A server rejects undefined search attributes, so the stage attribute is kept
   // only on runs started with it (our CLI and client always do; see README).
   const tracksStage = workflowInfo().typedSearchAttributes.get(STAGE_ATTRIBUTE) !== undefined;
+  const tracksCost = workflowInfo().typedSearchAttributes.get(COST_ATTRIBUTE) !== undefined;
   const stage = (name: PipelineStage): void => {
     enterStage(progress, name, new Date());
     if (tracksStage) upsertSearchAttributes([{ key: STAGE_ATTRIBUTE, value: name }]);
@@ -96,7 +97,10 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   };
   const done = (name: PipelineStage): void => {
     finishStage(progress, name, 'succeeded', new Date());
-    if (cost) progress.cost = cost.summary();
+    if (cost) {
+      progress.cost = cost.summary();
+      if (tracksCost) upsertSearchAttributes([{ key: COST_ATTRIBUTE, value: Math.round(progress.cost.spentUsd * 100) / 100 }]);
+    }
     setCurrentDetails(renderDetails(progress));
   };
 
@@ -185,6 +189,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
         secondsLost: progress.secondsLost,
         losses: progress.losses,
         stages: progress.stages,
+        cost: costFacts(bill.summary()),
       },
     });
     progress.metrics = metrics;
@@ -293,6 +298,11 @@ async function runOnHosts(
       await hosts.lost(`${lost.hostId}: ${lost.reason}`);
     }
   }
+}
+
+function costFacts(c: CostSummary) {
+  const w = c.split.wastedUsd;
+  return { spentUsd: c.spentUsd, wastedUsd: w.redone + w.failed + w.idle, budgetUsd: c.budgetUsd, managedUsd: c.managed?.usd ?? null };
 }
 
 function hostRate(config: PipelineConfig): number {

@@ -9,6 +9,7 @@ import { formatMetricsTable } from '../report/table';
 import type { PipelineResult } from '../../workflows/pipeline';
 import { EXIT } from './errors';
 import type { Output } from './output';
+import { costLine } from './costLine';
 import { ProgressView } from './progressBars';
 
 export interface FollowOutcome {
@@ -48,8 +49,7 @@ export async function followToEnd(
         : `not promoted: ${result.gate.reason}`,
     );
     out.say(`report: ${report}`);
-    const cost = result.cost;
-    out.say(`cost: $${cost.spentUsd.toFixed(2)} for ${cost.split.billedSeconds} billed host seconds${cost.managed ? ` (a managed service: $${cost.managed.usd.toFixed(2)})` : ''}`);
+    out.say(costLine(result.cost));
     if (link) out.say(`Temporal UI: ${link}`);
     out.say(`finished in ${seconds} s (host losses ${result.hostLosses}, steps redone ${result.stepsRedone})`);
     return {

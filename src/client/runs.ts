@@ -2,7 +2,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { PipelineConfig } from '../config/schema';
 import type { SearchAttributePair } from '@temporalio/common';
-import { BASE_MODEL_ATTRIBUTE, GATE_ATTRIBUTE, progressQuery, STAGE_ATTRIBUTE, TASK_QUEUE, WORKFLOW_TYPE } from '../../workflows/messages';
+import { BASE_MODEL_ATTRIBUTE, COST_ATTRIBUTE, GATE_ATTRIBUTE, progressQuery, STAGE_ATTRIBUTE, TASK_QUEUE, WORKFLOW_TYPE } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import type { PipelineResult } from '../../workflows/pipeline';
 
@@ -44,6 +44,7 @@ export function runMetadata(config: PipelineConfig) {
       { key: STAGE_ATTRIBUTE, value: 'queued' },
       { key: BASE_MODEL_ATTRIBUTE, value: config.model.base },
       { key: GATE_ATTRIBUTE, value: 'pending' },
+      { key: COST_ATTRIBUTE, value: 0 },
     ] as SearchAttributePair[],
   };
 }

@@ -20,6 +20,8 @@ export interface RunSummary {
   secondsLost?: number;
   losses?: RecoveryLoss[];
   stages: Record<string, { state: string; attempts: number; startedAt: string | null; finishedAt: string | null }>;
+  /** The hosts' bill up to scoring (all hosts are released by then); absent in older runs. */
+  cost?: { spentUsd: number; wastedUsd: number; budgetUsd: number | null; managedUsd: number | null };
 }
 
 /** One lost host, as the workflow's progress records it (workflows/progress.ts HostLoss). */

@@ -65,6 +65,9 @@ function runSection(data: ReportData): string {
 <div><span class="k">time to scoring</span><span class="v">${total === null ? '-' : duration(total)}</span></div>
 <div><span class="k">host losses</span><span class="v" id="host-losses">${losses}</span></div>
 <div><span class="k">steps redone</span><span class="v">${r ? r.stepsRedone : '-'}</span></div>
+${r?.cost ? `<div><span class="k">cost</span><span class="v" id="cost">$${r.cost.spentUsd.toFixed(2)}${r.cost.budgetUsd === null ? '' : ` of $${r.cost.budgetUsd}`}</span></div>
+<div><span class="k">of it wasted</span><span class="v">$${r.cost.wastedUsd.toFixed(2)}</span></div>${r.cost.managedUsd === null ? '' : `
+<div><span class="k">managed service</span><span class="v">$${r.cost.managedUsd.toFixed(2)}</span></div>`}` : ''}
 <div><span class="k">started</span><span class="v small">${esc(r?.startedAt ?? data.stages[0]?.startedAt ?? '-')}</span></div>
 </div>
 ${rows.length ? `<table><thead><tr><th>stage</th><th>state</th><th>time</th><th>attempts</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : ''}

@@ -125,6 +125,7 @@ describe('finetune run, status, list, approve, report, cancel, watch', () => {
     assert.equal(human.code, 0);
     assert.match(human.stdout, new RegExp(`run ${runId}: RUNNING, stage sft`));
     assert.match(human.stdout, /preflight +\[#+\] succeeded/);
+    assert.match(human.stdout, /cost: \$0\.00 for \d+ billed host seconds/);
 
     const list = jsonOf<{ runId: string; status: string }[]>(await finetune(['list', '--json'], env));
     assert.ok(list.some((r) => r.runId === runId && r.status === 'RUNNING'));

@@ -10,7 +10,7 @@ import { openStore } from '../../src/store/open';
 import { fingerprintPrefix, safetensorsKeys } from '../../src/store/fingerprint';
 import type { StageStatusFile } from '../../src/jobs/contract';
 import type { RunMetrics } from '../../src/eval/metrics';
-import { progressQuery, STAGE_ATTRIBUTE } from '../../workflows/messages';
+import { approveSignal, progressQuery, STAGE_ATTRIBUTE } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/pipeline';
 import type { RunProgress } from '../../workflows/progress';
 import { startHarness, tinyConfig, type Harness } from '../support/integration';
@@ -20,14 +20,26 @@ let result: PipelineResult;
 let progress: RunProgress;
 let stageAttribute: unknown;
 let history: unknown;
+/** What the store held while the run waited at the gate for a person. */
+let atGate: { progress: RunProgress; promotedKeys: string[] };
 const taskQueue = 'it-pipeline';
 
 before(async () => {
   h = await startHarness('pipeline');
-  const config = tinyConfig(h.dir);
+  const config = tinyConfig(h.dir, { eval: { require_approval: true, approval_timeout_s: 3600 } });
   const { worker } = await h.worker(taskQueue);
   const handle = await startRun(h.client, config, { taskQueue, runId: 'it-pipeline-1' });
   await worker.runUntil(async () => {
+    for (;;) {
+      const p = await handle.query(progressQuery);
+      if (p.gate?.state === 'awaiting_approval') {
+        atGate = { progress: p, promotedKeys: await openStore(config.store).list('models') };
+        break;
+      }
+      if (p.state !== 'running') throw new Error(`run ended as ${p.state} before the gate: ${p.error}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await handle.signal(approveSignal, { by: 'integration-test', note: 'read the outputs' });
     result = await handle.result();
     progress = await handle.query(progressQuery);
   });
@@ -41,6 +53,15 @@ after(async () => {
 describe('the tiny pipeline on real parts', () => {
   const key = (rest: string) => `runs/${result.runId}/${rest}`;
   const status = (stage: string) => openStore(result.storeUri).getJson<StageStatusFile>(key(`stages/${stage}/status.json`));
+
+  it('holds promotion at the gate until a person approves, and records who did', () => {
+    assert.equal(atGate.progress.stage, 'gate');
+    assert.equal(atGate.progress.promoted, null);
+    assert.deepEqual(atGate.promotedKeys, [], 'nothing was copied to the output before the approval');
+    assert.equal(result.gate.state, 'approved');
+    assert.equal(result.gate.by, 'integration-test');
+    assert.equal(result.gate.note, 'read the outputs');
+  });
 
   it('finishes, promotes a model and says so in its progress and search attribute', () => {
     assert.equal(progress.state, 'succeeded');

@@ -154,6 +154,7 @@ export async function buildReportFixture(): Promise<ReportFixture> {
       startedAt: new Date(Date.now() - 754_000).toISOString(),
       hostLosses: 1,
       stepsRedone: 12,
+      cost: { spentUsd: 3.4567, wastedUsd: 0.52, budgetUsd: 10, managedUsd: 1.25 },
       stages: { provision: stage(1), preflight: stage(1), sft: stage(2), merge: stage(1), dpo: stage(1), generate: stage(1), score: stage(1) },
     },
   };

@@ -64,7 +64,7 @@ describe('docker-compose.yml', () => {
     for (const attr of SEARCH_ATTRIBUTES) {
       const [name, type] = attr.split('=');
       assert.ok(script.includes(name), `temporal-setup registers ${name}`);
-      assert.ok(script.includes(`--type ${type}`), `${name} is a ${type}`);
+      assert.ok(script.includes(`${name}:${type}`), `${name} is a ${type}`);
     }
     assert.deepEqual(services.worker.depends_on, { 'temporal-setup': { condition: 'service_completed_successfully' } });
   });

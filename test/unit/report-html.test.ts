@@ -80,6 +80,9 @@ describe('metrics.json and report.html of a scored run', () => {
 
   it('shows the run time, host losses and the gate decision, escaped', () => {
     assert.match(html, /<span class="v" id="host-losses">1<\/span>/);
+    assert.match(html, /<span class="v" id="cost">\$3\.46 of \$10<\/span>/);
+    assert.match(html, /of it wasted<\/span><span class="v">\$0\.52</);
+    assert.match(html, /managed service<\/span><span class="v">\$1\.25</);
     assert.match(html, /<td>sft<\/td><td>succeeded<\/td><td class="num">6 min 52 s<\/td><td class="num">2<\/td>/);
     assert.match(html, /<b>approved<\/b> · promotes <b>dpo<\/b>/);
     assert.match(html, /decided by <b>alice<\/b>.*read the regressions &lt;and&gt; the disagreements/);

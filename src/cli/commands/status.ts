@@ -6,6 +6,7 @@ import type { RunProgress } from '../../../workflows/progress';
 import { action, positiveInt } from '../action';
 import { connectTemporal } from '../connect';
 import { failureMessage } from '../follow';
+import { costLine } from '../costLine';
 import { renderBars } from '../progressBars';
 import { findRun, latestRunId, listRuns, queryProgress, runInfo, type RunInfo } from '../runInfo';
 
@@ -45,6 +46,8 @@ export function statusCommand(program: Command): void {
             lines.push(`started ${info.startTime}${info.closeTime ? `, closed ${info.closeTime}` : ''}; base model ${info.baseModel ?? '-'}; gate ${info.gate ?? '-'}`);
             if (progress) lines.push(...renderBars(progress));
             else if (info.status === 'RUNNING') lines.push(`(no worker answered the progress query: is one polling task queue ${info.taskQueue}?)`);
+            const cost = end.result?.cost ?? progress?.cost;
+            if (cost) lines.push(costLine(cost));
             if (end.result) lines.push(`promoted ${end.result.promoted.model} -> ${end.result.promoted.uri}`);
             if (end.error) lines.push(`error: ${end.error}`);
             if (link) lines.push(`Temporal UI: ${link}`);
