@@ -60,24 +60,34 @@ venv_step() {
     return 0
   fi
   local want
-  want=$(hash_of trainer/requirements.txt trainer/pyproject.toml)
+  want=$(hash_of trainer/requirements.txt)
   if [ -x .venv/bin/python ] && [ -f "$VENV_STAMP" ] && [ "$(cat "$VENV_STAMP")" = "$want" ]; then
     STEP_NOTE="up to date"
     return 0
   fi
-  if [ ! -x .venv/bin/python ]; then
-    command -v "$BASE_PYTHON" >/dev/null || { echo "setup: $BASE_PYTHON not found; set FINETUNE_PYTHON to a Python >= 3.10"; return 1; }
-    "$BASE_PYTHON" -m venv .venv
+  # The pinned packages (torch alone is gigabytes) are installed once per machine into a
+  # virtualenv named by the requirements' hash, and each clone links .venv to it. Nothing
+  # from this checkout is installed there: stages, tests and tools find the trainer
+  # package through PYTHONPATH=trainer. FINETUNE_SHARED_VENV=0 keeps a private .venv.
+  local venv=.venv
+  if [ "${FINETUNE_SHARED_VENV:-1}" != 0 ]; then
+    venv="${FINETUNE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/durable-finetune}/venv-${want:0:16}"
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.finetune-requirements.sha256" 2>/dev/null)" = "$want" ]; then
+      rm -rf .venv && ln -s "$venv" .venv
+      STEP_NOTE="linked $venv"
+      return 0
+    fi
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
   fi
+  command -v "$BASE_PYTHON" >/dev/null || { echo "setup: $BASE_PYTHON not found; set FINETUNE_PYTHON to a Python >= 3.10"; return 1; }
+  [ -x "$venv/bin/python" ] || "$BASE_PYTHON" -m venv "$venv"
   # FINETUNE_PIP_ARGS lets a CPU-only machine add e.g. --extra-index-url for torch wheels.
   # shellcheck disable=SC2086
-  .venv/bin/python -m pip install --disable-pip-version-check -q ${FINETUNE_PIP_ARGS:-} -r trainer/requirements.txt
-  if [ -f trainer/pyproject.toml ]; then
-    # shellcheck disable=SC2086
-    .venv/bin/python -m pip install --disable-pip-version-check -q ${FINETUNE_PIP_ARGS:-} -e trainer
-  fi
-  echo "$want" >"$VENV_STAMP"
-  STEP_NOTE="installed (pip)"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q ${FINETUNE_PIP_ARGS:-} -r trainer/requirements.txt
+  echo "$want" >"$venv/.finetune-requirements.sha256"
+  if [ "$venv" != .venv ]; then rm -rf .venv && ln -s "$venv" .venv; fi
+  STEP_NOTE="installed (pip) into $venv"
 }
 
 build_step() {

@@ -54,14 +54,37 @@ node_tests() {
   "$NODE" --test --test-reporter=spec --test-timeout="$timeout_ms" "$@" "$dir/**/*.test.js"
 }
 
+# The Python tier trains for minutes while the unit and workflow tiers mostly wait on a
+# test server: run them side by side, the Python output printed whole when it ends.
+PY_LOG=""
 if wanted python; then
-  if [ -d trainer/tests ]; then run_tier python python_tests; else skip_tier python "no trainer/tests"; fi
+  if [ -d trainer/tests ]; then
+    PY_LOG=$(mktemp)
+    PY_START=$(date +%s%3N)
+    python_tests >"$PY_LOG" 2>&1 &
+    PY_PID=$!
+  else
+    skip_tier python "no trainer/tests"
+  fi
 fi
 if wanted unit; then
   if has_tests dist/test/unit; then run_tier unit node_tests dist/test/unit 60000; else skip_tier unit "no dist/test/unit"; fi
 fi
 if wanted workflow; then
   if has_tests dist/test/workflow; then run_tier workflow node_tests dist/test/workflow 300000; else skip_tier workflow "no dist/test/workflow"; fi
+fi
+if [ -n "$PY_LOG" ]; then
+  if wait "$PY_PID"; then py_rc=0; else py_rc=$?; fi
+  took=$(($(date +%s%3N) - PY_START))
+  echo "=== python tests (ran beside the unit and workflow tiers) ==="
+  cat "$PY_LOG"
+  rm -f "$PY_LOG"
+  if [ "$py_rc" -eq 0 ]; then
+    SUMMARY+=("$(printf '  %-12s passed   %d.%03ds' python $((took / 1000)) $((took % 1000)))")
+  else
+    FAILED=1
+    SUMMARY+=("$(printf '  %-12s FAILED   %d.%03ds (exit %d)' python $((took / 1000)) $((took % 1000)) "$py_rc")")
+  fi
 fi
 if wanted integration; then
   # One at a time: integration tests share the dev server, ports and the CPU.

@@ -57,7 +57,14 @@ before(async () => {
   // Set before the worker starts: its activities and the agents it spawns read it.
   process.env.STORAGE_EMULATOR_HOST = gcs.host;
   h = await startHarness('gcs-pipeline');
-  const config = fastConfig(h.dir, { store: `gs://${BUCKET}/finetune` });
+  // Shorter than fastConfig: the point is the store, not the training, and every
+  // checkpoint is a round of uploads to the emulator.
+  const config = fastConfig(h.dir, {
+    store: `gs://${BUCKET}/finetune`,
+    sft: { max_steps: 30, save_steps: 10 },
+    dpo: { max_steps: 4, save_steps: 4 },
+    generate: { max_new_tokens: 32 },
+  });
   const { worker } = await h.worker(taskQueue);
   const handle = await startRun(h.client, config, { taskQueue, runId });
   await worker.runUntil(async () => {
