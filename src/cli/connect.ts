@@ -5,6 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { temporalSettings, type TemporalSettings } from '../client/connection';
+import { ensureSearchAttributes } from '../client/searchAttributes';
 import { ensureDevServer } from '../client/embedded';
 import { uiLink } from '../client/runs';
 import { CliError, EXIT } from './errors';
@@ -63,5 +64,9 @@ export async function embeddedOrConfigured(out: Output): Promise<{ settings: Tem
       : `using the Temporal dev server at ${server.address}`,
   );
   const settings = temporalSettings({ ...process.env, TEMPORAL_ADDRESS: server.address });
+  if (!server.started) {
+    const added = await ensureSearchAttributes(settings);
+    if (added.length > 0) out.say(`registered the search attributes ${added.join(', ')} on that server`);
+  }
   return { settings, uiBase: process.env.FINETUNE_UI_URL ?? server.uiUrl };
 }
