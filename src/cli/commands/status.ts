@@ -48,7 +48,10 @@ export function statusCommand(program: Command): void {
             else if (info.status === 'RUNNING') lines.push(`(no worker answered the progress query: is one polling task queue ${info.taskQueue}?)`);
             const cost = end.result?.cost ?? progress?.cost;
             if (cost) lines.push(costLine(cost));
-            if (end.result) lines.push(`promoted ${end.result.promoted.model} -> ${end.result.promoted.uri}`);
+            if (end.result) {
+              const r = end.result;
+              lines.push(r.outcome === 'promoted' ? `promoted ${r.promoted.model} -> ${r.promoted.uri}` : `not promoted: ${r.gate.reason}`);
+            }
             if (end.error) lines.push(`error: ${end.error}`);
             if (link) lines.push(`Temporal UI: ${link}`);
             return lines;
