@@ -10,6 +10,7 @@ import { ensureDevServer } from '../client/embedded';
 import { uiLink } from '../client/runs';
 import { CliError, EXIT } from './errors';
 import type { Output } from './output';
+import { findRun } from './runInfo';
 
 export interface CliTemporal {
   settings: TemporalSettings;
@@ -69,4 +70,17 @@ export async function embeddedOrConfigured(out: Output): Promise<{ settings: Tem
     if (added.length > 0) out.say(`registered the search attributes ${added.join(', ')} on that server`);
   }
   return { settings, uiBase: process.env.FINETUNE_UI_URL ?? server.uiUrl };
+}
+
+/** Connects, finds the run (exit 3 when there is none), runs fn, and always closes the connection. */
+export async function withRun<T>(
+  runId: string,
+  fn: (t: CliTemporal, run: Awaited<ReturnType<typeof findRun>>) => Promise<T>,
+): Promise<T> {
+  const t = await connectTemporal();
+  try {
+    return await fn(t, await findRun(t.client, runId));
+  } finally {
+    await t.close();
+  }
 }

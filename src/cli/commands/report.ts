@@ -5,9 +5,9 @@ import { runKey } from '../../jobs/contract';
 import { formatMetricsTable } from '../../report/table';
 import { openStore } from '../../store/open';
 import { action } from '../action';
-import { connectTemporal } from '../connect';
+import { withRun } from '../connect';
 import { CliError, EXIT } from '../errors';
-import { findRun, runInfo, storeOf } from '../runInfo';
+import { runInfo, storeOf } from '../runInfo';
 
 export function reportCommand(program: Command): void {
   program
@@ -15,10 +15,8 @@ export function reportCommand(program: Command): void {
     .description("a run's eval metrics and the paths of its report, from the store")
     .argument('<run>', 'run id (workflow id)')
     .action(
-      action(async ({ out }, runId: string) => {
-        const t = await connectTemporal();
-        try {
-          const { handle, description } = await findRun(t.client, runId);
+      action(async ({ out }, runId: string) =>
+        withRun(runId, async (_t, { handle, description }) => {
           const info = runInfo(description);
           const storeUri = await storeOf(handle, info.status);
           const store = openStore(storeUri);
@@ -37,9 +35,7 @@ export function reportCommand(program: Command): void {
             `metrics: ${base}/metrics.json`,
             ...(html ? [`report: ${html}`] : []),
           ]);
-        } finally {
-          await t.close();
-        }
-      }),
+        }),
+      ),
     );
 }
