@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Store, StoreConflict } from './store';
 import { joinKey, normaliseKey } from './keys';
 import { fileUriToPath, resolveStoreUri } from './uri';
+import { parseStoredJson } from './json';
 
 /** Temp files of in-flight writes: hidden from list() so nobody copies half a file. */
 const TEMP_NAME = /^\..+\.tmp-\d+-[0-9a-f]{8}$/;
@@ -30,13 +31,7 @@ export class FileStore implements Store {
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {
-    const bytes = await this.getBytes(key);
-    if (bytes === undefined) return undefined;
-    try {
-      return JSON.parse(bytes.toString('utf8')) as T;
-    } catch (err) {
-      throw new Error(`store key ${key} in ${this.uri} is not valid JSON: ${(err as Error).message}`);
-    }
+    return parseStoredJson<T>(await this.getBytes(key), key, this.uri);
   }
 
   async putBytes(key: string, data: Buffer): Promise<void> {

@@ -17,6 +17,7 @@ import { FileStore, filesUnder } from './file';
 import { joinKey, normaliseKey } from './keys';
 import { forEachLimited } from './parallel';
 import { Store, StoreConflict } from './store';
+import { parseStoredJson } from './json';
 
 export interface GcsStoreOptions {
   /** Transfers in flight when a folder moves. */
@@ -71,13 +72,7 @@ export class GcsStore implements Store {
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {
-    const bytes = await this.getBytes(key);
-    if (bytes === undefined) return undefined;
-    try {
-      return JSON.parse(bytes.toString('utf8')) as T;
-    } catch (err) {
-      throw new Error(`store key ${key} in ${this.uri} is not valid JSON: ${(err as Error).message}`);
-    }
+    return parseStoredJson<T>(await this.getBytes(key), key, this.uri);
   }
 
   async putBytes(key: string, data: Buffer): Promise<void> {

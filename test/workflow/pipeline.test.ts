@@ -3,43 +3,34 @@
  * activities: success, host loss and resume, stage failure, cancellation,
  * a bad config, a DPO regression, and too many host losses.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
 import { blockUntilCancelled, failAs, loseHost, scriptedActivities, succeed, type JobScript } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
-import { timeSkippingEnv, workflowBundle } from '../support/temporal';
+import { timeSkippingSuite } from '../support/temporal';
 import type { PipelineConfigInput } from '../../src/config/schema';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+const suite = timeSkippingSuite();
 let n = 0;
 
-before(async () => {
-  env = await timeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
 
 
 async function run(
   scripts: Partial<Record<string, JobScript[]>>,
   config: PipelineConfigInput = testConfig(),
   metrics?: Parameters<typeof scriptedActivities>[1],
-  during?: (handle: Awaited<ReturnType<typeof env.client.workflow.start>>) => Promise<void>,
+  during?: (handle: Awaited<ReturnType<typeof suite.env.client.workflow.start>>) => Promise<void>,
 ) {
   const taskQueue = `wf-test-${++n}`;
   const { activities, recorder } = scriptedActivities(scripts, metrics);
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
   const outcome = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `run-${n}`, args: [config] });
+    const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `run-${n}`, args: [config] });
     if (during) await during(handle);
     try {
       return { result: await handle.result(), error: null, progress: await handle.query(progressQuery).catch(() => null) };
