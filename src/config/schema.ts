@@ -261,6 +261,20 @@ export const PipelineConfig = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.host.provider === 'gce') {
+      // The VM reads and writes the store itself; a folder on this machine is out of its reach.
+      for (const field of ['store', 'output'] as const) {
+        const uri = c[field];
+        if (uri !== undefined && !uri.startsWith('gs://')) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            input: uri,
+            message: 'is a folder on this machine, which a GCE VM cannot reach; use gs://<bucket>/<prefix> with host.provider gce',
+          });
+        }
+      }
+    }
     for (const stage of ['sft', 'dpo'] as const) {
       if (c[stage].save_steps > c[stage].max_steps) {
         ctx.addIssue({

@@ -9,6 +9,11 @@
  * every line after the block is fixed text that reads the values as quoted
  * "$VARIABLES": a value can carry quotes, $(), backticks or any unicode and
  * still arrive as the same bytes, never as code.
+ *
+ * FT_ROOT is unset on a VM (the script runs as root at boot, with a clean
+ * environment). The VM stand-in of the tests (test/support/fakeVm.ts) sets it
+ * to a folder, so the very script that a VM runs also runs there, files and
+ * all, without touching this machine's /etc.
  */
 
 export interface StartupValues {
@@ -68,14 +73,15 @@ export function renderStartupScript(v: StartupValues): string {
 set -euo pipefail
 ${renderValues(v)}
 
-install -d -m 0755 /etc/durable-finetune /var/lib/durable-finetune
+root="\${FT_ROOT:-}"
+install -d -m 0755 "$root/etc/durable-finetune" "$root/var/lib/durable-finetune" "$root/etc/systemd/system"
 # bash writes the values back out in its own quoting; the unit's script sources them.
-declare -p FT_STORE FT_RUN_ID FT_HOST_ID FT_IMAGE FT_ENV > /etc/durable-finetune/agent.vars
+declare -p FT_STORE FT_RUN_ID FT_HOST_ID FT_IMAGE FT_ENV > "$root/etc/durable-finetune/agent.vars"
 
-cat > /etc/durable-finetune/run-agent.sh <<'FT_RUN_AGENT'
+cat > "$root/etc/durable-finetune/run-agent.sh" <<'FT_RUN_AGENT'
 #!/bin/bash
 set -euo pipefail
-source /etc/durable-finetune/agent.vars
+source "\${FT_ROOT:-}/etc/durable-finetune/agent.vars"
 gpus=()
 if command -v nvidia-smi >/dev/null 2>&1; then gpus=(--gpus all); fi
 registry="\${FT_IMAGE%%/*}"
@@ -86,13 +92,13 @@ docker rm -f finetune-agent >/dev/null 2>&1 || true
 # --init: the agent gets SIGTERM from docker stop and its stage processes are reaped.
 exec docker run --rm --init --name finetune-agent --network host --shm-size 16g \\
   "\${gpus[@]}" "\${FT_ENV[@]}" \\
-  -v /var/lib/durable-finetune:/work \\
+  -v "\${FT_ROOT:-}/var/lib/durable-finetune:/work" \\
   "$FT_IMAGE" \\
   python -m durable_finetune.agent --store "$FT_STORE" --run "$FT_RUN_ID" --host "$FT_HOST_ID" --workdir /work/agent
 FT_RUN_AGENT
-chmod 0755 /etc/durable-finetune/run-agent.sh
+chmod 0755 "$root/etc/durable-finetune/run-agent.sh"
 
-cat > /etc/systemd/system/finetune-agent.service <<'FT_UNIT'
+cat > "$root/etc/systemd/system/finetune-agent.service" <<'FT_UNIT'
 [Unit]
 Description=durable-finetune host agent
 Wants=network-online.target

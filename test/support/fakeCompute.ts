@@ -55,8 +55,13 @@ export interface FakeCompute {
   onCreate?: (inst: FakeInstance) => void;
   /** Called for every VM deleted or preempted. */
   onDelete?: (inst: FakeInstance) => void;
-  /** GCE preempts the VM: a compute.instances.preempted operation, then the VM is deleted. */
-  preempt(name: string): void;
+  /**
+   * GCE preempts the VM: a compute.instances.preempted operation and the VM
+   * STOPPING, then (after `acpi`, the guest's soft-off: at most 30 s on GCE)
+   * the VM is deleted (instanceTerminationAction DELETE). Without `acpi` it
+   * all happens before this returns.
+   */
+  preempt(name: string, acpi?: () => Promise<void>): Promise<void>;
   live(): FakeInstance[];
   close(): Promise<void>;
 }
@@ -92,10 +97,12 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
     slowInserts(n, ms) {
       slow = { left: n, ms };
     },
-    preempt(name) {
+    async preempt(name, acpi) {
       const inst = [...fake.instances.values()].find((i) => i.name === name);
       if (!inst) throw new Error(`no instance ${name} to preempt`);
       newOp(inst.zone, 'compute.instances.preempted', inst.name, 'DONE');
+      inst.status = 'STOPPING';
+      if (acpi) await acpi();
       inst.status = 'TERMINATED';
       fake.instances.delete(key(inst.zone, inst.name));
       fake.onDelete?.(inst);

@@ -117,6 +117,16 @@ test('save_steps larger than max_steps is refused', async () => {
   assert.match(issueFor(() => loadConfigFile(file), 'sft.save_steps').problem, /larger than sft\.max_steps \(40\)/);
 });
 
+test('a gce host with a store or output on this machine is refused: the VM could not reach it', async () => {
+  const gce = `host:\n  provider: gce\n  project: finetune-test\n  zones: [us-central1-a]\n  machine_type: a2-highgpu-1g\n  trainer_image: us-docker.pkg.dev/p/r/trainer:1\n`;
+  const { file } = await project(`${GOOD}${gce}`);
+  assert.match(issueFor(() => loadConfigFile(file), 'store').problem, /GCE VM cannot reach; use gs:\/\//);
+  const output = await project(`${GOOD.replace('store: store', 'store: gs://bucket/runs')}${gce}output: /tmp/models\n`);
+  issueFor(() => loadConfigFile(output.file), 'output');
+  const ok = await project(`${GOOD.replace('store: store', 'store: gs://bucket/runs')}${gce}`);
+  assert.equal(loadConfigFile(ok.file).host.provider, 'gce');
+});
+
 test('a bad run name is refused', async () => {
   const { file } = await project(GOOD.replace('name: tiny-demo', 'name: Tiny_Demo'));
   assert.equal(issueFor(() => loadConfigFile(file), 'name').value, 'Tiny_Demo');

@@ -120,7 +120,7 @@ describe('gce host provider on the fake Compute API', () => {
     const p = provider();
     const lease = await p.provision(req('run-preempt'));
     await waitFor(async () => (await p.state(lease)).kind === 'running');
-    fake.preempt(String(lease.details.instance));
+    await fake.preempt(String(lease.details.instance));
     const state = await p.state(lease);
     assert.equal(state.kind, 'gone');
     assert.equal(state.kind === 'gone' && state.preempted, true);
@@ -139,7 +139,7 @@ describe('gce host provider on the fake Compute API', () => {
     const p = provider();
     const first = await p.provision(req('run-zones', 1));
     assert.equal(first.details.zone, 'us-central1-a');
-    fake.preempt(String(first.details.instance));
+    await fake.preempt(String(first.details.instance));
     const second = await p.provision(req('run-zones', 2));
     assert.equal(second.details.zone, 'us-central1-b');
   });

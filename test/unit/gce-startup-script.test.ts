@@ -108,21 +108,23 @@ describe('the startup script keeps values inert', () => {
       const block = script.slice(script.indexOf(VALUES_BEGIN), script.indexOf(VALUES_END) + VALUES_END.length);
       fs.writeFileSync(path.join(dir, 'values.sh'), block);
       const declareLine = script.split('\n').find((l) => l.startsWith('declare -p '))!;
-      const vars = path.join(dir, 'agent.vars');
+      // FT_ROOT roots the script's files in dir, as the VM stand-in of the integration tests does.
+      fs.mkdirSync(path.join(dir, 'etc/durable-finetune'), { recursive: true });
+      const root = { ...process.env, FT_ROOT: dir };
       const out = execFileSync(
         'bash',
-        ['-c', `set -euo pipefail; source values.sh; ${declareLine.replace('/etc/durable-finetune/agent.vars', vars)}; printf '%s\\0' "$FT_STORE" "$FT_RUN_ID" "$FT_HOST_ID" "$FT_IMAGE" "\${FT_ENV[@]}"`],
-        { cwd: dir },
+        ['-c', `set -euo pipefail; source values.sh; root="$FT_ROOT"; ${declareLine}; printf '%s\\0' "$FT_STORE" "$FT_RUN_ID" "$FT_HOST_ID" "$FT_IMAGE" "\${FT_ENV[@]}"`],
+        { cwd: dir, env: root },
       ).toString();
       assert.deepEqual(out.split('\0').slice(0, -1), [values.storeUri, values.runId, values.hostId, values.trainerImage, '-e', `STORAGE_EMULATOR_HOST=${value}`]);
 
       // 2. The run-agent script, with the hand-off file and a stub docker: the agent's argv is exact.
-      const runAgent = script.split("<<'FT_RUN_AGENT'\n")[1].split('\nFT_RUN_AGENT\n')[0].replace('/etc/durable-finetune/agent.vars', vars);
+      const runAgent = script.split("<<'FT_RUN_AGENT'\n")[1].split('\nFT_RUN_AGENT\n')[0];
       fs.writeFileSync(path.join(dir, 'run-agent.sh'), runAgent);
       const bin = path.join(dir, 'bin');
       fs.mkdirSync(bin, { recursive: true });
       fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/bash\nif [ "$1" = run ]; then printf '%s\\0' "$@" > ${JSON.stringify(path.join(dir, 'argv'))}; fi\n`, { mode: 0o755 });
-      execFileSync('bash', ['run-agent.sh'], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin` } });
+      execFileSync('bash', ['run-agent.sh'], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin`, FT_ROOT: dir } });
       const argv = fs.readFileSync(path.join(dir, 'argv'), 'utf8').split('\0').slice(0, -1);
       const after = (flag: string) => argv[argv.indexOf(flag) + 1];
       assert.equal(after('--store'), values.storeUri);

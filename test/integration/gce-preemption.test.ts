@@ -1,0 +1,174 @@
+/**
+ * Preemption mid-SFT on a gce host, a new VM, resume from the checkpoint: one
+ * run, end to end. The worker's GCE provider talks through the real
+ * @google-cloud/compute client to the fake Compute API; each VM the fake
+ * creates runs the startup script the provider rendered (test/support/fakeVm.ts),
+ * whose `docker run` starts the real agent and trainer against a gs:// store
+ * on the GCS emulator. Mid-SFT, GCE preempts the VM: a
+ * compute.instances.preempted operation, ACPI soft-off (systemd stops the
+ * unit: `docker stop`, SIGTERM, a committed checkpoint), the VM deleted.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startRun } from '../../src/client/runs';
+import type { GceHostConfig } from '../../src/config/schema';
+import { instanceName } from '../../src/hosts/gce';
+import { hostIdOf } from '../../src/hosts/provider';
+import { stageKey, type StageProgressFile, type StageStatusFile } from '../../src/jobs/contract';
+import { GcsStore } from '../../src/store/gcs';
+import { openStore } from '../../src/store/open';
+import { progressQuery } from '../../workflows/messages';
+import type { PipelineResult } from '../../workflows/pipeline';
+import type { RunProgress } from '../../workflows/progress';
+import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
+import { bootVm, PREEMPTION_GRACE_MS, type FakeVm } from '../support/fakeVm';
+import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
+import { fastConfig, startHarness, type Harness } from '../support/integration';
+
+const BUCKET = 'finetune-runs';
+const STORE = `gs://${BUCKET}/finetune`;
+const runId = 'it-gce-preempt-1';
+const taskQueue = 'it-gce-preemption';
+const ZONES = ['us-central1-a', 'us-central1-b'];
+const host: Partial<GceHostConfig> = {
+  provider: 'gce',
+  project: 'finetune-test',
+  zones: ZONES,
+  machine_type: 'a2-highgpu-1g',
+  trainer_image: 'us-docker.pkg.dev/finetune-test/durable-finetune/trainer:test',
+  agent_start_timeout_s: 120,
+};
+
+let h: Harness;
+let gcs: GcsEmulator;
+let fake: FakeCompute;
+const vms: FakeVm[] = [];
+const shutdowns: Promise<unknown>[] = [];
+let result: PipelineResult;
+let progress: RunProgress;
+let preempted: { step: number; checkpoint: number; serial: string; shutdown: { stoppedCleanly: boolean; seconds: number } };
+const saved = { gcs: process.env.STORAGE_EMULATOR_HOST, gce: process.env.FINETUNE_GCE_API_ENDPOINT };
+
+/** Waits until SFT on the first VM has committed a checkpoint, then GCE preempts that VM. */
+async function preemptMidSft(): Promise<typeof preempted> {
+  const store = openStore(STORE);
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const p = await store.getJson<StageProgressFile>(stageKey(runId, 'sft', 'progress.json'));
+    if (p?.job_id === 'sft-1' && (p.last_checkpoint_step ?? 0) >= 10) {
+      const vm = vms[0];
+      let shutdown!: { stoppedCleanly: boolean; seconds: number };
+      const serialBefore = vm.serial();
+      await fake.preempt(vm.name, async () => {
+        shutdown = await vm.shutdown();
+      });
+      return { step: p.step, checkpoint: p.last_checkpoint_step!, serial: serialBefore, shutdown };
+    }
+    if (Date.now() > deadline) throw new Error('SFT never reached a committed checkpoint on the first VM');
+    await sleep(200);
+  }
+}
+
+before(async () => {
+  gcs = await startGcsEmulator([BUCKET]);
+  fake = await startFakeCompute('finetune-test');
+  // Set before the worker starts: its GCE provider and the startup scripts it renders read them.
+  process.env.STORAGE_EMULATOR_HOST = gcs.host;
+  process.env.FINETUNE_GCE_API_ENDPOINT = fake.url;
+  h = await startHarness('gce-preemption');
+  fake.onCreate = (inst) => vms.push(bootVm(inst, { dir: h.dir }));
+  fake.onDelete = (inst) => {
+    const vm = vms.find((v) => v.name === inst.name && v.zone === inst.zone);
+    if (vm) shutdowns.push(vm.shutdown());
+  };
+  const config = fastConfig(h.dir, {
+    store: STORE,
+    sft: { max_steps: 30, save_steps: 10 },
+    dpo: { max_steps: 4, save_steps: 4 },
+    generate: { max_new_tokens: 32 },
+  });
+  config.host = host as GceHostConfig;
+  const { worker } = await h.worker(taskQueue);
+  const handle = await startRun(h.client, config, { taskQueue, runId });
+  await worker.runUntil(async () => {
+    preempted = await preemptMidSft();
+    result = await handle.result();
+    progress = await handle.query(progressQuery);
+  });
+});
+
+after(async () => {
+  await Promise.all(shutdowns);
+  await Promise.all(vms.map((vm) => vm.shutdown()));
+  await h?.close();
+  await fake?.close();
+  await gcs?.stop();
+  for (const [name, value] of [['STORAGE_EMULATOR_HOST', saved.gcs], ['FINETUNE_GCE_API_ENDPOINT', saved.gce]] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+
+describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint', () => {
+  const status = (stage: string) => openStore(STORE).getJson<StageStatusFile>(stageKey(runId, stage as never, 'status.json'));
+
+  it('finishes and promotes a model into the bucket', async () => {
+    assert.equal(progress.state, 'succeeded');
+    assert.ok(result.promoted.uri.startsWith(`${STORE}/models/${runId}/model`), result.promoted.uri);
+    assert.ok((await new GcsStore(`${STORE}/models`).list(`${runId}/model`)).some((k) => k.endsWith('.safetensors')));
+  });
+
+  it('each VM ran its own startup script, whose docker run started the agent for its host', () => {
+    assert.equal(vms.length, 2, `VMs made: ${vms.map((v) => `${v.name} in ${v.zone}`).join(', ')}`);
+    vms.forEach((vm, i) => {
+      assert.equal(vm.name, instanceName(runId, i + 1));
+      const run = vm.dockerRun();
+      assert.ok(run, `${vm.name}: the startup script never reached docker run:\n${vm.serial()}`);
+      assert.equal(run.image, host.trainer_image);
+      const after = (flag: string) => run.command[run.command.indexOf(flag) + 1];
+      assert.deepEqual(run.command.slice(0, 3), ['python', '-m', 'durable_finetune.agent']);
+      assert.equal(after('--store'), STORE);
+      assert.equal(after('--run'), runId);
+      assert.equal(after('--host'), hostIdOf(runId, i + 1));
+      assert.equal(run.env.STORAGE_EMULATOR_HOST, gcs.host);
+      assert.deepEqual(run.volumes.map((v) => v.target), ['/work']);
+    });
+    assert.match(preempted.serial, /agent: started sft-1/, 'the first VM ran SFT (serial console)');
+  });
+
+  it('GCE preempted the first VM; the second went to the other zone', () => {
+    const op = fake.operations.find((o) => o.operationType === 'compute.instances.preempted');
+    assert.ok(op, 'a compute.instances.preempted operation');
+    assert.ok(op.targetLink.endsWith(`/instances/${vms[0].name}`));
+    assert.deepEqual(vms.map((v) => v.zone), ZONES, 'prefer_new_zone_after_preemption');
+  });
+
+  it('the agent stopped at the ACPI soft-off within the 30 s GCE gives', (t) => {
+    t.diagnostic(`unit stopped in ${preempted.shutdown.seconds.toFixed(1)} s`);
+    assert.equal(preempted.shutdown.stoppedCleanly, true);
+    assert.ok(preempted.shutdown.seconds * 1000 < PREEMPTION_GRACE_MS);
+  });
+
+  it('counts one preempted host and redoes no step: SFT resumed where SIGTERM committed', async (t) => {
+    const sft = (await status('sft'))!;
+    const loss = progress.losses.find((l) => l.stage === 'sft')!;
+    t.diagnostic(`checkpoint ${preempted.checkpoint} at step ${preempted.step} when preempted; lost at ${loss.atStep}; sft-2 resumed from ${sft.resumed_from_step}`);
+    assert.equal(result.hostLosses, 1);
+    assert.equal(loss.preempted, true);
+    assert.equal(sft.state, 'succeeded');
+    assert.equal(sft.job_id, 'sft-2');
+    assert.ok(sft.resumed_from_step >= preempted.checkpoint, `resumed from ${sft.resumed_from_step}`);
+    assert.equal(sft.resumed_from_step, loss.atStep, 'the step the stage reached is the step it committed');
+    assert.equal(loss.stepsRedone, 0);
+    const committed = await openStore(STORE).getJson<{ step: number }>(stageKey(runId, 'sft', `checkpoints/checkpoint-${sft.resumed_from_step}/COMMITTED.json`));
+    assert.equal(committed?.step, sft.resumed_from_step);
+    for (const stage of ['merge', 'dpo', 'generate']) assert.equal((await status(stage))?.state, 'succeeded', stage);
+  });
+
+  it('leaves no VM and no process of either VM behind', async () => {
+    await Promise.all(shutdowns);
+    assert.deepEqual(fake.live().map((i) => i.name), []);
+    for (const vm of vms) assert.equal(await vm.running(), false, `${vm.name} still has processes`);
+  });
+});
