@@ -20,6 +20,9 @@ import type { HostLease } from '../src/hosts/provider';
 import type { ActivityDeps } from './deps';
 import { hostProvider } from './hosts';
 import type { HostLostDetails, JobProgress, JobResult, RunJobInput } from './types';
+
+/** GCE gives a preempted VM this long between the ACPI soft-off and the hard stop. */
+const PREEMPTION_NOTICE_MS = 30_000;
 import { runLog } from '../src/log';
 import { pipelineMetrics } from '../src/metrics';
 
@@ -109,9 +112,17 @@ export function jobActivities(deps: ActivityDeps) {
 
         const state = await provider.state(lease);
         if (state.kind === 'gone') {
-          // The agent may have written the final status just before it went.
-          const last = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
-          if (last?.job_id === job.job_id) return await ended(last);
+          // The agent may have written the final status just before it went. A preempted VM
+          // is STOPPING for up to 30 s while its stage commits a checkpoint on SIGTERM: wait
+          // for that status, so the loss is counted at the step the stage really reached.
+          const waitUntil = Date.now() + (state.preempted ? PREEMPTION_NOTICE_MS : 0);
+          for (;;) {
+            const last = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
+            if (last?.job_id === job.job_id) return await ended(last);
+            if (Date.now() >= waitUntil) break;
+            ctx.heartbeat({ jobId: job.job_id, step: lastStep });
+            await ctx.sleep(Math.min(1000, monitor.poll_interval_s * 1000));
+          }
           throw await lost(state.reason, state.preempted ?? false);
         }
         const silence = await agentSilence(store, job, lease);
@@ -133,6 +144,11 @@ export function jobActivities(deps: ActivityDeps) {
 
       async function ended(status: StageStatusFile): Promise<JobResult> {
         if (status.state === 'interrupted') {
+          // The stage committed a checkpoint at steps_done as it stopped; progress.json may lag behind it.
+          if (status.steps_done >= lastStep) {
+            lastStep = status.steps_done;
+            lastCheckpointStep = status.steps_done;
+          }
           throw await lost(`stage interrupted on ${lease.hostId} (SIGTERM, preemption notice); checkpoint committed`, true);
         }
         try {

@@ -7,10 +7,14 @@
  * on the GCS emulator. Mid-SFT, GCE preempts the VM: a
  * compute.instances.preempted operation, ACPI soft-off (systemd stops the
  * unit: `docker stop`, SIGTERM, a committed checkpoint), the VM deleted.
+ * Then two shorter runs on the same fakes: one that meets a quota error
+ * (ends at once, nothing made), one cancelled mid-SFT (every VM deleted).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { startRun } from '../../src/client/runs';
 import type { GceHostConfig } from '../../src/config/schema';
 import { instanceName } from '../../src/hosts/gce';
@@ -41,6 +45,7 @@ const host: Partial<GceHostConfig> = {
 };
 
 let h: Harness;
+let config: ReturnType<typeof fastConfig>;
 let gcs: GcsEmulator;
 let fake: FakeCompute;
 const vms: FakeVm[] = [];
@@ -82,7 +87,7 @@ before(async () => {
     const vm = vms.find((v) => v.name === inst.name && v.zone === inst.zone);
     if (vm) shutdowns.push(vm.shutdown());
   };
-  const config = fastConfig(h.dir, {
+  config = fastConfig(h.dir, {
     store: STORE,
     sft: { max_steps: 30, save_steps: 10 },
     dpo: { max_steps: 4, save_steps: 4 },
@@ -170,5 +175,67 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
     await Promise.all(shutdowns);
     assert.deepEqual(fake.live().map((i) => i.name), []);
     for (const vm of vms) assert.equal(await vm.running(), false, `${vm.name} still has processes`);
+  });
+});
+
+describe('a quota error and a cancel, on the same fakes', () => {
+  let quota: { error: unknown; seconds: number; inserts: number };
+  let cancel: { error: unknown; liveBefore: string[]; vms: FakeVm[] };
+
+  before(async () => {
+    const { worker } = await h.worker(`${taskQueue}-2`);
+    await worker.runUntil(async () => {
+      // Quota: every zone answers QUOTA_EXCEEDED for the GPUs.
+      for (const zone of ZONES) fake.failInserts(zone, Infinity, { kind: 'quota', metric: 'PREEMPTIBLE_NVIDIA_A100_GPUS', region: 'us-central1' });
+      const inserts = () => fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/instances')).length;
+      const before = inserts();
+      const t0 = Date.now();
+      const quotaRun = await startRun(h.client, config, { taskQueue: `${taskQueue}-2`, runId: 'it-gce-quota-1' });
+      const error = await quotaRun.result().then(() => undefined, (err: unknown) => err);
+      quota = { error, seconds: (Date.now() - t0) / 1000, inserts: inserts() - before };
+      fake.reset();
+
+      // Cancel: once SFT runs on the first VM of this run.
+      const booted: FakeVm[] = [];
+      fake.onCreate = (inst) => booted.push(bootVm(inst, { dir: h.dir }));
+      fake.onDelete = (inst) => {
+        const vm = booted.find((v) => v.name === inst.name);
+        if (vm) shutdowns.push(vm.shutdown());
+      };
+      const cancelRun = await startRun(h.client, config, { taskQueue: `${taskQueue}-2`, runId: 'it-gce-cancel-1' });
+      const store = openStore(STORE);
+      const deadline = Date.now() + 5 * 60_000;
+      while ((await store.getJson<StageProgressFile>(stageKey('it-gce-cancel-1', 'sft', 'progress.json')))?.job_id !== 'sft-1') {
+        if (Date.now() > deadline) throw new Error('SFT never started on the cancelled run');
+        await sleep(200);
+      }
+      const liveBefore = fake.live().map((i) => i.name);
+      await cancelRun.cancel();
+      const cancelError = await cancelRun.result().then(() => undefined, (err: unknown) => err);
+      cancel = { error: cancelError, liveBefore, vms: booted };
+    });
+    vms.push(...cancel.vms);
+  });
+
+  it('a quota error ends the run at once as QuotaExceeded, naming the quota, with no VM made', (t) => {
+    t.diagnostic(`failed after ${quota.seconds.toFixed(1)} s and ${quota.inserts} insert(s)`);
+    assert.ok(quota.error instanceof WorkflowFailedError, String(quota.error));
+    let cause: unknown = quota.error.cause;
+    while (cause && !(cause instanceof ApplicationFailure && cause.type === 'QuotaExceeded')) cause = (cause as Error).cause;
+    assert.ok(cause instanceof ApplicationFailure, `no QuotaExceeded in the failure chain of ${String(quota.error)}`);
+    assert.match(cause.message, /PREEMPTIBLE_NVIDIA_A100_GPUS/);
+    assert.match(cause.message, /us-central1/);
+    assert.equal(quota.inserts, 1, 'one insert, no retries through the zones');
+    assert.deepEqual(fake.live().filter((i) => i.labels['run-id']?.startsWith('it-gce-quota')), []);
+  });
+
+  it('cancelling a run mid-SFT deletes its VM and stops its processes', async () => {
+    assert.deepEqual(cancel.liveBefore, [instanceName('it-gce-cancel-1', 1)]);
+    let cause: unknown = cancel.error;
+    while (cause && !(cause instanceof CancelledFailure)) cause = (cause as Error).cause;
+    assert.ok(cause instanceof CancelledFailure, `cancelled: ${String(cancel.error)}`);
+    assert.deepEqual(fake.live().map((i) => i.name), []);
+    await Promise.all(shutdowns);
+    for (const vm of cancel.vms) assert.equal(await vm.running(), false, `${vm.name} still has processes`);
   });
 });
