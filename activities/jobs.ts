@@ -23,6 +23,8 @@ import type { HostLostDetails, JobProgress, JobResult, RunJobInput } from './typ
 
 /** GCE gives a preempted VM this long between the ACPI soft-off and the hard stop. */
 const PREEMPTION_NOTICE_MS = 30_000;
+/** How long a failed stage's status may wait for its agent to add the log tail. */
+const AGENT_AMEND_MS = 10_000;
 import { runLog } from '../src/log';
 import { pipelineMetrics } from '../src/metrics';
 
@@ -151,8 +153,17 @@ export function jobActivities(deps: ActivityDeps) {
           }
           throw await lost(`stage interrupted on ${lease.hostId} (SIGTERM, preemption notice); checkpoint committed`, true);
         }
+        // A stage that classified its own failure writes its status before it exits; its agent
+        // then adds the log tail and exit code. Wait briefly for that, or the UI shows no log.
+        for (const until = Date.now() + AGENT_AMEND_MS; status.state === 'failed' && status.log_tail.length === 0 && Date.now() < until; ) {
+          await ctx.sleep(250);
+          const amended = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
+          if (amended?.job_id === job.job_id) status = amended;
+        }
         try {
-          const result = finished(status, lease);
+          // A failed stage carries the host's console too (a VM's serial port: boot, driver, agent).
+          const hostTail = status.state === 'failed' ? await provider.logTail(lease, 10).catch(() => []) : [];
+          const result = finished(status, lease, hostTail);
           jlog.info({ stepsDone: result.stepsDone, resumedFromStep: result.resumedFromStep, seconds: result.seconds }, 'job finished');
           return result;
         } catch (err) {
@@ -194,7 +205,7 @@ function toJobProgress(p: StageProgressFile, hostId: string): JobProgress {
   };
 }
 
-function finished(status: StageStatusFile, lease: HostLease): JobResult {
+function finished(status: StageStatusFile, lease: HostLease, hostTail: string[]): JobResult {
   if (status.state === 'succeeded') {
     return {
       jobId: status.job_id,
@@ -216,7 +227,7 @@ function finished(status: StageStatusFile, lease: HostLease): JobResult {
         failureClass: status.failure_class,
         exitCode: status.exit_code,
         signal: status.signal,
-        logTail: status.log_tail,
+        logTail: [...status.log_tail, ...hostTail.map((line) => `[host] ${line}`)],
         // The evidence a stage attached (e.g. DPO's metric history when it collapsed).
         metrics: status.metrics,
       },

@@ -3,6 +3,8 @@
  * store) reach the runJob activity as the failure types of src/jobs/failures.ts,
  * with the class, the advice and the log tail: what the Temporal UI shows for a
  * failed run. params.debug_inject is honoured only with FINETUNE_ALLOW_FAULT_INJECTION=1.
+ * On a gce host (the fake Compute API, a VM that runs its startup script) the
+ * failure also carries the tail of the VM's serial console.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,8 @@ import type { HostLease } from '../../src/hosts/provider';
 import type { JobSpec } from '../../src/jobs/contract';
 import { FAILURES } from '../../src/jobs/failures';
 import { projectRoot, venvPython } from '../../src/paths';
+import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
+import { bootVm, type FakeVm } from '../support/fakeVm';
 
 const runId = 'it-faults-1';
 let dir: string;
@@ -43,11 +47,11 @@ after(async () => {
   delete process.env.FINETUNE_ALLOW_FAULT_INJECTION;
 });
 
-async function failureOf(jobId: string, fault: string, m = monitor): Promise<ApplicationFailure> {
+async function failureOf(jobId: string, fault: string, m = monitor, on: HostLease = lease): Promise<ApplicationFailure> {
   const job: JobSpec = {
     job_id: jobId,
-    run_id: runId,
-    host_id: lease.hostId,
+    run_id: on.runId,
+    host_id: on.hostId,
     stage: 'sft',
     resume: false,
     created_at: new Date().toISOString(),
@@ -55,7 +59,7 @@ async function failureOf(jobId: string, fault: string, m = monitor): Promise<App
     params: { debug_inject: fault },
   };
   try {
-    await env.run(acts.runJob, { lease, storeUri, job, monitor: m });
+    await env.run(acts.runJob, { lease: on, storeUri, job, monitor: m });
   } catch (err) {
     assert.ok(err instanceof ApplicationFailure, String(err));
     return err;
@@ -88,5 +92,45 @@ describe('injected stage crashes reach the activity as classified failures', () 
     const details = failure.details?.[0] as { failureClass: string; logTail: string[] };
     assert.equal(details.failureClass, 'hang');
     assert.match(details.logTail.join('\n'), /injecting fault 'hang'/);
+  });
+});
+
+describe('on a gce host, a failed stage carries the serial console tail', () => {
+  let fake: FakeCompute;
+  let gceLease: HostLease;
+  const vms: FakeVm[] = [];
+  const saved = process.env.FINETUNE_GCE_API_ENDPOINT;
+
+  before(async () => {
+    fake = await startFakeCompute('finetune-test');
+    process.env.FINETUNE_GCE_API_ENDPOINT = fake.url;
+    fake.onCreate = (inst) => vms.push(bootVm(inst, { dir }));
+    fake.onDelete = (inst) => void vms.find((v) => v.name === inst.name)?.shutdown();
+    const host = {
+      provider: 'gce' as const,
+      project: 'finetune-test',
+      zones: ['us-central1-a'],
+      machine_type: 'a2-highgpu-1g' as const,
+      trainer_image: 'us-docker.pkg.dev/finetune-test/durable-finetune/trainer:test',
+      agent_start_timeout_s: 120,
+    };
+    gceLease = await env.run(acts.provisionHost, { runId: 'it-faults-gce-1', hostIndex: 1, storeUri, host: host as never });
+  });
+  after(async () => {
+    if (gceLease) await env.run(acts.releaseHost, gceLease);
+    await Promise.all(vms.map((vm) => vm.shutdown()));
+    await fake?.close();
+    if (saved === undefined) delete process.env.FINETUNE_GCE_API_ENDPOINT;
+    else process.env.FINETUNE_GCE_API_ENDPOINT = saved;
+  });
+
+  it('a job without its base model -> BadData, with the stage log and [host] lines from serial port 1', async () => {
+    // (Fault injection stays off on the VM: its agent gets only the environment the startup script gives it.)
+    const failure = await failureOf('sft-1', 'segfault', monitor, gceLease);
+    assert.equal(failure.type, FAILURES.bad_data.type);
+    const { logTail } = failure.details?.[0] as { logTail: string[] };
+    assert.match(logTail.join('\n'), /job input 'base_model' is missing/);
+    const host = logTail.filter((l) => l.startsWith('[host] '));
+    assert.ok(host.some((l) => /agent: started sft-1/.test(l)), `serial lines: ${host.join(' | ')}`);
   });
 });
