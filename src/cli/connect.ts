@@ -72,15 +72,17 @@ export async function embeddedOrConfigured(out: Output): Promise<{ settings: Tem
   return { settings, uiBase: process.env.FINETUNE_UI_URL ?? server.uiUrl };
 }
 
-/** Connects, finds the run (exit 3 when there is none), runs fn, and always closes the connection. */
-export async function withRun<T>(
-  runId: string,
-  fn: (t: CliTemporal, run: Awaited<ReturnType<typeof findRun>>) => Promise<T>,
-): Promise<T> {
+/** Connects (exit 4 when the server cannot be reached), runs fn, and always closes the connection. */
+export async function withTemporal<T>(fn: (t: CliTemporal) => Promise<T>): Promise<T> {
   const t = await connectTemporal();
   try {
-    return await fn(t, await findRun(t.client, runId));
+    return await fn(t);
   } finally {
     await t.close();
   }
+}
+
+/** withTemporal, with the run found first (exit 3 when there is none). */
+export function withRun<T>(runId: string, fn: (t: CliTemporal, run: Awaited<ReturnType<typeof findRun>>) => Promise<T>): Promise<T> {
+  return withTemporal(async (t) => fn(t, await findRun(t.client, runId)));
 }

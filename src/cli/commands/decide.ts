@@ -3,9 +3,8 @@ import type { Command } from 'commander';
 import * as os from 'node:os';
 import { approveSignal, rejectSignal, type GateDecision } from '../../../workflows/messages';
 import { action } from '../action';
-import { connectTemporal } from '../connect';
+import { withRun } from '../connect';
 import { CliError, EXIT } from '../errors';
-import { findRun } from '../runInfo';
 
 function decisionCommand(program: Command, verb: 'approve' | 'reject'): void {
   program
@@ -14,20 +13,16 @@ function decisionCommand(program: Command, verb: 'approve' | 'reject'): void {
     .argument('<run>', 'run id (workflow id)')
     .option('--note <text>', 'why, kept in the run history')
     .action(
-      action<[string], { note?: string }>(async ({ out, opts }, runId) => {
-        const t = await connectTemporal();
-        try {
-          const { handle, description } = await findRun(t.client, runId);
+      action<[string], { note?: string }>(async ({ out, opts }, runId) =>
+        withRun(runId, async (_t, { handle, description }) => {
           if (description.status.name !== 'RUNNING') {
             throw new CliError(`run ${runId} is ${description.status.name}: only a running run takes a decision`, EXIT.badInput);
           }
           const decision: GateDecision = { by: os.userInfo().username, ...(opts.note ? { note: opts.note } : {}) };
           await handle.signal(verb === 'approve' ? approveSignal : rejectSignal, decision);
           out.result({ runId, decision: verb, ...decision }, [`${verb === 'approve' ? 'approved' : 'rejected'} ${runId} as ${decision.by}`]);
-        } finally {
-          await t.close();
-        }
-      }),
+        }),
+      ),
     );
 }
 

@@ -3,18 +3,12 @@ import type { Command } from 'commander';
 import { rescoreRun, RunNotScorable } from '../../eval/rescore';
 import { formatMetricsTable } from '../../report/table';
 import { action } from '../action';
-import { connectTemporal } from '../connect';
+import { withRun } from '../connect';
 import { CliError, EXIT } from '../errors';
-import { findRun, storeOf } from '../runInfo';
+import { storeOf } from '../runInfo';
 
-async function storeOfRun(runId: string): Promise<string> {
-  const t = await connectTemporal();
-  try {
-    const { handle, description } = await findRun(t.client, runId);
-    return await storeOf(handle, description.status.name);
-  } finally {
-    await t.close();
-  }
+function storeOfRun(runId: string): Promise<string> {
+  return withRun(runId, (_t, { handle, description }) => storeOf(handle, description.status.name));
 }
 
 export function evalCommand(program: Command): void {

@@ -7,7 +7,7 @@ import { REAPER_SCHEDULE_ID, ensureReaperSchedule } from '../../client/reaper';
 import type { ReapReport } from '../../../activities/reaper';
 import { TASK_QUEUE } from '../../../workflows/messages';
 import { action, positiveInt } from '../action';
-import { connectTemporal } from '../connect';
+import { withTemporal } from '../connect';
 import { CliError, EXIT } from '../errors';
 
 interface ReapOptions {
@@ -39,8 +39,7 @@ export function reapCommand(program: Command): void {
           minAgeS: opts.minAge,
           ...(opts.dryRun ? { dryRun: true } : {}),
         };
-        const t = await connectTemporal();
-        try {
+        await withTemporal(async (t) => {
           if (opts.schedule) {
             if (!/^\d+(s|m|h|d)$/.test(opts.schedule)) throw new CliError(`--schedule ${opts.schedule}: use a number and a unit, e.g. 30m, 6h`, EXIT.badInput);
             const every = opts.schedule as `${number}m`;
@@ -59,9 +58,7 @@ export function reapCommand(program: Command): void {
             `checked ${report.checked} hosts in ${project}: ${opts.dryRun ? 'would delete' : 'deleted'} ${report.deleted.length}, kept ${report.kept.length}`,
             ...report.deleted.map((d) => `  ${opts.dryRun ? 'would delete' : 'deleted'} ${d.zone}/${d.name} (run ${d.runId ?? '?'}: ${d.reason})`),
           ]);
-        } finally {
-          await t.close();
-        }
+        });
       }),
     );
 }

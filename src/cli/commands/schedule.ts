@@ -9,7 +9,7 @@ import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@t
 import { runMetadata } from '../../client/runs';
 import { TASK_QUEUE, WORKFLOW_TYPE } from '../../../workflows/messages';
 import { action } from '../action';
-import { connectTemporal } from '../connect';
+import { withTemporal } from '../connect';
 import { CliError, EXIT } from '../errors';
 import type { Output } from '../output';
 import { readConfig } from './run';
@@ -47,13 +47,8 @@ function describeSchedule(d: ScheduleDescription) {
   };
 }
 
-async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const t = await connectTemporal();
-  try {
-    return await fn(t.client);
-  } finally {
-    await t.close();
-  }
+function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  return withTemporal((t) => fn(t.client));
 }
 
 /** Waits until the schedule has acted on a trigger: a run started or one skipped. */

@@ -4,7 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { PipelineResult } from '../../../workflows/pipeline';
 import type { RunProgress } from '../../../workflows/progress';
 import { action, positiveInt } from '../action';
-import { connectTemporal } from '../connect';
+import { withTemporal } from '../connect';
 import { failureMessage } from '../follow';
 import { costLine } from '../costLine';
 import { renderBars } from '../progressBars';
@@ -32,9 +32,8 @@ export function statusCommand(program: Command): void {
     .description("a run's state, stage, progress and outcome (default: the newest run)")
     .argument('[run]', 'run id (workflow id)')
     .action(
-      action(async ({ out }, runId?: string) => {
-        const t = await connectTemporal();
-        try {
+      action(async ({ out }, runId?: string) =>
+        withTemporal(async (t) => {
           const id = runId ?? (await latestRunId(t.client));
           const { handle, description } = await findRun(t.client, id);
           const info = runInfo(description);
@@ -56,10 +55,8 @@ export function statusCommand(program: Command): void {
             if (link) lines.push(`Temporal UI: ${link}`);
             return lines;
           });
-        } finally {
-          await t.close();
-        }
-      }),
+        }),
+      ),
     );
 
   program
@@ -68,18 +65,15 @@ export function statusCommand(program: Command): void {
     .option('--limit <n>', 'at most this many runs', positiveInt, 20)
     .option('--query <visibility query>', "extra filter, e.g. \"ExecutionStatus = 'Running'\" or \"FinetuneStage = 'sft'\"")
     .action(
-      action<[], { limit: number; query?: string }>(async ({ out, opts }) => {
-        const t = await connectTemporal();
-        try {
+      action<[], { limit: number; query?: string }>(async ({ out, opts }) =>
+        withTemporal(async (t) => {
           const runs = await listRuns(t.client, opts.limit, opts.query);
           out.result(runs, () =>
             runs.length === 0
               ? ['no fine-tune runs yet']
               : runs.map((r) => `${r.runId.padEnd(44)} ${r.status.padEnd(10)} ${(r.stage ?? '-').padEnd(10)} ${r.startTime}`),
           );
-        } finally {
-          await t.close();
-        }
-      }),
+        }),
+      ),
     );
 }
