@@ -35,14 +35,17 @@ export interface CostSummary {
 /**
  * Tokens a training job went through, counted as every sequence at
  * max_length: an upper bound, since shorter sequences are not padded that far.
- * DPO reads a chosen and a rejected answer per pair.
+ * DPO reads a chosen and a rejected answer per pair. batch_size is per rank:
+ * `ranks` is how many the job really ran (its status's metrics.ranks; jobs
+ * recorded before that existed ran on one).
  */
 export function trainedTokens(
   stage: string,
   stepsDone: number,
   p: { batch_size: number; gradient_accumulation_steps: number; max_length: number },
+  ranks = 1,
 ): number {
-  return stepsDone * p.batch_size * p.gradient_accumulation_steps * p.max_length * (stage === 'dpo' ? 2 : 1);
+  return stepsDone * p.batch_size * ranks * p.gradient_accumulation_steps * p.max_length * (stage === 'dpo' ? 2 : 1);
 }
 
 export class CostTracker {

@@ -132,7 +132,10 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const runStage = async (name: StageName, inputs: Record<string, string>, params: object, jobTag?: string): Promise<JobResult> => {
       stage(name);
       const result = await runOnHosts(long, hosts!, run, progress, bill, name, inputs, params, jobTag);
-      if (name === 'sft' || name === 'dpo') bill.trained(trainedTokens(name, result.stepsDone, params as PipelineConfig['sft']));
+      if (name === 'sft' || name === 'dpo') {
+        const ranks = typeof result.metrics.ranks === 'number' ? result.metrics.ranks : 1;
+        bill.trained(trainedTokens(name, result.stepsDone, params as PipelineConfig['sft'], ranks));
+      }
       done(name);
       return result;
     };

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { METRIC_NAMES } from '../eval/metricInfo';
+import { gpusOfMachineType } from './machineGpus';
 
 const name = z
   .string()
@@ -47,6 +48,12 @@ const training = {
   lr_scheduler: z.enum(['cosine', 'linear', 'constant', 'constant_with_warmup']).default('cosine'),
   gradient_accumulation_steps: z.number().int().min(1).default(1),
   gradient_checkpointing: z.boolean().default(false),
+  /**
+   * Processes (DDP ranks under torchrun) that train this stage on one host. 'auto': one per
+   * GPU the host has, one on a host without GPUs; a number: that many (gloo ranks on CPU).
+   * batch_size is per rank, so a step sees batch_size x ranks sequences.
+   */
+  ranks: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
   lora: lora.prefault({}),
 };
 
@@ -275,7 +282,18 @@ export const PipelineConfig = z
         }
       }
     }
+    const machineType = c.host.provider === 'gce' ? c.host.machine_type : undefined;
+    const gpus = machineType === undefined ? undefined : gpusOfMachineType(machineType);
     for (const stage of ['sft', 'dpo'] as const) {
+      const ranks = c[stage].ranks;
+      if (gpus !== undefined && typeof ranks === 'number' && ranks > gpus) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [stage, 'ranks'],
+          input: c[stage].ranks,
+          message: `is more than the ${gpus} GPU(s) of host.machine_type ${machineType}; a rank needs its own GPU`,
+        });
+      }
       if (c[stage].save_steps > c[stage].max_steps) {
         ctx.addIssue({
           code: 'custom',

@@ -6,7 +6,9 @@ Runs the real agent against a temporary file:// store, on the tiny example
 model, the way the control plane does: preflight with NCCL (2 ranks under
 torchrun when there are 2 GPUs, else 1 rank), a few bf16 SFT steps, the merge
 in bf16 on the GPU (with its logits and continuity checks), and a few bf16 DPO
-steps (continuity probe, collapse guard with the task probe). Prints one JSON
+steps (continuity probe, collapse guard with the task probe). With 2 or more
+GPUs, SFT and DPO train as 2 DDP ranks under torchrun (params.ranks, NCCL),
+as a 2 x A100 host does. Prints one JSON
 object; exit 0 when every stage succeeded, 1 otherwise.
 
 Without a GPU it prints `skipped: no GPU` and exits 0, so it can sit in any
@@ -45,7 +47,7 @@ def versions() -> dict:
 def stage_jobs(steps: int, ranks: int) -> list[tuple[str, dict, dict]]:
     lora = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}
     train = {"max_steps": steps, "batch_size": 8, "learning_rate": 1e-3, "save_steps": steps, "max_length": 128,
-             "seed": 0, "lora": lora, "dtype": "bfloat16", "logging_steps": 1}
+             "seed": 0, "lora": lora, "dtype": "bfloat16", "logging_steps": 1, "ranks": ranks}
     base, data = f"runs/{RUN}/inputs/base-model", f"runs/{RUN}/data"
     return [
         ("preflight", {}, {"ranks": ranks, "timeout_s": 60, "min_free_disk_gb": 1}),
@@ -79,7 +81,7 @@ def main() -> int:
 
     ngpu = torch.cuda.device_count()
     summary: dict = {"versions": versions(), "gpus": [torch.cuda.get_device_name(i) for i in range(ngpu)],
-                     "bf16_supported": torch.cuda.is_bf16_supported(), "stages": {}}
+                     "bf16_supported": torch.cuda.is_bf16_supported(), "ranks": min(2, ngpu), "stages": {}}
     root = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     store = open_store(f"file://{root / 'store'}")
     base = f"runs/{RUN}"

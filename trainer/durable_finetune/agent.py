@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from .diagnosis import classify, signal_name
+from .lifeline import die_with_parent
 from .store import Store, open_store
 from .timeutil import now_iso
 
@@ -66,18 +67,6 @@ def stage_env() -> dict[str, str]:
     env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
     return env
-
-
-def die_with_parent(agent_pid: int):
-    """preexec_fn: the stage gets SIGKILL when the agent dies (Linux PR_SET_PDEATHSIG)."""
-    def arm() -> None:
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-            if os.getppid() != agent_pid:  # the agent died before prctl took effect
-                os._exit(1)
-    return arm
 
 
 def tail(path: Path, n: int = LOG_TAIL_LINES) -> list[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from transformers import TrainerCallback
 
+from .ranks import decided_by_rank_zero
 from .stages.common import StageFailure
 from .toolcall import item_tool, matches
 
@@ -111,7 +112,8 @@ class CollapseGuard(TrainerCallback):
     def check_probe(self, model, step: int) -> float | None:
         if self.probe is None:
             return None
-        metric = self.probe(model)
+        # Rank 0's value on every rank: the guard must stop all ranks or none.
+        metric = decided_by_rank_zero(lambda: self.probe(model))
         self.probes.append({"step": step, "metric": metric})
         print(f"task probe at step {step}: {metric:.3f} (step 0: {self.baseline})", file=sys.stderr, flush=True)
         if self.baseline is not None and metric < self.baseline - self.cfg.probe_margin:

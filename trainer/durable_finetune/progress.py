@@ -1,7 +1,8 @@
 """Writes stages/<stage>/progress.json: what the control plane heartbeats on.
 
 Throttled (at most one write per `min_interval_s`) so a fast CPU run does not
-hammer the store; `force=True` at checkpoints and at the end.
+hammer the store; `force=True` at checkpoints and at the end. With several
+ranks only rank 0's is `enabled`: the others keep their state but never write.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from .timeutil import now_iso
 
 class Progress:
     def __init__(self, store: Store, key: str, job_id: str, stage: str, total_steps: int,
-                 min_interval_s: float = 1.0):
+                 min_interval_s: float = 1.0, enabled: bool = True):
         self.store, self.key = store, key
+        self.enabled = enabled
         self.min_interval_s = min_interval_s
         self._last_write = 0.0
         self.state: dict[str, Any] = {
@@ -43,6 +45,8 @@ class Progress:
         self.write(force=force)
 
     def write(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
         now = time.monotonic()
         if not force and now - self._last_write < self.min_interval_s:
             return

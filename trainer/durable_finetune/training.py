@@ -11,6 +11,11 @@
   have not moved after the first `noop_check_steps` optimizer steps, is a
   failure (`no_op_training`): a frozen adapter trains nothing, silently;
 - progress.json on every logged step.
+
+With several ranks (launcher.py) every rank runs this same code: rank 0 alone
+writes progress and commits checkpoints, every rank resumes from the
+launcher's plan, and each decision that ends training (stop flag, probe) is
+agreed across ranks so that none waits in a collective the others left.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ from transformers import TrainerCallback
 
 from .checkpoint import checkpoint_steps, commit_checkpoint, download_checkpoint, newest_valid_checkpoint
 from .progress import Progress
-from .stages.common import StageContext, StageFailure, debug_param
+from .ranks import barrier, read_plan
+from .stages.common import StageContext, StageFailure, debug_param, fault_on_this_rank, inject_fault
 
 # Metrics worth keeping in progress history (trl names); loss is kept separately.
 # Elements of each trainable tensor compared before and after the first steps: enough
@@ -128,13 +134,41 @@ class DurableCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         step = state.global_step
         self.last_committed = step
+        # Every rank has written its part (rng_state_<rank>.pth) before rank 0 uploads the folder.
+        barrier()
         if not state.is_world_process_zero:
-            return  # one rank uploads and commits; the others' Trainer already wrote their part locally
+            return  # one rank uploads and commits
         local = Path(args.output_dir) / f"checkpoint-{step}"
         commit_checkpoint(self.ctx.store, local, self.ctx.key("checkpoints"), step, self.ctx.job_id)
         self.last_committed = step
         self.progress.update(last_checkpoint_step=step, step=step)
         print(f"committed checkpoint-{step}", file=sys.stderr, flush=True)
+
+
+class FaultAtStep(TrainerCallback):
+    """Test only: params.debug_inject goes off at the end of step params.debug_inject_at_step
+    (in params.debug_fault_rank only, when given): a rank that dies mid-training."""
+
+    def __init__(self, fault: str, step: int):
+        self.fault, self.step = fault, step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            inject_fault(self.fault)
+
+
+def stage_progress(ctx: StageContext) -> Progress:
+    """progress.json of this stage; written by rank 0 only (a single-process stage is rank 0)."""
+    return Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, int(ctx.params["max_steps"]),
+                    enabled=ctx.rank.is_zero)
+
+
+def resume_point(ctx: StageContext) -> tuple[str | None, int]:
+    """(local checkpoint path or None, step): in a rank, the launcher's decision, the same for
+    every rank; in a single-process stage, prepare_resume."""
+    if ctx.rank.launched:
+        return read_plan(ctx.rank.shared_dir)
+    return prepare_resume(ctx)
 
 
 def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
@@ -182,6 +216,8 @@ def training_args(params: dict, output_dir: Path, use_bf16: bool) -> dict[str, A
         disable_tqdm=True,
         dataloader_num_workers=0,
         save_total_limit=None,
+        # LoRA leaves the base frozen: no unused trainable parameters to search for each step.
+        ddp_find_unused_parameters=False,
     )
 
 
@@ -216,9 +252,14 @@ def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag,
     cb = DurableCallback(ctx, progress, stop, start_step)
     trainer.add_callback(MovedCheck(int(ctx.params.get("noop_check_steps", 3))))
     trainer.add_callback(cb)
+    fault, at_step = debug_param(ctx.params, "debug_inject"), ctx.params.get("debug_inject_at_step")
+    if fault and at_step is not None and fault_on_this_rank(ctx):
+        trainer.add_callback(FaultAtStep(str(fault), int(at_step)))
     out = trainer.train(resume_from_checkpoint=resume_path)
     step = trainer.state.global_step
-    if cb.stopped_by_signal or stop.requested:
+    # Agreed once more after the last step: a notice that reached one rank after the last step end
+    # must send every rank down the same path (a save that all ranks join, or none).
+    if cb.stopped_by_signal or stop.agreed():
         if cb.last_committed != step:
             # The signal came after the last step end (or the save was skipped): save now.
             trainer._save_checkpoint(trainer.model, trial=None)

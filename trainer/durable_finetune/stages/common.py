@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..diagnosis import classify
+from ..ranks import Rank, die_with_torchrun, record_failure, this_rank
 from ..store import Store, open_store
 from ..timeutil import now_iso
 
@@ -74,8 +75,9 @@ def debug_param(params: dict, name: str):
 
 
 class StageContext:
-    def __init__(self, job: dict, store: Store, workdir: Path):
+    def __init__(self, job: dict, store: Store, workdir: Path, rank: Rank | None = None):
         self.job = job
+        self.rank = rank or Rank()
         self.store = store
         self.workdir = workdir
         self.job_id: str = job["job_id"]
@@ -112,6 +114,8 @@ class StageContext:
                      exit_code: int | None = 0, output: dict | None = None, metrics: dict | None = None,
                      steps_done: int | None = None, resumed_from_step: int | None = 0,
                      log_tail: list[str] | None = None) -> dict:
+        """Rank 0 writes the status (a single-process stage is rank 0); other ranks' outcome is
+        rank 0's, or, when they fail, reaches the launcher through ranks.record_failure."""
         status = {
             "job_id": self.job_id, "stage": self.stage, "state": state,
             "failure_class": failure_class if state == "failed" else None,
@@ -121,7 +125,8 @@ class StageContext:
             "started_at": self.started_at, "finished_at": now_iso(),
             "duration_s": round(time.monotonic() - self.t0, 3),
         }
-        self.store.put_json(self.key("status.json"), status)
+        if self.rank.is_zero:
+            self.store.put_json(self.key("status.json"), status)
         return status
 
 
@@ -202,28 +207,69 @@ def set_seed(seed: int) -> None:
     hf_set_seed(seed)
 
 
-def run_stage(body: Callable[[StageContext], dict | None]) -> None:
-    """Entry point shared by all stages: parse args, run body, always leave a status."""
+def run_stage(body: Callable[[StageContext], dict | None], torchrun_module: str | None = None) -> None:
+    """Entry point shared by all stages: parse args, run body, always leave a status.
+
+    torchrun_module (training stages): with params.ranks > 1 this process becomes the launcher
+    (launcher.py) that runs `torchrun_module` on each rank; in a rank, a failure is recorded for
+    the launcher, which writes the stage's failed status from the rank that failed first."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--job", required=True, help="local path of the job JSON")
     ap.add_argument("--store", required=True, help="store URI (file:///abs or gs://bucket/prefix)")
     ap.add_argument("--workdir", default=os.environ.get("DF_WORKDIR", ".df-work"))
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    args = ap.parse_args(argv)
     faulthandler.enable()  # a segfault or hang dump shows where it happened
+    me = this_rank()
+    if me.launched:
+        die_with_torchrun()
     job = json.loads(Path(args.job).read_text())
-    ctx = StageContext(job, open_store(args.store), Path(args.workdir).resolve())
+    ctx = StageContext(job, open_store(args.store), Path(args.workdir).resolve(), me)
     try:
+        if torchrun_module and not me.launched:
+            from ..launcher import wanted_ranks
+
+            if wanted_ranks(ctx.params) > 1:
+                from ..launcher import launch_ranks
+
+                launch_ranks(ctx, torchrun_module, argv)  # the ranks inject any test fault, not this process
+                return
         fault = debug_param(ctx.params, "debug_inject")
-        if fault:
+        if fault and injects_here(ctx):
             inject_fault(str(fault))
         body(ctx)
     except StageFailure as e:
-        print(f"stage failed: {e.failure_class}: {e}", file=sys.stderr, flush=True)
-        ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1, metrics=e.metrics)
+        print(f"stage failed{rank_label(me)}: {e.failure_class}: {e}", file=sys.stderr, flush=True)
+        if me.launched:
+            record_failure(me, e.failure_class, str(e), known=True, metrics=e.metrics)
+        else:
+            ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1,
+                             metrics=e.metrics)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - every failure must leave a classified status
         tb = traceback.format_exc()
         print(tb, file=sys.stderr, flush=True)
-        ctx.write_status("failed", failure_class=classify(1, None, tb), message=f"{type(e).__name__}: {e}",
-                         exit_code=1, log_tail=tb.splitlines()[-40:])
+        klass, message = classify(1, None, tb), f"{type(e).__name__}: {e}"
+        if me.launched:
+            record_failure(me, klass, message, known=False, log_tail=tb.splitlines()[-40:])
+        else:
+            ctx.write_status("failed", failure_class=klass, message=message, exit_code=1,
+                             log_tail=tb.splitlines()[-40:])
         sys.exit(1)
+
+
+def rank_label(me: Rank) -> str:
+    return f" (rank {me.rank} of {me.world_size})" if me.launched else ""
+
+
+def injects_here(ctx: StageContext) -> bool:
+    """A test fault goes off at the start, in every rank or only in params.debug_fault_rank; with
+    params.debug_inject_at_step it goes off at that step instead (training.FaultAtStep)."""
+    if ctx.params.get("debug_inject_at_step") is not None:
+        return False
+    return fault_on_this_rank(ctx)
+
+
+def fault_on_this_rank(ctx: StageContext) -> bool:
+    only = ctx.params.get("debug_fault_rank")
+    return only is None or int(only) == ctx.rank.rank

@@ -14,6 +14,10 @@
   the task probe (inputs.eval_data, when given) falling below the SFT
   model's fails with `dpo_collapsed` and the metric history.
 Outputs: output/adapter/ and output/model/ (adapter merged into the model).
+params.ranks > 1: DDP across that many ranks under torchrun (launcher.py).
+Every rank checks the fingerprint and the step-0 probe of the model it
+loaded; the task probe runs on rank 0 and its value is shared, so the guard
+decides the same on every rank; rank 0 merges, uploads and writes the status.
 """
 from __future__ import annotations
 
@@ -22,8 +26,8 @@ import sys
 from ..dpo_guard import CollapseGuard, GuardConfig, TaskProbe
 from ..fingerprint import fingerprint_dir
 from ..probe import compare_probes, default_tolerance, model_probe
-from ..progress import Progress
-from ..training import StopFlag, lora_config, prepare_resume, run_training, training_args
+from ..ranks import decided_by_rank_zero
+from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
 from .common import (StageContext, StageFailure, debug_param, device_and_dtype, read_jsonl, recorded_probe,
                      run_stage, set_seed)
 
@@ -94,8 +98,8 @@ def main(ctx: StageContext) -> None:
         # The failure this guards against: "continue from SFT" that trains a fresh model underneath.
         model = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
 
-    resume_path, start_step = prepare_resume(ctx)
-    progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, int(p["max_steps"]))
+    resume_path, start_step = resume_point(ctx)
+    progress = stage_progress(ctx)
     progress.update(resumed_from_step=start_step, step=start_step)
 
     w = float(p.get("sft_loss_weight", 0.0))
@@ -107,7 +111,8 @@ def main(ctx: StageContext) -> None:
     continuity = check_start(trainer, tokenizer, expected_probe, float(p.get("continuity_tolerance",
                                                                                 default_tolerance(dtype))), expected)
     probe = task_probe(ctx, model_dir)
-    guard = CollapseGuard(GuardConfig.from_params(p), probe, probe(trainer.model) if probe else None)
+    baseline = decided_by_rank_zero(lambda: probe(trainer.model)) if probe else None
+    guard = CollapseGuard(GuardConfig.from_params(p), probe, baseline)
     trainer.add_callback(guard)
     interrupted, out = run_training(ctx, trainer, progress, stop, resume_path, start_step)
     step = trainer.state.global_step
@@ -117,9 +122,11 @@ def main(ctx: StageContext) -> None:
         return
 
     final_probe = None
-    if probe:  # the model as it ships; the last step's probe if that was probed already
+    if probe:  # the model as it ships; the last step's probe if that was probed already (every rank: it is shared)
         done = guard.probes[-1] if guard.probes and guard.probes[-1]["step"] == step else None
         final_probe = done["metric"] if done else guard.check_probe(trainer.model, step)
+    if not ctx.rank.is_zero:
+        return  # the weights are the same on every rank: rank 0 ships them
     adapter_dir, merged_dir = ctx.local_dir / "adapter", ctx.local_dir / "model"
     trainer.model.save_pretrained(adapter_dir)
     merged = trainer.model.merge_and_unload()
@@ -130,7 +137,7 @@ def main(ctx: StageContext) -> None:
         ctx.store.delete_prefix(key + "/")
         ctx.store.upload_dir(local, key)
     last = progress.state["history"][-1] if progress.state["history"] else {}
-    metrics = {"train_loss": out.training_loss, "adapter_fingerprint": fingerprint_dir(adapter_dir),
+    metrics = {"train_loss": out.training_loss, "ranks": ctx.rank.world_size, "adapter_fingerprint": fingerprint_dir(adapter_dir),
                **{k: v for k, v in last.items() if k.startswith(("rewards/", "logps/"))},
                "beta": float(p["beta"]), "learning_rate": float(p["learning_rate"]), "continuity": continuity,
                "probe_final": final_probe, **guard.evidence()}
@@ -143,4 +150,4 @@ def main(ctx: StageContext) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, torchrun_module=__spec__.name)

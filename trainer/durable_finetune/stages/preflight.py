@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..agent import die_with_parent
+from ..lifeline import die_with_parent
 from .common import StageContext, StageFailure, debug_param, run_stage
 
 # torchrun and each rank's `import torch` before the timeout starts counting.

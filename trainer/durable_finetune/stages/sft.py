@@ -3,13 +3,14 @@
 Rows `{"messages": [..., {"role": "assistant", ...}]}` become conversational
 prompt/completion pairs, so the loss is on the assistant answer only.
 Output: stages/sft/output/adapter/ (peft adapter) and its fingerprint.
+params.ranks > 1: DDP across that many ranks under torchrun (launcher.py);
+rank 0 saves and uploads the adapter and writes the status.
 """
 from __future__ import annotations
 
 from ..fingerprint import fingerprint_dir
 from ..probe import model_probe
-from ..progress import Progress
-from ..training import StopFlag, lora_config, prepare_resume, run_training, training_args
+from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
 from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, run_stage, set_seed
 
 
@@ -40,8 +41,8 @@ def main(ctx: StageContext) -> None:
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
 
-    resume_path, start_step = prepare_resume(ctx)
-    progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, int(p["max_steps"]))
+    resume_path, start_step = resume_point(ctx)
+    progress = stage_progress(ctx)
     progress.update(resumed_from_step=start_step, step=start_step)
 
     out_dir = ctx.local_dir / "trainer"
@@ -55,6 +56,8 @@ def main(ctx: StageContext) -> None:
         ctx.write_status("interrupted", message=f"stopped by SIGTERM at step {step}; checkpoint committed",
                          steps_done=step, resumed_from_step=start_step)
         return
+    if not ctx.rank.is_zero:
+        return  # the weights are the same on every rank: rank 0 ships them
 
     adapter_dir = ctx.local_dir / "adapter"
     trainer.model.save_pretrained(adapter_dir)
@@ -65,10 +68,10 @@ def main(ctx: StageContext) -> None:
     ctx.store.upload_dir(adapter_dir, key)
     progress.update(step=step)
     ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": model_probe(trainer.model, tokenizer)},
-                     metrics={"train_loss": out.training_loss, **{k: v for k, v in out.metrics.items()
-                                                                 if isinstance(v, (int, float))}},
+                     metrics={"train_loss": out.training_loss, "ranks": ctx.rank.world_size,
+                              **{k: v for k, v in out.metrics.items() if isinstance(v, (int, float))}},
                      steps_done=step, resumed_from_step=start_step)
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, torchrun_module=__spec__.name)
