@@ -39,7 +39,7 @@ const host: Partial<GceHostConfig> = {
   provider: 'gce',
   project: 'finetune-test',
   zones: ZONES,
-  machine_type: 'a2-highgpu-1g',
+  machine_type: 'a2-highgpu-2g',
   trainer_image: 'us-docker.pkg.dev/finetune-test/durable-finetune/trainer:test',
   agent_start_timeout_s: 120,
 };
@@ -89,7 +89,8 @@ before(async () => {
   };
   config = fastConfig(h.dir, {
     store: STORE,
-    sft: { max_steps: 30, save_steps: 10 },
+    // Two ranks, as on a 2-GPU VM (gloo here): the preemption's SIGTERM must reach both.
+    sft: { max_steps: 30, save_steps: 10, ranks: 2 },
     dpo: { max_steps: 4, save_steps: 4 },
     generate: { max_new_tokens: 32 },
   });
@@ -97,7 +98,10 @@ before(async () => {
   const { worker } = await h.worker(taskQueue);
   const handle = await startRun(h.client, config, { taskQueue, runId });
   await worker.runUntil(async () => {
-    preempted = await preemptMidSft();
+    // A run that ends first (e.g. a config error) fails the wait at once.
+    const ended = handle.result().then((r) => Promise.reject(new Error(`the run ended before SFT was preempted: ${JSON.stringify(r)}`)));
+    ended.catch(() => undefined);
+    preempted = await Promise.race([preemptMidSft(), ended]);
     result = await handle.result();
     progress = await handle.query(progressQuery);
   });
@@ -169,6 +173,7 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
     const committed = await openStore(STORE).getJson<{ step: number }>(stageKey(runId, 'sft', `checkpoints/checkpoint-${sft.resumed_from_step}/COMMITTED.json`));
     assert.equal(committed?.step, sft.resumed_from_step);
     for (const stage of ['merge', 'dpo', 'generate']) assert.equal((await status(stage))?.state, 'succeeded', stage);
+    assert.equal(sft.metrics.ranks, 2, 'SFT trained on two ranks');
   });
 
   it('leaves no VM and no process of either VM behind', async () => {
