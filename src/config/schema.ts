@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { METRIC_NAMES } from '../eval/metricInfo';
+import { MACHINE_PRICES } from '../cost/prices';
 import { gpusOfMachineType } from './machineGpus';
 
 const name = z
@@ -283,6 +284,15 @@ export const PipelineConfig = z
       }
     }
     const machineType = c.host.provider === 'gce' ? c.host.machine_type : undefined;
+    if (machineType !== undefined && !c.cost.prices[machineType] && !MACHINE_PRICES[machineType]) {
+      // The bill (and cost.budget_usd) needs the hourly rate before any VM starts.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cost', 'prices'],
+        input: c.cost.prices,
+        message: `has no price for host.machine_type ${machineType} (the built-in table knows ${Object.keys(MACHINE_PRICES).join(', ')}); add cost.prices.${machineType}: { on_demand: <USD/h>, spot: <USD/h> } from the Compute Engine price list`,
+      });
+    }
     const gpus = machineType === undefined ? undefined : gpusOfMachineType(machineType);
     for (const stage of ['sft', 'dpo'] as const) {
       const ranks = c[stage].ranks;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { billedSeconds, costUsd } from '../../src/cost/billing';
 import { costSplit, hostDown, hostUp, markRedone, newLedger, spanEnd, spanStart, burnRate } from '../../src/cost/ledger';
 import { hourlyRate, PriceUnknown } from '../../src/cost/prices';
+import { ConfigInvalid, parseConfig } from '../../src/config/parse';
 
 const S = 1000;
 
@@ -64,5 +65,25 @@ describe('the cost ledger', () => {
     assert.equal(burnRate(l), 3600);
     hostDown(l, 'h1', 100 * S);
     assert.equal(burnRate(l), 0);
+  });
+});
+
+describe('prices at config time', () => {
+  const config = (machine_type: string, prices?: object) => ({
+    name: 'prices',
+    store: 'gs://bucket/runs',
+    model: { base: 'hf:org/m' },
+    data: { sft: 'a.jsonl', preferences: 'b.jsonl', eval: 'c.jsonl' },
+    host: { provider: 'gce', project: 'finetune-test', zones: ['us-central1-a'], machine_type, trainer_image: 'us-docker.pkg.dev/p/r/trainer:1' },
+    ...(prices ? { cost: { prices } } : {}),
+  });
+  it('a gce machine type without a known price is refused before a VM starts, naming cost.prices and the fix', () => {
+    assert.throws(
+      () => parseConfig(config('a3-highgpu-8g')),
+      (err: unknown) =>
+        err instanceof ConfigInvalid && err.issues.some((i) => i.field === 'cost.prices' && /add cost\.prices\.a3-highgpu-8g: \{ on_demand/.test(i.problem)),
+    );
+    assert.equal(parseConfig(config('a3-highgpu-8g', { 'a3-highgpu-8g': { on_demand: 88, spot: 30 } })).host.provider, 'gce');
+    assert.equal(parseConfig(config('a2-highgpu-2g')).host.provider, 'gce', 'the built-in table');
   });
 });
