@@ -12,12 +12,18 @@ gs://    bucket/prefix via google-cloud-storage (honours STORAGE_EMULATOR_HOST);
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from .fingerprint import file_sha256
+
+# Read size when streaming an object through sha256.
+DIGEST_CHUNK = 8 << 20
 
 
 class CreateOnlyConflict(Exception):
@@ -45,6 +51,12 @@ class Store:
     def get_json(self, key: str) -> Any | None:
         data = self.get_bytes(key)
         return None if data is None else json.loads(data)
+
+    def digest(self, key: str) -> tuple[int, str] | None:
+        """(size, sha256 hex) of an object, or None when it is absent. Stores stream it:
+        a checkpoint of a full model must verify without fitting in memory."""
+        data = self.get_bytes(key)
+        return None if data is None else (len(data), hashlib.sha256(data).hexdigest())
 
     def upload_dir(self, local_dir: str | Path, key_prefix: str) -> list[str]:
         """Upload every file under local_dir; returns the keys written."""
@@ -114,6 +126,13 @@ class FileStore(Store):
     def get_bytes(self, key: str) -> bytes | None:
         try:
             return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def digest(self, key: str) -> tuple[int, str] | None:
+        path = self._path(key)
+        try:
+            return path.stat().st_size, file_sha256(path)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
@@ -204,6 +223,19 @@ class GcsStore(Store):
             return self.bucket.blob(self._name(key)).download_as_bytes()
         except NotFound:
             return None
+
+    def digest(self, key: str) -> tuple[int, str] | None:
+        from google.api_core.exceptions import NotFound
+
+        h, size = hashlib.sha256(), 0
+        try:
+            with self.bucket.blob(self._name(key)).open("rb", chunk_size=DIGEST_CHUNK) as f:
+                for chunk in iter(lambda: f.read(DIGEST_CHUNK), b""):
+                    h.update(chunk)
+                    size += len(chunk)
+        except NotFound:
+            return None
+        return size, h.hexdigest()
 
     def get_file(self, key: str, local_path: str | Path) -> bool:
         from google.api_core.exceptions import NotFound

@@ -50,6 +50,19 @@ def test_upload_download_and_delete_prefix(store, tmp_path):
     assert store.list("runs/r/") == []
 
 
+def test_digest_is_size_and_sha256_streamed_across_chunks(store, tmp_path):
+    import hashlib
+
+    from durable_finetune.store import DIGEST_CHUNK
+
+    data = os.urandom(DIGEST_CHUNK + 12345)  # more than one read
+    src = tmp_path / "weights.safetensors"
+    src.write_bytes(data)
+    store.put_file("ckpt/weights.safetensors", src)
+    assert store.digest("ckpt/weights.safetensors") == (len(data), hashlib.sha256(data).hexdigest())
+    assert store.digest("ckpt/absent.safetensors") is None
+
+
 def test_unsupported_uri():
     with pytest.raises(ValueError):
         open_store("s3://bucket")

@@ -16,6 +16,7 @@ from durable_finetune.store import CreateOnlyConflict, GcsStore, open_store
 # The contract tests that hold for every store run here again against gs://.
 from test_store import (  # noqa: F401
     test_create_only_refuses_existing_key,
+    test_digest_is_size_and_sha256_streamed_across_chunks,
     test_json_round_trip_and_absent_is_none,
     test_list_is_recursive_and_prefix_filtered,
     test_upload_download_and_delete_prefix,
