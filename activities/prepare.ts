@@ -22,6 +22,8 @@ export function prepareActivities(deps: ActivityDeps) {
       const store = openStore(config.store);
       const { runId } = input;
       checkEvalData(config.data.eval);
+      const earlier = await store.getJson<{ config: PipelineConfig }>(runKey(runId, 'run.json'));
+      if (earlier) refuseOtherTraining(runId, earlier.config, config);
       await store.putJson(runKey(runId, 'run.json'), { run_id: runId, config, prepared_at: new Date().toISOString() });
 
       const stageIn = async (ref: string, key: string): Promise<string> => {
@@ -37,9 +39,34 @@ export function prepareActivities(deps: ActivityDeps) {
         preference_data: await stageIn(config.data.preferences, 'data/preferences.jsonl'),
         eval_data: await stageIn(config.data.eval, 'data/eval.jsonl'),
       };
-      return { config, storeUri: store.uri, inputs };
+      const earlierJobs = earlier ? await earlierJobAttempts(store, runId) : {};
+      return { config, storeUri: store.uri, inputs, ...(Object.keys(earlierJobs).length > 0 ? { earlierJobs } : {}) };
     },
   };
+}
+
+/** What a checkpoint depends on: a rerun of a run id must train the same way to continue its checkpoints. */
+const TRAINING_SECTIONS = ['model', 'data', 'sft', 'merge', 'dpo'] as const;
+
+function refuseOtherTraining(runId: string, before: PipelineConfig, now: PipelineConfig): void {
+  const changed = TRAINING_SECTIONS.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k]));
+  if (changed.length === 0) return;
+  throw ApplicationFailure.nonRetryable(
+    `run id ${runId} already holds the checkpoints of a run with other ${changed.join(', ')} settings, which this config cannot continue. ` +
+      `Start this config under a new run id, or rerun ${runId} with the config it had (${runKey(runId, 'run.json')} in the store).`,
+    'RunIdInUse',
+    { changed },
+  );
+}
+
+/** Highest attempt per job tag among the jobs an agent ever started for this run (stages/<stage>/starts/<job id>/). */
+async function earlierJobAttempts(store: ReturnType<typeof openStore>, runId: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const key of await store.list(runKey(runId, 'stages/'))) {
+    const m = key.match(/\/starts\/([^/]+)-(\d+)\//);
+    if (m) out[m[1]] = Math.max(out[m[1]] ?? 0, Number(m[2]));
+  }
+  return out;
 }
 
 /** A bad eval line is reported now, by line and field, not after hours of training when scoring reads it. */

@@ -21,6 +21,12 @@ export interface PreparedRun {
   config: PipelineConfig;
   storeUri: string;
   inputs: RunInputs;
+  /**
+   * Jobs that earlier executions of this run id started, per job tag (`sft`, `dpo.r2`):
+   * the highest attempt number. A rerun numbers its jobs after them, so its first job of a
+   * stage resumes from that stage's newest committed checkpoint. Absent: a new run id.
+   */
+  earlierJobs?: Record<string, number>;
 }
 
 export interface ProvisionInput {

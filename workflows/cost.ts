@@ -130,7 +130,7 @@ export class CostTracker {
       nonRetryable: true,
       message:
         `stopped ${where} before the $${budget} budget would be crossed: spent $${spent.toFixed(2)}, ` +
-        `$${next.toFixed(2)} by the next check. The last committed checkpoint is kept: rerun with a larger cost.budget_usd to resume.`,
+        `$${next.toFixed(2)} by the next check. The last committed checkpoint is kept: rerun with the same run id and a larger cost.budget_usd to resume from it (finetune run <config> --run-id <this run id>).`,
       details: [{ budgetUsd: budget, spentUsd: spent, split: costSplit(this.ledger, now) }],
     });
   }

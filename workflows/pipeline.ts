@@ -262,7 +262,9 @@ async function runOnHosts(
   params: object,
   jobTag: string = stage,
 ): Promise<JobResult> {
-  for (let attempt = 1; ; attempt++) {
+  // A rerun of a run id numbers its jobs after those of earlier executions, so its first
+  // job resumes from the stage's newest committed checkpoint (of the same job tag).
+  for (let attempt = 1 + (run.earlierJobs?.[jobTag] ?? 0); ; attempt++) {
     const lease = await hosts.current();
     progress.host = lease.hostId;
     const job: JobSpec = {

@@ -61,3 +61,24 @@ def test_test_commit_delay_holds_back_only_the_manifest(store, tmp_path, monkeyp
     assert newest_valid_checkpoint(store, PREFIX, delete_invalid=False) is None
     t.join()
     assert newest_valid_checkpoint(store, PREFIX) == (30, f"{PREFIX}/checkpoint-30")
+
+
+def _ctx(store, tmp_path, job_id, resume=True):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(store=store, job_id=job_id, resume=resume, local_dir=tmp_path / job_id,
+                           key=lambda rel: f"runs/r/stages/dpo/{rel}")
+
+
+def test_a_job_resumes_only_checkpoints_of_its_own_lineage(store, tmp_path):
+    from durable_finetune.training import prepare_resume
+
+    dpo_prefix = "runs/r/stages/dpo/checkpoints"
+    commit_checkpoint(store, make_ckpt(tmp_path, 10), dpo_prefix, 10, "dpo-1")
+    # A later job of the same lineage (a new host, or a rerun of the run id) continues it.
+    path, step = prepare_resume(_ctx(store, tmp_path, "dpo-3"))
+    assert step == 10 and path is not None
+    # The gentler retry's checkpoint is another lineage: the first attempt's tag must not continue it.
+    commit_checkpoint(store, make_ckpt(tmp_path, 15), dpo_prefix, 15, "dpo.r2-1")
+    assert prepare_resume(_ctx(store, tmp_path, "dpo-4")) == (None, 0)
+    assert store.list(dpo_prefix + "/") == [], "the other lineage's checkpoints are dropped"
