@@ -133,6 +133,12 @@ describe('finetune run, status, list, approve, report, cancel, watch', () => {
     assert.equal(newest.runId, runId);
   });
 
+  it('refuses to start a run id that is still going (exit 2), saying how to follow it', async () => {
+    const again = await finetune(['run', configFile, '--task-queue', taskQueue, '--run-id', runId], env);
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, new RegExp(`run ${runId} is still going: follow it with \`finetune watch ${runId}\``));
+  });
+
   it('delivers approve and reject signals signed with the OS user', async () => {
     const a = await finetune(['approve', runId, '--note', 'metrics look right'], env);
     assert.equal(a.code, 0, a.stderr);

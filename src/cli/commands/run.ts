@@ -6,7 +6,7 @@
  * tiny example.
  */
 import type { Command } from 'commander';
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { temporalSettings, type TemporalSettings } from '../../client/connection';
 import { installRuntime } from '../../client/runtime';
 import { startRun } from '../../client/runs';
@@ -15,6 +15,7 @@ import { configureLog } from '../../log';
 import { createFineTuneWorker, type FineTuneWorker } from '../../../workers/worker';
 import { TASK_QUEUE } from '../../../workflows/messages';
 import { action } from '../action';
+import { CliError, EXIT } from '../errors';
 import { connectTemporal, embeddedOrConfigured, uiBaseFor } from '../connect';
 import { followToEnd } from '../follow';
 import type { Output } from '../output';
@@ -47,7 +48,12 @@ export async function runPipeline(out: Output, configFile: string, opts: RunOpti
   try {
     if (opts.worker) worker = await createFineTuneWorker(settings, taskQueue);
     const startedMs = Date.now();
-    const handle = await startRun(temporal.client, config, { runId: opts.runId, taskQueue });
+    const handle = await startRun(temporal.client, config, { runId: opts.runId, taskQueue }).catch((err: unknown) => {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new CliError(`run ${opts.runId} is still going: follow it with \`finetune watch ${opts.runId}\`, or cancel it before starting it again`, EXIT.badInput);
+      }
+      throw err;
+    });
     const link = temporal.link(handle.workflowId);
     out.say(`run ${handle.workflowId} started${link ? `: ${link}` : ''}`);
     if (!worker && !(await hasWorker(temporal.client, settings.namespace, taskQueue))) {
