@@ -72,6 +72,18 @@ def agent_factory(tmp_path, store):
             a.proc.wait()
 
 
+def wait_for_checkpoint(store, stage, at_least, timeout=90, run="r1"):
+    """The stage's progress.json once it reports a committed checkpoint at or past step `at_least`."""
+    deadline = time.monotonic() + timeout
+    prog = {}
+    while time.monotonic() < deadline:
+        prog = store.get_json(f"runs/{run}/stages/{stage}/progress.json") or {}
+        if (prog.get("last_checkpoint_step") or 0) >= at_least:
+            return prog
+        time.sleep(0.1)
+    raise AssertionError(f"no {stage} checkpoint at or past step {at_least} within {timeout} s: {prog}")
+
+
 def read_jsonl(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 

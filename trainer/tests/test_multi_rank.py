@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = {"FINETUNE_ALLOW_FAULT_INJECTION": "1"}
@@ -72,14 +73,7 @@ def test_sigterm_stops_both_ranks_at_one_committed_checkpoint_and_a_resume_conti
     agent = agent_factory()
     t0 = time.monotonic()
     agent.post({"job_id": "sft-1", "stage": "sft", "inputs": SFT_INPUTS, "params": params})
-    deadline = time.monotonic() + 90
-    prog = {}
-    while time.monotonic() < deadline:
-        prog = store.get_json("runs/r1/stages/sft/progress.json") or {}
-        if (prog.get("last_checkpoint_step") or 0) >= 5:
-            break
-        time.sleep(0.1)
-    assert (prog.get("last_checkpoint_step") or 0) >= 5, prog
+    wait_for_checkpoint(store, "sft", 5)
     t_stop = time.monotonic()
     assert agent.stop(timeout=40) == 0
     assert time.monotonic() - t_stop < 25  # within the agent's grace, so before a spot VM's hard stop

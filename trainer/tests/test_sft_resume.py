@@ -2,6 +2,8 @@
 import time
 from pathlib import Path
 
+from conftest import wait_for_checkpoint
+
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {"max_steps": 40, "batch_size": 8, "learning_rate": 3e-3, "save_steps": 5, "max_length": 128, "seed": 0,
           "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}, "dtype": "float32",
@@ -12,13 +14,7 @@ INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model", "sft_data": f"file
 def test_sigterm_then_resume(agent_factory, store):
     agent = agent_factory()
     agent.post({"job_id": "sft-1", "stage": "sft", "inputs": INPUTS, "params": PARAMS})
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        prog = store.get_json("runs/r1/stages/sft/progress.json") or {}
-        if (prog.get("last_checkpoint_step") or 0) >= 5:
-            break
-        time.sleep(0.1)
-    assert (prog.get("last_checkpoint_step") or 0) >= 5, prog
+    wait_for_checkpoint(store, "sft", 5)
     t0 = time.monotonic()
     assert agent.stop(timeout=40) == 0
     assert time.monotonic() - t0 < 30
