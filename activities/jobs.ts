@@ -20,13 +20,13 @@ import type { HostLease } from '../src/hosts/provider';
 import type { ActivityDeps } from './deps';
 import { hostProvider } from './hosts';
 import type { HostLostDetails, JobProgress, JobResult, RunJobInput } from './types';
+import { runLog } from '../src/log';
+import { pipelineMetrics } from '../src/metrics';
 
 /** GCE gives a preempted VM this long between the ACPI soft-off and the hard stop. */
 const PREEMPTION_NOTICE_MS = 30_000;
 /** How long a failed stage's status may wait for its agent to add the log tail. */
 const AGENT_AMEND_MS = 10_000;
-import { runLog } from '../src/log';
-import { pipelineMetrics } from '../src/metrics';
 
 export function jobActivities(deps: ActivityDeps) {
   return {

@@ -10,6 +10,7 @@ import type { PipelineConfig } from '../src/config/schema';
 import { EvalItemsInvalid, parseEvalItems } from '../src/eval/items';
 import { runKey } from '../src/jobs/contract';
 import { openStore } from '../src/store/open';
+import type { Store } from '../src/store/store';
 import type { ActivityDeps } from './deps';
 import type { PreparedRun, RunInputs } from './types';
 
@@ -60,7 +61,7 @@ function refuseOtherTraining(runId: string, before: PipelineConfig, now: Pipelin
 }
 
 /** Highest attempt per job tag among the jobs an agent ever started for this run (stages/<stage>/starts/<job id>/). */
-async function earlierJobAttempts(store: ReturnType<typeof openStore>, runId: string): Promise<Record<string, number>> {
+async function earlierJobAttempts(store: Store, runId: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const key of await store.list(runKey(runId, 'stages/'))) {
     const m = key.match(/\/starts\/([^/]+)-(\d+)\//);
