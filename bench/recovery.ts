@@ -15,7 +15,6 @@
  * redoes 0 steps; SIGKILL redoes at most save_steps/2 + 1 on average and
  * save_steps at most; every trial's run completes.
  */
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -120,7 +119,7 @@ async function runScenario(h: Harness, s: Scenario): Promise<{ trials: Trial[]; 
   const taskQueue = `bench-${s.name}`;
   if (s.commitDelay) process.env.FINETUNE_TEST_COMMIT_DELAY_S = COMMIT_DELAY_S;
   else delete process.env.FINETUNE_TEST_COMMIT_DELAY_S;
-  let worker: ChildProcess = h.workerProcess(taskQueue);
+  const worker = h.replaceableWorker(taskQueue);
   const runId = `bench-recovery-${s.name}`;
   const started = Date.now();
   const handle = await startRun(h.client, config, { taskQueue, runId });
@@ -131,17 +130,12 @@ async function runScenario(h: Harness, s: Scenario): Promise<{ trials: Trial[]; 
       runId,
       handle,
       log: (line) => console.error(`[${s.name}] ${line}`),
-      async replaceWorker() {
-        const exited = new Promise((r) => worker.once('exit', r));
-        worker.kill('SIGKILL');
-        await exited;
-        worker = h.workerProcess(taskQueue);
-      },
+      replaceWorker: () => worker.replace(),
     },
     s.plans,
   );
   const [trials, completed] = await Promise.all([faults, resultOf(handle)]);
-  worker.kill('SIGTERM');
+  worker.current().kill('SIGTERM');
   for (const t of trials) t.completed = completed;
   return { trials, seconds: (Date.now() - started) / 1000, starts: await startsPerJob(store, runId) };
 }

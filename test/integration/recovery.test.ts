@@ -12,7 +12,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { startRun } from '../../src/client/runs';
@@ -21,7 +20,7 @@ import type { Store } from '../../src/store/store';
 import type { PipelineConfig } from '../../src/config/schema';
 import { progressQuery } from '../../workflows/messages';
 import { renderDetails, type RunProgress } from '../../workflows/progress';
-import { fastConfig, startHarness, type Harness } from '../support/integration';
+import { fastConfig, startHarness, type Harness, type ReplaceableWorker } from '../support/integration';
 import { injectFaults, startsPerJob, until, type Trial } from '../support/faults';
 
 const SAVE_STEPS = 10;
@@ -146,14 +145,14 @@ describe('host faults: SIGKILL at three SFT steps, SIGTERM and a frozen host in 
 
 describe('worker kill, server restart, SIGTERM in SFT and a host killed mid-upload', () => {
   let b: Outcome;
-  let workerProc: ChildProcess;
+  let worker: ReplaceableWorker | undefined;
   before(async () => {
     const config = faultConfig(`${h.dir}/b`);
     const taskQueue = 'it-recovery-b';
     // The agents inherit the worker's environment: each checkpoint's COMMITTED.json comes 2 s after its files.
     process.env.FINETUNE_TEST_COMMIT_DELAY_S = '2';
-    const startWorker = (): ChildProcess => (workerProc = h.workerProcess(taskQueue));
-    startWorker();
+    worker = h.replaceableWorker(taskQueue);
+    const replaceWorker = worker.replace;
     const runId = 'it-recovery-b';
     const handle = await startRun(h.client, config, { taskQueue, runId });
     const store = openStore(config.store);
@@ -163,13 +162,7 @@ describe('worker kill, server restart, SIGTERM in SFT and a host killed mid-uplo
         runId,
         handle,
         log,
-        async replaceWorker() {
-          const old = workerProc;
-          const exited = new Promise((r) => old.once('exit', r));
-          old.kill('SIGKILL');
-          await exited;
-          startWorker();
-        },
+        replaceWorker,
         restartServer: () => h.restartServer(),
       },
       [
@@ -186,7 +179,7 @@ describe('worker kill, server restart, SIGTERM in SFT and a host killed mid-uplo
   });
   after(() => {
     delete process.env.FINETUNE_TEST_COMMIT_DELAY_S;
-    workerProc?.kill('SIGKILL');
+    worker?.current().kill('SIGKILL');
   });
 
   it('finishes the run', () => {

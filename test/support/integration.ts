@@ -29,6 +29,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+export interface ReplaceableWorker {
+  current(): ChildProcess;
+  /** SIGKILLs the current worker, waits for it to exit, and starts a new one. */
+  replace(): Promise<void>;
+}
+
 export interface Harness {
   dir: string;
   server: DevServer;
@@ -38,6 +44,8 @@ export interface Harness {
   worker(taskQueue: string): Promise<FineTuneWorker>;
   /** A worker as its own process (node dist/workers/main.js), for kill tests. */
   workerProcess(taskQueue: string): ChildProcess;
+  /** A worker process that a fault can SIGKILL and replace with a fresh one on the same queue. */
+  replaceableWorker(taskQueue: string): ReplaceableWorker;
   /** Stops the dev server (keeping its database) and starts it again on the same port. */
   restartServer(): Promise<void>;
   close(): Promise<void>;
@@ -55,6 +63,14 @@ export async function startHarness(name: string): Promise<Harness> {
   const client = new Client({ connection, namespace: settings.namespace });
   const children: ChildProcess[] = [];
   const workers: FineTuneWorker[] = [];
+  const workerProcess = (taskQueue: string): ChildProcess => {
+    const child = spawn(process.execPath, [path.join(projectRoot, 'dist/workers/main.js')], {
+      env: { ...process.env, TEMPORAL_ADDRESS: server.address, FINETUNE_TASK_QUEUE: taskQueue, FINETUNE_LOG_LEVEL: 'WARN' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    children.push(child);
+    return child;
+  };
   return {
     dir,
     get server() {
@@ -67,13 +83,18 @@ export async function startHarness(name: string): Promise<Harness> {
       workers.push(w);
       return w;
     },
-    workerProcess(taskQueue) {
-      const child = spawn(process.execPath, [path.join(projectRoot, 'dist/workers/main.js')], {
-        env: { ...process.env, TEMPORAL_ADDRESS: server.address, FINETUNE_TASK_QUEUE: taskQueue, FINETUNE_LOG_LEVEL: 'WARN' },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      children.push(child);
-      return child;
+    workerProcess,
+    replaceableWorker(taskQueue) {
+      let proc = workerProcess(taskQueue);
+      return {
+        current: () => proc,
+        replace: async () => {
+          const exited = new Promise((r) => proc.once('exit', r));
+          proc.kill('SIGKILL');
+          await exited;
+          proc = workerProcess(taskQueue);
+        },
+      };
     },
     async restartServer() {
       await server.stop();
