@@ -13,3 +13,16 @@ export function gpusOfMachineType(machineType: string): number | undefined {
   const a = /^a[23]-(?:highgpu|megagpu|ultragpu)-(\d+)g$/.exec(machineType);
   return a ? Number(a[1]) : undefined;
 }
+
+/**
+ * The GPUs a run's hosts must show (preflight.gpus resolved): the machine type's on gce,
+ * none required on a local host (null: use what is there), or the number the config names.
+ */
+export function expectedGpus(config: {
+  host: { provider: string; machine_type?: string };
+  preflight: { gpus: 'auto' | number };
+}): number | null {
+  if (config.preflight.gpus !== 'auto') return config.preflight.gpus;
+  if (config.host.provider !== 'gce' || config.host.machine_type === undefined) return null;
+  return gpusOfMachineType(config.host.machine_type) ?? null;
+}
