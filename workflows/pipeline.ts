@@ -16,6 +16,7 @@ import {
   type ActivityInterfaceFor,
 } from '@temporalio/workflow';
 import type { Activities, HostLostDetails, JobResult, PreparedRun } from '../activities/types';
+import { expectedGpus } from '../src/config/machineGpus';
 import { parseConfig } from '../src/config/parse';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
@@ -121,7 +122,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     });
     hosts = new HostPool(
       { provisionHost: provisioning.provisionHost, releaseHost: short.releaseHost },
-      { runId, storeUri: run.storeUri, host },
+      { runId, storeUri: run.storeUri, host, gpus: expectedGpus(run.config) },
       config.monitor.max_host_losses,
       { up: (hostId) => bill.hostUp(hostId), down: (hostId) => bill.hostDown(hostId) },
     );
@@ -142,7 +143,8 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const c = run.config;
     const training = (s: PipelineConfig['sft']) => ({ ...s, dtype: c.model.dtype });
 
-    await runStage('preflight', {}, c.preflight);
+    // expected_gpus: the GPUs CUDA must see there, or preflight fails with GpuMissing (no silent CPU run).
+    await runStage('preflight', {}, { ...c.preflight, expected_gpus: expectedGpus(c) });
     const sft = await runStage('sft', { base_model: run.inputs.base_model, sft_data: run.inputs.sft_data }, training(c.sft));
     const merge = await runStage(
       'merge',

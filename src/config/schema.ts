@@ -300,6 +300,15 @@ export const PipelineConfig = z
       });
     }
     const gpus = machineType === undefined ? undefined : gpusOfMachineType(machineType);
+    if (gpus !== undefined && typeof c.preflight.gpus === 'number' && c.preflight.gpus > gpus) {
+      // Preflight would fail with GpuMissing on every VM of this type: say so before one starts.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['preflight', 'gpus'],
+        input: c.preflight.gpus,
+        message: `is more than the ${gpus} GPU(s) of host.machine_type ${machineType}; use 'auto' (the machine type's GPUs) or at most ${gpus}`,
+      });
+    }
     for (const stage of ['sft', 'dpo'] as const) {
       const ranks = c[stage].ranks;
       if (gpus !== undefined && typeof ranks === 'number' && ranks > gpus) {

@@ -56,6 +56,7 @@ export type FailureClass =
   | 'continuity'
   | 'no_op_training'
   | 'dpo_collapsed'
+  | 'gpu_missing'
   | 'error';
 
 export interface StageStatusFile {

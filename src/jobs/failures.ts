@@ -30,6 +30,12 @@ export const FAILURES: Record<FailureClass, FailureKind> = {
     advice: 'no trainable parameters moved: check the LoRA target modules and that adapters load trainable',
   },
   dpo_collapsed: { type: 'DpoCollapsed', advice: 'raise dpo.beta or lower dpo.learning_rate' },
+  gpu_missing: {
+    type: 'GpuMissing',
+    advice:
+      'CUDA sees fewer GPUs than the host must have: install the NVIDIA driver or use a GPU image, run the container with `docker run --gpus all`, ' +
+      'and use a CUDA build of torch; or set preflight.gpus to the GPUs the host really has (0 trains on the CPU on purpose)',
+  },
   error: { type: 'StageFailed', advice: 'read the log tail' },
 };
 
