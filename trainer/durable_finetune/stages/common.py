@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from ..checkpoint import COMMITTED, download_checkpoint
 from ..diagnosis import classify
 from ..ranks import Rank, die_with_torchrun, record_failure, this_rank
 from ..store import Store, open_store
@@ -104,7 +105,7 @@ class StageContext:
         return d
 
     def input_path(self, name: str) -> str:
-        """Resolve inputs[name] to a local path (or an `hf:` model id)."""
+        """Resolve inputs[name] to a local path."""
         value = self.inputs.get(name)
         if not value:
             raise StageFailure("bad_data", f"job input {name!r} is missing")
@@ -146,10 +147,15 @@ def recorded_probe(ctx: StageContext, name: str, fingerprint: str) -> dict | Non
 
 
 def resolve_input(value: str, store: Store, cache_dir: Path) -> str:
-    """A store key (runs/...) is downloaded to cache_dir; file:// and plain paths are used
-    in place; gs:// is downloaded; `hf:<id>` returns the id for from_pretrained (offline cache)."""
+    """A store key (runs/..., hub/...) is downloaded to cache_dir; file:// and plain paths are
+    used in place; gs:// is downloaded. Hosts never load from the Hugging Face Hub: the worker
+    fetched an hf: model into the store's hub/ prefix, and the job names that key."""
     if value.startswith("hf:"):
-        return value[3:]
+        raise StageFailure("bad_data", f"input {value!r} is a Hub reference; hosts load models only from the "
+                                       f"store (the worker fetches hf: models into hub/models/...): "
+                                       f"start the run with this version of the control plane")
+    if value.startswith("hub/"):
+        return _download_hub_model(store, value, cache_dir / "store")
     if value.startswith("file://"):
         return value[len("file://"):]
     if value.startswith("gs://"):
@@ -173,6 +179,21 @@ def _download(store: Store, key: str, root: Path) -> str:
         if not store.list(key + "/"):
             raise StageFailure("bad_data", f"input {key!r} is not in the store")
         store.download_dir(key, dest)
+        done.write_text(now_iso())
+    return str(dest)
+
+
+def _download_hub_model(store: Store, key: str, root: Path) -> str:
+    """A Hub model the worker fetched (hub/models/<org>/<name>/<commit>/). It exists only with
+    its COMMITTED.json; a host downloads the files it lists once and checks size and sha256."""
+    key = key.rstrip("/")
+    dest = root / key
+    done = dest / ".downloaded"
+    if not done.exists():
+        if not isinstance((store.get_json(f"{key}/{COMMITTED}") or {}).get("files"), list):
+            raise StageFailure("bad_data", f"base model {key!r} has no COMMITTED.json in the store: the worker's "
+                                           f"fetch never finished; start the run again so it fetches the model")
+        download_checkpoint(store, key, dest)
         done.write_text(now_iso())
     return str(dest)
 
