@@ -143,8 +143,9 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const c = run.config;
     const training = (s: PipelineConfig['sft']) => ({ ...s, dtype: c.model.dtype });
 
-    // expected_gpus: the GPUs CUDA must see there, or preflight fails with GpuMissing (no silent CPU run).
-    await runStage('preflight', {}, { ...c.preflight, expected_gpus: expectedGpus(c) });
+    // expected_gpus: the GPUs CUDA must see there, or preflight fails with GpuMissing (no silent CPU run);
+    // dtype: bf16 asked for on a GPU without it fails in preflight, not after the first paid hour.
+    await runStage('preflight', {}, { ...c.preflight, expected_gpus: expectedGpus(c), dtype: c.model.dtype });
     const sft = await runStage('sft', { base_model: run.inputs.base_model, sft_data: run.inputs.sft_data }, training(c.sft));
     const merge = await runStage(
       'merge',

@@ -57,6 +57,7 @@ export type FailureClass =
   | 'no_op_training'
   | 'dpo_collapsed'
   | 'gpu_missing'
+  | 'bf16_unsupported'
   | 'error';
 
 export interface StageStatusFile {

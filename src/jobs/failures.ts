@@ -36,6 +36,10 @@ export const FAILURES: Record<FailureClass, FailureKind> = {
       'CUDA sees fewer GPUs than the host must have: install the NVIDIA driver or use a GPU image, run the container with `docker run --gpus all`, ' +
       'and use a CUDA build of torch; or set preflight.gpus to the GPUs the host really has (0 trains on the CPU on purpose)',
   },
+  bf16_unsupported: {
+    type: 'Bf16Unsupported',
+    advice: 'model.dtype bfloat16 needs a GPU with bfloat16 (compute capability 8.0 or newer): set model.dtype float32 or change the GPU',
+  },
   error: { type: 'StageFailed', advice: 'read the log tail' },
 };
 

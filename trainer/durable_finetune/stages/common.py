@@ -217,9 +217,32 @@ def device_and_dtype(params: dict):
     import torch
 
     cuda = torch.cuda.is_available()
-    want = str(params.get("dtype", "float32")).lower()
-    dtype = torch.bfloat16 if cuda and want in ("bfloat16", "bf16") else torch.float32
+    bf16_ok = cuda and torch.cuda.is_bf16_supported()
+    gpu = torch.cuda.get_device_name(0) if cuda else None
+    dtype = torch.bfloat16 if choose_dtype(str(params.get("dtype", "float32")), cuda, bf16_ok, gpu) == "bfloat16" \
+        else torch.float32
     return ("cuda" if cuda else "cpu"), dtype
+
+
+def choose_dtype(want: str, cuda: bool, bf16_ok: bool, gpu: str | None) -> str:
+    """The dtype a stage computes in: bfloat16 where model.dtype asks for it and the GPU has it.
+
+    On the CPU, float32 (bf16 matmuls there are slow and this is the test and demo path), said
+    in the log. On a GPU without bf16 (before compute capability 8.0: T4, V100) the stage fails:
+    falling back to float32 would double the memory of the run it was sized for and change its
+    numbers unnoticed, and float16 needs loss scaling this trainer does not do."""
+    want = want.lower()
+    if want not in ("bfloat16", "bf16"):
+        return "float32"
+    if not cuda:
+        print("model.dtype bfloat16 on a host without CUDA: computing in float32", file=sys.stderr, flush=True)
+        return "float32"
+    if not bf16_ok:
+        raise StageFailure("bf16_unsupported", f"model.dtype is bfloat16 but the GPU {gpu} has no bfloat16 support "
+                                               f"(torch.cuda.is_bf16_supported() is False). Fix: set model.dtype: "
+                                               f"float32, or use a GPU with bfloat16 (compute capability 8.0 or "
+                                               f"newer: A100, L4, H100)")
+    return "bfloat16"
 
 
 def set_seed(seed: int) -> None:

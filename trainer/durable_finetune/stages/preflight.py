@@ -1,12 +1,17 @@
 """Preflight stage: prove this host can train before any paid hour is spent.
 
-Devices visible, a matmul on each, an all-reduce across params.ranks
+The GPUs CUDA must see (params.expected_gpus, resolved from preflight.gpus;
+fewer fails with `gpu_missing` and the driver evidence, before anything else
+runs, so no GPU host trains on the CPU unnoticed), bf16 support when
+params.dtype asks for it, a matmul on each device, an all-reduce across params.ranks
 processes started by torchrun (nccl on GPU, gloo on CPU) that must finish
 within params.timeout_s and give the right sum, which libnccl the ranks
 actually loaded vs torch's own NCCL version (a host NCCL shadowing torch's is
 the classic silent crash), the sanitised environment the agent gave the
 stage, free disk vs params.min_free_disk_gb, and a store write/read round trip.
 Writes output/report.json; a broken all-reduce fails with `distributed`.
+progress.json counts the checks done (step of total_steps), and is refreshed
+while the all-reduce runs, so a slow preflight is never called hung.
 """
 from __future__ import annotations
 
@@ -22,16 +27,25 @@ import time
 import uuid
 from pathlib import Path
 
+from ..gpus import gpu_evidence, missing_gpus
 from ..lifeline import die_with_parent
-from .common import StageContext, StageFailure, debug_param, run_stage
+from ..progress import Progress
+from .common import StageContext, StageFailure, debug_param, device_and_dtype, run_stage
 
 # torchrun and each rank's `import torch` before the timeout starts counting.
 STARTUP_GRACE_S = 30.0
+# gpus, dtype, matmul, all-reduce, disk, store: the steps of preflight's progress.json.
+CHECKS = 6
+# How often progress.json is refreshed while the all-reduce runs.
+TICK_S = 5.0
 
 
-def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, hang_rank: int = -1) -> dict:
+def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, hang_rank: int = -1,
+                     tick=lambda: None) -> dict:
     """All-reduce across `ranks` processes started by torchrun; each must finish within timeout_s
-    (plus a grace for process start and imports), else the whole group is killed."""
+    (plus a grace for process start and imports), else the whole group is killed. `tick` is
+    called every TICK_S while it runs: the wait is bounded by the timeout, so a heartbeat from
+    it cannot hide a hang."""
     out = Path(tempfile.mkdtemp(prefix="allreduce-", dir=workdir))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}",
            "--max-restarts=0", "-m", "durable_finetune.collective", "--backend", backend,
@@ -41,10 +55,16 @@ def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, 
     # In the host's process group like the stage (killing the host kills the ranks), and
     # torchrun dies with this stage.
     proc = subprocess.Popen(cmd, preexec_fn=die_with_parent(os.getpid()))
-    try:
-        rc, timed_out = proc.wait(timeout=timeout_s + STARTUP_GRACE_S), False
-    except subprocess.TimeoutExpired:
-        rc, timed_out = stop_tree(proc), True
+    deadline = t0 + timeout_s + STARTUP_GRACE_S
+    rc, timed_out = None, False
+    while rc is None:
+        try:
+            rc = proc.wait(timeout=max(0.0, min(TICK_S, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                rc, timed_out = stop_tree(proc), True
+            else:
+                tick()
     results = {}
     for r in range(ranks):
         f = out / f"rank{r}.json"
@@ -108,7 +128,24 @@ def main(ctx: StageContext) -> None:
     p = ctx.params
     ranks = int(p.get("ranks", 1))
     timeout_s = float(p.get("timeout_s", 60))
+    expected = p.get("expected_gpus")
+    progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, CHECKS)
+    progress.write(force=True)
     report: dict = {"python": sys.version.split()[0], "torch": torch.__version__}
+    report_key = ctx.key("output/report.json")
+
+    evidence = gpu_evidence(torch)
+    report["gpus"] = {"expected": expected, **evidence}
+    why = missing_gpus(None if expected is None else int(expected), evidence)
+    if why:
+        ctx.store.put_json(report_key, report)
+        print(f"preflight: GPUs missing: {why}", file=sys.stderr, flush=True)
+        raise StageFailure("gpu_missing", why, metrics={"gpus": report["gpus"]})
+    progress.update(step=1, metrics={"devices": evidence["device_count"]})
+
+    _, dtype = device_and_dtype(p)  # bf16 asked for on a GPU without it fails here, before training
+    report["dtype"] = {"asked": p.get("dtype", "float32"), "used": str(dtype).removeprefix("torch.")}
+    progress.update(step=2)
 
     cuda = torch.cuda.is_available()
     report["devices"] = {"cuda": cuda, "count": torch.cuda.device_count() if cuda else 0,
@@ -116,11 +153,14 @@ def main(ctx: StageContext) -> None:
                          "cpu_count": os.cpu_count()}
     report["matmul"] = [matmul(torch, d) for d in ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
                                                    if cuda else ["cpu"])]
+    progress.update(step=3)
 
     backend = "nccl" if cuda and torch.cuda.device_count() >= ranks else "gloo"
     hang_rank = debug_param(p, "debug_hang_rank")
     report["all_reduce"] = all_reduce_check(ranks, backend, timeout_s, ctx.local_dir,
-                                            -1 if hang_rank is None else int(hang_rank))
+                                            -1 if hang_rank is None else int(hang_rank),
+                                            tick=lambda: progress.write(force=True))
+    progress.update(step=4, metrics={"all_reduce_s": report["all_reduce"]["seconds"]})
     loaded = report["all_reduce"]["loaded_nccl"]
     report["nccl"] = {"torch_nccl_version": ".".join(map(str, torch.cuda.nccl.version())) if cuda else None,
                       "loaded_libs": loaded, "shadowing_libs": nccl_shadowed(loaded)}
@@ -131,6 +171,7 @@ def main(ctx: StageContext) -> None:
     usage = shutil.disk_usage(ctx.workdir)
     free_gb = usage.free / 1e9
     report["disk"] = {"path": str(ctx.workdir), "free_gb": round(free_gb, 2), "min_free_disk_gb": p.get("min_free_disk_gb", 0)}
+    progress.update(step=5)
 
     probe_key = ctx.key(f"probe/{uuid.uuid4().hex}.json")
     token = {"t": time.time(), "host": socket.gethostname()}
@@ -138,8 +179,8 @@ def main(ctx: StageContext) -> None:
     back = ctx.store.get_json(probe_key)
     ctx.store.delete_prefix(probe_key)
     report["store"] = {"uri": ctx.store.uri, "ok": back == token}
+    progress.update(step=6)
 
-    report_key = ctx.key("output/report.json")
     ctx.store.put_json(report_key, report)
     ar = report["all_reduce"]
     if not ar["ok"]:
