@@ -93,6 +93,8 @@ before(async () => {
     sft: { max_steps: 30, save_steps: 10, ranks: 2 },
     dpo: { max_steps: 4, save_steps: 4 },
     generate: { max_new_tokens: 32 },
+    // This machine has no GPU: the fake VM runs the gce path on the CPU, on purpose.
+    preflight: { gpus: 0 },
   });
   config.host = host as GceHostConfig;
   const { worker } = await h.worker(taskQueue);
