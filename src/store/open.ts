@@ -14,7 +14,7 @@ export class StoreUnavailable extends Error {
 }
 
 export function openStore(uri: string): Store {
-  if (uri.startsWith('file:///')) return new FileStore(uri);
+  if (uri.startsWith('file:')) return new FileStore(uri); // FileStore refuses a file: URI it cannot read as one folder
   if (uri.startsWith('gs://')) {
     try {
       return new GcsStore(uri);

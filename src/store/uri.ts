@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { StoreUriInvalid, fileUriProblem } from './fileUri';
 
 /** Turns a folder path (relative to cwd, or absolute) into file:///abs; passes file:/// and gs:// through. */
 export function resolveStoreUri(value: string, cwd: string): string {
@@ -13,11 +14,14 @@ export function resolveStoreUri(value: string, cwd: string): string {
   return fileUriOf(path.resolve(cwd, value));
 }
 
-/** The absolute folder a file:/// URI names. */
+/**
+ * The absolute folder a file:/// URI names: its path percent-decoded (WHATWG
+ * URL, as Python's unquote reads it too); a URI the two would read apart is
+ * refused with StoreUriInvalid (src/store/fileUri.ts).
+ */
 export function fileUriToPath(uri: string): string {
-  if (!uri.startsWith('file:///')) {
-    throw new Error(`expected a file:///absolute/path store URI, got ${JSON.stringify(uri)}`);
-  }
+  const problem = fileUriProblem(uri);
+  if (problem) throw new StoreUriInvalid(uri, problem);
   return path.resolve(fileURLToPath(uri));
 }
 

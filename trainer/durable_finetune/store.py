@@ -5,7 +5,9 @@ return None when the key is absent (absence is a normal answer here: no job
 yet, no status yet), never raise for it.
 
 file://  an absolute folder; JSON writes go to a temp file then rename, so a
-         reader never sees half a file.
+         reader never sees half a file. The URI's path is percent-decoded the way
+         the control plane's WHATWG URL reads it (file_uri_path); a URI the two could
+         read apart is refused, and so is a key the TypeScript stores refuse.
 gs://    bucket/prefix via google-cloud-storage (honours STORAGE_EMULATOR_HOST);
          one object write is already atomic; `create_only=True` adds the
          if_generation_match=0 precondition.
@@ -15,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .fingerprint import file_sha256
 
@@ -28,6 +32,95 @@ DIGEST_CHUNK = 8 << 20
 
 class CreateOnlyConflict(Exception):
     """A create-only write found the key already there."""
+
+
+class StoreUriInvalid(ValueError):
+    """A store URI this store cannot read the way the control plane does."""
+
+    def __init__(self, uri: str, reason: str):
+        super().__init__(f"store URI {uri!r} {reason}")
+        self.uri, self.reason = uri, reason
+
+
+class StoreKeyInvalid(ValueError):
+    """A key that climbs out of the store root, is absolute or is empty (src/store/keys.ts)."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"store key {key!r} is invalid: {reason}")
+        self.key, self.reason = key, reason
+
+
+def check_key(key: str, allow_empty: bool = False) -> str:
+    """The key without trailing slashes, or StoreKeyInvalid: the rules of normaliseKey in src/store/keys.ts."""
+    trimmed = key.rstrip("/")
+    if trimmed == "":
+        if allow_empty:
+            return ""
+        raise StoreKeyInvalid(key, "it is empty")
+    if trimmed.startswith("/"):
+        raise StoreKeyInvalid(key, "keys are relative to the store root; drop the leading /")
+    if "\\" in trimmed:
+        raise StoreKeyInvalid(key, "use / as the separator")
+    for part in trimmed.split("/"):
+        if part in ("", ".", ".."):
+            raise StoreKeyInvalid(key, f"segment {part!r} is not allowed")
+    return trimmed
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_BAD_ESCAPE = re.compile("%(?![0-9a-fA-F]{2})")
+_DRIVE = re.compile("^[A-Za-z][:|]$")
+
+
+def file_uri_problem(uri: str) -> str | None:
+    """Why uri is not a usable file:// URI, or None: the checks of src/store/fileUri.ts, in the same order."""
+    if not uri.startswith("file://"):
+        return "is not a file:// URI; write file:///absolute/path"
+    rest = uri[len("file://"):]
+    if not rest.startswith("/"):
+        host = rest.split("/")[0]
+        return ("names no path; write file:///absolute/path" if host == "" else
+                f'names the host "{host}"; a file:// URI names a folder on this machine: '
+                "write file:///absolute/path (three slashes, no host)")
+    if uri.endswith(" "):
+        return "ends with a space, which URL parsers drop; remove it, or write a trailing space as %20"
+    if _CONTROL.search(uri):
+        return "holds a control character (tab, newline, ...); remove it"
+    if "\\" in uri:
+        return "holds a backslash, which URL parsers read as /; write / between folders, or %5C for a backslash in a name"
+    if "?" in rest or "#" in rest:
+        return ("holds ? or #, which start a URL query or fragment, not part of a folder name; "
+                "write them as %3F and %23, or give the folder as a plain path")
+    if _BAD_ESCAPE.search(rest):
+        return "holds a % that does not start a %XX escape; write a literal % as %25"
+    segments = rest[1:].split("/")
+    if len(segments) > 1 and segments[-1] == "":
+        segments.pop()  # a trailing slash
+    if segments and _DRIVE.match(segments[0]):
+        return "starts with a Windows drive letter, which URL parsers rewrite; name a folder on this machine"
+    for segment in segments:
+        if segment == "" and len(segments) > 1:
+            return "has an empty folder name (//); write single slashes"
+        if "%2f" in segment.lower():
+            return "holds %2F, an encoded / inside a name, which Node refuses; write / between folders"
+        try:
+            name = unquote(segment, errors="strict")
+        except UnicodeDecodeError:
+            return f'holds percent-escapes in "{segment}" that are not UTF-8; encode names as UTF-8 (e.g. %C3%A9 for é)'
+        if _CONTROL.search(name):
+            return f'decodes to a control character in "{segment}"; remove it'
+        if name in (".", ".."):
+            return (f'has a "{segment}" segment, which URL parsers resolve but a store path must not; '
+                    "write the absolute path without . or ..")
+    return None
+
+
+def file_uri_path(uri: str) -> str:
+    """The absolute folder a file:/// URI names: the path of urlsplit, percent-decoded as UTF-8."""
+    problem = file_uri_problem(uri)
+    if problem:
+        raise StoreUriInvalid(uri, problem)
+    return str(Path(unquote(urlsplit(uri).path, errors="strict")))
 
 
 def _dumps(obj: Any) -> bytes:
@@ -83,14 +176,12 @@ class Store:
 class FileStore(Store):
     def __init__(self, root: str):
         self.root = Path(root)
-        self.uri = "file://" + str(self.root)
+        # as_uri percent-encodes, so the URI reads back (here and in TypeScript) as this folder.
+        self.uri = self.root.as_uri()
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, key: str) -> Path:
-        key = key.lstrip("/")
-        if ".." in key.split("/"):
-            raise ValueError(f"bad key {key!r}")
-        return self.root / key
+    def _path(self, key: str, allow_empty: bool = False) -> Path:
+        return self.root / check_key(key, allow_empty)
 
     def put_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
         path = self._path(key)
@@ -148,7 +239,7 @@ class FileStore(Store):
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
+        base = self._path(prefix, allow_empty=True)
         # A prefix may end mid-name ("stages/sft/check"); list its parent folder then filter.
         folder = base if prefix.endswith("/") or not prefix else base.parent
         if not folder.is_dir():
@@ -162,6 +253,7 @@ class FileStore(Store):
         return sorted(keys)
 
     def delete_prefix(self, prefix: str) -> None:
+        check_key(prefix)  # the empty prefix is the whole store: never one stage's business
         for key in self.list(prefix):
             try:
                 self._path(key).unlink()
@@ -192,11 +284,9 @@ class GcsStore(Store):
         self.parallelism = parallelism
         self.uri = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
 
-    def _name(self, key: str) -> str:
-        key = key.lstrip("/")
-        if ".." in key.split("/"):
-            raise ValueError(f"bad key {key!r}")
-        return f"{self.prefix}/{key}" if self.prefix else key
+    def _name(self, key: str, allow_empty: bool = False) -> str:
+        check_key(key, allow_empty)
+        return f"{self.prefix}/{key}" if self.prefix else key  # as given: a list prefix keeps its trailing /
 
     def put_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
         from google.api_core.exceptions import PreconditionFailed
@@ -251,7 +341,7 @@ class GcsStore(Store):
         return self.bucket.blob(self._name(key)).exists()
 
     def list(self, prefix: str) -> list[str]:
-        full = self._name(prefix)
+        full = self._name(prefix, allow_empty=True)
         strip = len(self.prefix) + 1 if self.prefix else 0
         return sorted(b.name[strip:] for b in self.bucket.list_blobs(prefix=full))
 
@@ -264,6 +354,7 @@ class GcsStore(Store):
             except NotFound:
                 pass
 
+        # _name refuses the empty prefix: the whole store is never one stage's business.
         self._parallel(delete, list(self.bucket.list_blobs(prefix=self._name(prefix))))
 
     def upload_dir(self, local_dir: str | Path, key_prefix: str) -> list[str]:
@@ -293,8 +384,8 @@ class GcsStore(Store):
 
 
 def open_store(uri: str) -> Store:
-    if uri.startswith("file://"):
-        return FileStore(uri[len("file://"):])
+    if uri.startswith("file:"):
+        return FileStore(file_uri_path(uri))
     if uri.startswith("gs://"):
         bucket, _, prefix = uri[len("gs://"):].partition("/")
         return GcsStore(bucket, prefix)

@@ -1,8 +1,10 @@
+import json
 import os
+from pathlib import Path
 
 import pytest
 
-from durable_finetune.store import CreateOnlyConflict, open_store
+from durable_finetune.store import CreateOnlyConflict, StoreKeyInvalid, StoreUriInvalid, check_key, open_store
 
 
 def test_json_round_trip_and_absent_is_none(store):
@@ -66,3 +68,48 @@ def test_digest_is_size_and_sha256_streamed_across_chunks(store, tmp_path):
 def test_unsupported_uri():
     with pytest.raises(ValueError):
         open_store("s3://bucket")
+
+
+# The Python half of the store contract's file:// and key rules; test/unit/store-uris.test.ts
+# reads the same fixtures, so both stores mean one folder by a URI and refuse the same input.
+FIXTURES = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "store"
+
+
+def _fixture(name):
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def test_file_uri_names_its_percent_decoded_folder(tmp_path):
+    root = str(tmp_path)
+    for case in _fixture("uris.json")["means"]:
+        uri, folder = (case[k].replace("{root}", root) for k in ("uri", "folder"))
+        store = open_store(uri)
+        assert str(store.root) == folder, uri
+        store.put_json("probe.json", {"uri": uri})
+        assert json.loads((Path(folder) / "probe.json").read_text()) == {"uri": uri}
+        assert str(open_store(store.uri).root) == folder, f"{uri}: its URI {store.uri} names the same folder"
+
+
+def test_file_uri_read_two_ways_is_refused_with_the_same_reason(tmp_path):
+    root = str(tmp_path)
+    for case in _fixture("uris.json")["refused"]:
+        uri = case["uri"].replace("{root}", root)
+        with pytest.raises(StoreUriInvalid) as e:
+            open_store(uri)
+        assert case["why"] in str(e.value), uri
+    assert list(tmp_path.iterdir()) == [], "a refused URI creates nothing"
+
+
+def test_keys_accepted_and_refused_as_in_the_typescript_store(store):
+    keys = _fixture("keys.json")
+    for case in keys["good"]:
+        assert check_key(case["key"]) == case["is"]
+        store.put_bytes(case["key"].rstrip("/") + "/x", b"1")
+        assert (store.root / case["is"] / "x").is_file()
+    for key in keys["bad"]:
+        with pytest.raises(StoreKeyInvalid):
+            check_key(key)
+        with pytest.raises(StoreKeyInvalid):
+            store.put_bytes(key, b"1")
+    with pytest.raises(StoreKeyInvalid):
+        store.delete_prefix("")
