@@ -11,6 +11,7 @@
  */
 import { InstancesClient, ZoneOperationsClient, protos } from '@google-cloud/compute';
 import { createHash } from 'node:crypto';
+import { expectedGpus } from '../config/machineGpus';
 import type { GceHostConfig } from '../config/schema';
 import { classifyOperationErrors, classifyThrown, quotaFromMessage, type Classified, type ComputeError } from './gceDecisions';
 import { HostLease, HostProvider, HostRequest, HostState, hostIdOf } from './provider';
@@ -334,7 +335,9 @@ export class GceHostProvider implements HostProvider {
     const region = zone.replace(/-[a-z]$/, '');
     const agentEnv = { ...(this.opts.agentEnv ?? {}) };
     if (process.env.STORAGE_EMULATOR_HOST && !agentEnv.STORAGE_EMULATOR_HOST) agentEnv.STORAGE_EMULATOR_HOST = process.env.STORAGE_EMULATOR_HOST;
-    const startup = renderStartupScript({ storeUri: req.storeUri, runId: req.runId, hostId, trainerImage: cfg.trainer_image, env: agentEnv });
+    const gpus = req.gpus !== undefined ? req.gpus : expectedGpus({ host: cfg, preflight: { gpus: 'auto' } });
+    if (gpus === null) throw new HostConfigInvalid(`the GPUs of machine type ${cfg.machine_type} are not known; set preflight.gpus to the number the VM has`);
+    const startup = renderStartupScript({ storeUri: req.storeUri, runId: req.runId, hostId, trainerImage: cfg.trainer_image, gpus, env: agentEnv });
     const subnetwork = cfg.subnetwork
       ? cfg.subnetwork.startsWith('regions/')
         ? cfg.subnetwork

@@ -7,6 +7,8 @@ export interface HostRequest {
   /** 1-based; deterministic names come from (runId, hostIndex) so a retry adopts. */
   hostIndex: number;
   storeUri: string;
+  /** GPUs the host must have (expectedGpus of the run's config); unset: the machine type's. */
+  gpus?: number | null;
 }
 
 /** What the workflow holds while it uses a host. Plain JSON: it lives in history. */

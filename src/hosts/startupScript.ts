@@ -16,11 +16,24 @@
  * all, without touching this machine's /etc.
  */
 
+/**
+ * The uid:gid the agent runs as in the trainer image: the startup script passes it to
+ * `docker run --user` and gives it the work folder mounted at /work. trainer/Dockerfile
+ * creates this user (its TRAINER_UID build arg); test/container checks the two agree.
+ */
+export const AGENT_UID = 1000;
+
 export interface StartupValues {
   storeUri: string;
   runId: string;
   hostId: string;
   trainerImage: string;
+  /**
+   * GPUs the VM must have (expectedGpus of the config): above 0 the agent runs with
+   * `--gpus all`, and a VM without the NVIDIA driver stops at boot instead of training on
+   * the CPU; 0 runs it without GPUs.
+   */
+  gpus: number;
   /** Extra environment for the agent container (e.g. STORAGE_EMULATOR_HOST in tests). */
   env?: Record<string, string>;
 }
@@ -50,6 +63,11 @@ export function checkValue(field: string, value: string): string {
   return value;
 }
 
+function checkCount(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new StartupValueInvalid(field, `${value} is not a whole number >= 0`);
+  return value;
+}
+
 /** The assignment block alone: also what tests run through bash to prove values arrive inert. */
 export function renderValues(v: StartupValues): string {
   const lines = [
@@ -57,6 +75,8 @@ export function renderValues(v: StartupValues): string {
     `FT_RUN_ID=${shellQuote(checkValue('run id', v.runId))}`,
     `FT_HOST_ID=${shellQuote(checkValue('host id', v.hostId))}`,
     `FT_IMAGE=${shellQuote(checkValue('host.trainer_image', v.trainerImage))}`,
+    `FT_GPUS=${shellQuote(String(checkCount('gpus', v.gpus)))}`,
+    `FT_AGENT_UID=${shellQuote(String(AGENT_UID))}`,
     'FT_ENV=()',
   ];
   for (const [name, value] of Object.entries(v.env ?? {})) {
@@ -74,16 +94,27 @@ set -euo pipefail
 ${renderValues(v)}
 
 root="\${FT_ROOT:-}"
-install -d -m 0755 "$root/etc/durable-finetune" "$root/var/lib/durable-finetune" "$root/etc/systemd/system"
+install -d -m 0755 "$root/etc/durable-finetune" "$root/etc/systemd/system"
+# The container's /work: the agent's user must own it, or its first mkdir there fails.
+install -d -m 0750 -o "$FT_AGENT_UID" -g "$FT_AGENT_UID" "$root/var/lib/durable-finetune"
 # bash writes the values back out in its own quoting; the unit's script sources them.
-declare -p FT_STORE FT_RUN_ID FT_HOST_ID FT_IMAGE FT_ENV > "$root/etc/durable-finetune/agent.vars"
+declare -p FT_STORE FT_RUN_ID FT_HOST_ID FT_IMAGE FT_GPUS FT_AGENT_UID FT_ENV > "$root/etc/durable-finetune/agent.vars"
 
 cat > "$root/etc/durable-finetune/run-agent.sh" <<'FT_RUN_AGENT'
 #!/bin/bash
 set -euo pipefail
 source "\${FT_ROOT:-}/etc/durable-finetune/agent.vars"
 gpus=()
-if command -v nvidia-smi >/dev/null 2>&1; then gpus=(--gpus all); fi
+if [ "$FT_GPUS" -gt 0 ]; then
+  # A GPU machine type without a driver must not train on the CPU. Exiting fails the unit,
+  # which systemd restarts every 10 s: a driver the boot image installs later is picked up,
+  # and until then this line is on the serial console (and in the run's failure).
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    echo "finetune-agent: GpuMissing: this VM should have $FT_GPUS GPU(s) but has no nvidia-smi (no NVIDIA driver); not starting a CPU run. Fix: a host.image with the driver (the Deep Learning VM family, which installs it at first boot from the install-nvidia-driver metadata), or install the driver and the NVIDIA container toolkit in your image" >&2
+    exit 3
+  fi
+  gpus=(--gpus all)
+fi
 registry="\${FT_IMAGE%%/*}"
 case "$registry" in
   *.pkg.dev | gcr.io | *.gcr.io) gcloud auth configure-docker --quiet "$registry" >/dev/null 2>&1 || true ;;
@@ -91,7 +122,7 @@ esac
 docker rm -f finetune-agent >/dev/null 2>&1 || true
 # --init: the agent gets SIGTERM from docker stop and its stage processes are reaped.
 exec docker run --rm --init --name finetune-agent --network host --shm-size 16g \\
-  "\${gpus[@]}" "\${FT_ENV[@]}" \\
+  --user "$FT_AGENT_UID:$FT_AGENT_UID" "\${gpus[@]}" "\${FT_ENV[@]}" \\
   -v "\${FT_ROOT:-}/var/lib/durable-finetune:/work" \\
   "$FT_IMAGE" \\
   python -m durable_finetune.agent --store "$FT_STORE" --run "$FT_RUN_ID" --host "$FT_HOST_ID" --workdir /work/agent

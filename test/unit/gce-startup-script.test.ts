@@ -3,16 +3,17 @@
  * rejected by validation (naming the field) or arrives in the startup script
  * inert, as the same bytes. "Inert" is checked by running the rendered script
  * through bash: `bash -n`, then its value block, its `declare -p` hand-off and
- * its run-agent script with a stub `docker` that records its argv.
+ * its run-agent script with a stub `docker` that records its argv. Then what the
+ * script does with the GPUs the VM must have and with the container's work folder.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GceHostConfig, PipelineConfig } from '../../src/config/schema';
-import { renderStartupScript, renderValues, StartupValueInvalid, VALUES_BEGIN, VALUES_END } from '../../src/hosts/startupScript';
+import { AGENT_UID, renderStartupScript, renderValues, StartupValueInvalid, VALUES_BEGIN, VALUES_END, type StartupValues } from '../../src/hosts/startupScript';
 
 /** Each would run `touch <canary>` if it ever became code. */
 function hostile(canary: string): string[] {
@@ -39,6 +40,36 @@ const gce = {
 
 function scratch(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'startup-script-'));
+}
+
+/**
+ * Runs the script's run-agent part (after the startup script wrote agent.vars under dir)
+ * with PATH holding only a stub docker that records `docker run`'s argv, and an
+ * nvidia-smi when asked: what a VM with or without the NVIDIA driver has.
+ */
+function runAgent(dir: string, script: string, opts: { nvidiaSmi: boolean }): { status: number; stderr: string; argv: string[] } {
+  fs.writeFileSync(path.join(dir, 'run-agent.sh'), script.split("<<'FT_RUN_AGENT'\n")[1].split('\nFT_RUN_AGENT\n')[0]);
+  const bin = path.join(dir, 'bin');
+  fs.rmSync(bin, { recursive: true, force: true });
+  fs.mkdirSync(bin);
+  const argvFile = path.join(dir, 'argv');
+  fs.rmSync(argvFile, { force: true });
+  fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/bash\nif [ "$1" = run ]; then printf '%s\\0' "$@" > ${JSON.stringify(argvFile)}; fi\n`, { mode: 0o755 });
+  if (opts.nvidiaSmi) fs.writeFileSync(path.join(bin, 'nvidia-smi'), '#!/bin/bash\n', { mode: 0o755 });
+  const r = spawnSync('/bin/bash', ['run-agent.sh'], { cwd: dir, env: { PATH: bin, FT_ROOT: dir }, encoding: 'utf8' });
+  const argv = fs.existsSync(argvFile) ? fs.readFileSync(argvFile, 'utf8').split('\0').slice(0, -1) : [];
+  return { status: r.status ?? -1, stderr: r.stderr, argv };
+}
+
+/** Runs the whole startup script as a VM boots it, rooted in dir, with a systemctl that does nothing. */
+function boot(dir: string, values: StartupValues): string {
+  const script = renderStartupScript(values);
+  const bin = path.join(dir, 'boot-bin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, 'systemctl'), '#!/bin/bash\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'startup.sh'), script);
+  execFileSync('bash', [path.join(dir, 'startup.sh')], { env: { PATH: `${bin}:/usr/bin:/bin`, FT_ROOT: dir } });
+  return script;
 }
 
 describe('GCE config validation rejects hostile values, naming the field', () => {
@@ -79,13 +110,16 @@ describe('the startup script keeps values inert', () => {
   });
 
   it('control characters in any value are rejected, naming the value', () => {
-    const ok = { storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1' };
+    const ok = { storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1', gpus: 0 };
     for (const [field, key] of [['store', 'storeUri'], ['run id', 'runId'], ['host id', 'hostId'], ['host.trainer_image', 'trainerImage']] as const) {
       for (const bad of ['a\nb', 'a\rb', 'a\u0000b', 'a\tb', 'a\u001bb']) {
         assert.throws(() => renderValues({ ...ok, [key]: bad }), (err: unknown) => err instanceof StartupValueInvalid && err.field === field);
       }
     }
     assert.throws(() => renderValues({ ...ok, env: { 'BAD NAME': 'x' } }), StartupValueInvalid);
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      assert.throws(() => renderValues({ ...ok, gpus: bad }), (err: unknown) => err instanceof StartupValueInvalid && err.field === 'gpus');
+    }
   });
 
   it('bash parses the whole script, and every hostile value arrives as the same bytes, running nothing', () => {
@@ -97,6 +131,7 @@ describe('the startup script keeps values inert', () => {
         runId: value,
         hostId: `${value}-h1`,
         trainerImage: value,
+        gpus: 2,
         env: { STORAGE_EMULATOR_HOST: value },
       };
       const script = renderStartupScript(values);
@@ -119,13 +154,7 @@ describe('the startup script keeps values inert', () => {
       assert.deepEqual(out.split('\0').slice(0, -1), [values.storeUri, values.runId, values.hostId, values.trainerImage, '-e', `STORAGE_EMULATOR_HOST=${value}`]);
 
       // 2. The run-agent script, with the hand-off file and a stub docker: the agent's argv is exact.
-      const runAgent = script.split("<<'FT_RUN_AGENT'\n")[1].split('\nFT_RUN_AGENT\n')[0];
-      fs.writeFileSync(path.join(dir, 'run-agent.sh'), runAgent);
-      const bin = path.join(dir, 'bin');
-      fs.mkdirSync(bin, { recursive: true });
-      fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/bash\nif [ "$1" = run ]; then printf '%s\\0' "$@" > ${JSON.stringify(path.join(dir, 'argv'))}; fi\n`, { mode: 0o755 });
-      execFileSync('bash', ['run-agent.sh'], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin`, FT_ROOT: dir } });
-      const argv = fs.readFileSync(path.join(dir, 'argv'), 'utf8').split('\0').slice(0, -1);
+      const { argv } = runAgent(dir, script, { nvidiaSmi: true });
       const after = (flag: string) => argv[argv.indexOf(flag) + 1];
       assert.equal(after('--store'), values.storeUri);
       assert.equal(after('--run'), values.runId);
@@ -134,6 +163,48 @@ describe('the startup script keeps values inert', () => {
       assert.equal(after('-e'), `STORAGE_EMULATOR_HOST=${value}`);
 
       assert.equal(fs.existsSync(canary), false, `a value ran as code: ${JSON.stringify(value)}`);
+    }
+  });
+});
+
+describe('the startup script runs the agent on the GPUs the machine type has, as the image user', () => {
+  const values = { storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1' };
+
+  it('the work folder mounted at /work belongs to the agent user, who runs the container', () => {
+    const dir = scratch();
+    const script = boot(dir, { ...values, gpus: 0 });
+    const work = fs.statSync(path.join(dir, 'var/lib/durable-finetune'));
+    assert.equal(work.uid, AGENT_UID);
+    assert.equal(work.gid, AGENT_UID);
+    assert.equal(work.mode & 0o777, 0o750);
+    const { argv } = runAgent(dir, script, { nvidiaSmi: false });
+    assert.equal(argv[argv.indexOf('--user') + 1], `${AGENT_UID}:${AGENT_UID}`);
+    assert.ok(argv.includes(`${dir}/var/lib/durable-finetune:/work`), argv.join(' '));
+  });
+
+  it('a machine type with GPUs runs the container with --gpus all', () => {
+    const dir = scratch();
+    const { status, argv } = runAgent(dir, boot(dir, { ...values, gpus: 2 }), { nvidiaSmi: true });
+    assert.equal(status, 0);
+    assert.equal(argv[argv.indexOf('--gpus') + 1], 'all');
+  });
+
+  it('a VM that should have GPUs but has no NVIDIA driver starts no agent and says why on the console', () => {
+    const dir = scratch();
+    const { status, stderr, argv } = runAgent(dir, boot(dir, { ...values, gpus: 2 }), { nvidiaSmi: false });
+    assert.notEqual(status, 0, 'the unit fails (systemd restarts it), it does not start a CPU run');
+    assert.deepEqual(argv, [], 'docker run was never called');
+    assert.match(stderr, /GpuMissing: this VM should have 2 GPU\(s\) but has no nvidia-smi/);
+    assert.match(stderr, /host\.image with the driver/);
+  });
+
+  it('0 GPUs (preflight.gpus: 0) runs without --gpus, driver or not', () => {
+    const dir = scratch();
+    const script = boot(dir, { ...values, gpus: 0 });
+    for (const nvidiaSmi of [false, true]) {
+      const { status, argv } = runAgent(dir, script, { nvidiaSmi });
+      assert.equal(status, 0);
+      assert.equal(argv.includes('--gpus'), false, argv.join(' '));
     }
   });
 });
