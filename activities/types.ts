@@ -34,6 +34,8 @@ export interface ProvisionInput {
   hostIndex: number;
   storeUri: string;
   host: PipelineConfig['host'];
+  /** GPUs the host must have (expectedGpus); a gce VM without them never starts the agent. */
+  gpus?: number | null;
 }
 
 export interface RunJobInput {
