@@ -61,6 +61,14 @@ const short = proxyActivities<Activities>({
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid', 'QuotaExceeded', 'CapacityUnavailable'] },
 });
 
+// prepareRun may fetch a Hub model of many GB into the store: one attempt may take long, and it
+// heartbeats while it downloads, so a worker that died mid-fetch is noticed within minutes.
+const preparing = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '5 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid'] },
+});
+
 export async function fineTunePipeline(input: PipelineConfigInput): Promise<PipelineResult> {
   let config: PipelineConfig;
   try {
@@ -108,7 +116,11 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   let hosts: HostPool | null = null;
   try {
     stage('provision');
-    const run: PreparedRun = await short.prepareRun({ runId, config });
+    const run: PreparedRun = await preparing.prepareRun({ runId, config });
+    if (run.model) {
+      progress.model = run.model;
+      setCurrentDetails(renderDetails(progress));
+    }
     const bill = new CostTracker(run.config.cost, hostRate(run.config));
     cost = bill;
     // Provisioning may wait out a stockout for capacity_wait_s: one attempt must
@@ -175,6 +187,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       { eval_data: run.inputs.eval_data },
       {
         ...c.generate,
+        dtype: c.model.dtype,
         models: { base: run.inputs.base_model, sft: merge.output!.key, ...(dpo ? { dpo: dpo.output!.key } : {}) },
       },
     );

@@ -52,6 +52,7 @@ export type FailureClass =
   | 'killed'
   | 'disk_full'
   | 'bad_data'
+  | 'bad_model'
   | 'hang'
   | 'continuity'
   | 'no_op_training'

@@ -20,6 +20,10 @@ export const FAILURES: Record<FailureClass, FailureKind> = {
   killed: { type: 'StageKilled', advice: 'the stage was killed (often the kernel OOM killer): check host memory' },
   disk_full: { type: 'DiskFull', advice: 'free disk on the host or raise the boot disk size' },
   bad_data: { type: 'BadData', advice: 'fix the data file named in the log tail; a new host will not help' },
+  bad_model: {
+    type: 'ModelUnsupported',
+    advice: 'use a model of a supported family or fix lora.target_modules (docs/config.md, model families)',
+  },
   hang: { type: 'StageHung', advice: 'no progress within hang_timeout_s: the log tail shows where it stopped' },
   continuity: {
     type: 'ContinuityBroken',
@@ -30,11 +34,12 @@ export const FAILURES: Record<FailureClass, FailureKind> = {
     advice: 'no trainable parameters moved: check the LoRA target modules and that adapters load trainable',
   },
   dpo_collapsed: { type: 'DpoCollapsed', advice: 'raise dpo.beta or lower dpo.learning_rate' },
+  // Not retried on a new host: a VM of the same image and machine type shows the same
+  // (no driver, no --gpus, CPU-only torch), and preflight fails within minutes of the start,
+  // so a rerun costs no more than a retry would. docs/operating.md tells the causes apart.
   gpu_missing: {
     type: 'GpuMissing',
-    advice:
-      'CUDA sees fewer GPUs than the host must have: install the NVIDIA driver or use a GPU image, run the container with `docker run --gpus all`, ' +
-      'and use a CUDA build of torch; or set preflight.gpus to the GPUs the host really has (0 trains on the CPU on purpose)',
+    advice: 'a GPU host must not train on the CPU: fix the driver, image or container as the message says, or set preflight.gpus',
   },
   bf16_unsupported: {
     type: 'Bf16Unsupported',

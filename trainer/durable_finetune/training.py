@@ -237,11 +237,11 @@ def training_args(params: dict, output_dir: Path, use_bf16: bool) -> dict[str, A
     )
 
 
-def lora_config(params: dict):
+def lora_config(params: dict, targets: list[str]):
+    """The LoraConfig of params.lora on `targets` (families.lora_targets: `all-linear` resolved per family)."""
     from peft import LoraConfig
 
     lora = params.get("lora") or {}
-    targets = lora.get("target_modules", "all-linear")
     return LoraConfig(
         r=int(lora.get("r", 16)),
         lora_alpha=int(lora.get("alpha", 32)),

@@ -24,19 +24,23 @@ from __future__ import annotations
 import sys
 
 from ..dpo_guard import CollapseGuard, GuardConfig, TaskProbe
+from ..families import Family, check_adapter, check_targets, lora_targets, model_family
 from ..fingerprint import fingerprint_dir
 from ..probe import compare_probes, default_tolerance, model_probe
+from ..prompts import training_row
 from ..ranks import decided_by_rank_zero
 from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
 from .common import (StageContext, StageFailure, debug_param, device_and_dtype, read_jsonl, recorded_probe,
                      run_stage, set_seed)
 
 
-def check_rows(rows: list[dict]) -> list[dict]:
+def check_rows(rows: list[dict], family: Family) -> list[dict]:
+    """Rows as trl preference rows, the prompt as the family renders it (prompts.py)."""
     for n, r in enumerate(rows, 1):
         if not all(isinstance(r.get(k), list) and r[k] for k in ("prompt", "chosen", "rejected")):
             raise StageFailure("bad_data", f"preference row {n}: needs prompt, chosen, rejected message lists")
-    return [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]
+    return [training_row(family, r["prompt"], r.get("tools"), chosen=r["chosen"], rejected=r["rejected"])
+            for r in rows]
 
 
 def check_start(trainer, tokenizer, expected_probe: dict | None, tolerance: float, fingerprint: str) -> dict:
@@ -89,7 +93,8 @@ def main(ctx: StageContext) -> None:
     actual = fingerprint_dir(model_dir)
     if not expected or actual != expected:
         raise StageFailure("continuity", f"model fingerprint {actual} != expected {expected}")
-    dataset = Dataset.from_list(check_rows(read_jsonl(ctx.input_path("preference_data"))))
+    family = model_family(model_dir)
+    dataset = Dataset.from_list(check_rows(read_jsonl(ctx.input_path("preference_data")), family))
     expected_probe = recorded_probe(ctx, "model", expected)
     device, dtype = device_and_dtype(p)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -97,6 +102,8 @@ def main(ctx: StageContext) -> None:
     if debug_param(p, "debug_reinit_policy"):
         # The failure this guards against: "continue from SFT" that trains a fresh model underneath.
         model = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
+    targets = lora_targets(p.get("lora") or {}, family)
+    check_targets(model, targets, family)
 
     resume_path, start_step = resume_point(ctx)
     progress = stage_progress(ctx)
@@ -107,7 +114,8 @@ def main(ctx: StageContext) -> None:
     args = DPOConfig(**training_args(p, ctx.local_dir / "trainer", use_bf16=str(dtype) == "torch.bfloat16"),
                      beta=float(p["beta"]), **loss)
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=lora_config(p))
+                         processing_class=tokenizer, peft_config=lora_config(p, targets))
+    check_adapter(trainer.model, targets)
     continuity = check_start(trainer, tokenizer, expected_probe, float(p.get("continuity_tolerance",
                                                                                 default_tolerance(dtype))), expected)
     probe = task_probe(ctx, model_dir)

@@ -1,28 +1,47 @@
 """Generate stage: the same eval prompts, the same greedy decoding, for every model.
 
 params.models maps a name (base, sft, dpo) to a model input. Each model is a
-full model folder (or `hf:` id). Output: output/generations.jsonl, one line
-per model and eval item: {"model", "item_id", "output"}.
+full model folder (or `hf:` id) of a supported family (families.py). Each
+eval item is rendered by its model's chat template with the item's own
+`tools` (prompts.py), in batches of params.batch_size, in the model's dtype
+(params.dtype: bf16 on a GPU that has it). progress.json counts items done of
+items x models, so a long generate is never taken for a hung one; status
+metrics carry each model's new tokens per second.
+Output: output/generations.jsonl, one line per model and eval item:
+{"model", "item_id", "output"}.
 """
 from __future__ import annotations
 
 import json
 import sys
+import time
+from typing import Callable
 
 import torch
 
+from ..families import family_of, model_family
+from ..progress import Progress
+from ..prompts import prompt_text
 from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, resolve_input, run_stage, set_seed
 
 
-def generate_all(model, tokenizer, items: list[dict], max_new_tokens: int, batch_size: int) -> list[str]:
+def generate_all(model, tokenizer, items: list[dict], max_new_tokens: int, batch_size: int,
+                 on_batch: Callable[[int, int], None] | None = None) -> list[str]:
+    """Greedy outputs of `items` (each with messages and optional tools), in order.
+    on_batch(items, new_tokens) after each batch."""
+    family = family_of(model.config)
     tokenizer.padding_side = "left"  # decoder-only: pad on the left so new tokens follow the prompt
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    stop = model.generation_config.eos_token_id
+    stop = set(stop if isinstance(stop, list) else [stop] if stop is not None else [tokenizer.eos_token_id])
     outs: list[str] = []
     for i in range(0, len(items), batch_size):
         batch = items[i:i + batch_size]
-        enc = tokenizer.apply_chat_template([it["messages"] for it in batch], add_generation_prompt=True,
-                                            return_tensors="pt", padding=True, return_dict=True).to(model.device)
+        # One text per item: items in a batch may carry different tools, and `tools=` is per call.
+        texts = [prompt_text(tokenizer, family, it["messages"], it.get("tools")) for it in batch]
+        # The template wrote the special tokens (bos included): the tokenizer must not add them again.
+        enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt").to(model.device)
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
@@ -30,7 +49,14 @@ def generate_all(model, tokenizer, items: list[dict], max_new_tokens: int, batch
         # A random model can emit a partial UTF-8 byte sequence; replace it so every reader can parse the line.
         outs.extend(t.encode("utf-8", "replace").decode("utf-8")
                     for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+        if on_batch:
+            on_batch(len(batch), sum(generated_length(row, stop) for row in new.tolist()))
     return outs
+
+
+def generated_length(row: list[int], stop: set[int]) -> int:
+    """Tokens the model generated in one row: up to and including its first stop token (the rest is padding)."""
+    return next((n + 1 for n, t in enumerate(row) if t in stop), len(row))
 
 
 def generation_line(model: str, item_id: str, output: str) -> dict:
@@ -49,22 +75,46 @@ def main(ctx: StageContext) -> None:
     models = p.get("models") or {}
     if not models:
         raise StageFailure("bad_data", "params.models is empty")
+    paths = {name: resolve_input(ref, ctx.store, ctx.workdir / "cache") for name, ref in models.items()}
+    families = {name: model_family(path).name for name, path in paths.items()}  # every model, before any loads
     device, dtype = device_and_dtype(p)
-    max_new = int(p.get("max_new_tokens", 64))
-    lines = []
-    for name, ref in models.items():
-        path = resolve_input(ref, ctx.store, ctx.workdir / "cache")
-        print(f"generating with {name} ({ref})", file=sys.stderr, flush=True)
+    max_new, batch_size = int(p.get("max_new_tokens", 64)), int(p.get("batch_size", 16))
+    progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, len(items) * len(models))
+    progress.update(step=0)
+    lines, rates = [], {}
+    for name, path in paths.items():
+        print(f"generating with {name} ({models[name]}, {families[name]}, {dtype}, batch {batch_size})",
+              file=sys.stderr, flush=True)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
-        outputs = generate_all(model, tokenizer, items, max_new, int(p.get("batch_size", 16)))
+        done = {"items": 0, "tokens": 0}
+        t0 = time.monotonic()
+
+        def on_batch(n_items: int, n_tokens: int) -> None:
+            done["items"] += n_items
+            done["tokens"] += n_tokens
+            rate = done["tokens"] / max(time.monotonic() - t0, 1e-9)
+            progress.log(progress.state["step"] + n_items, None, {"tokens_per_s": round(rate, 2)})
+
+        outputs = generate_all(model, tokenizer, items, max_new, batch_size, on_batch)
+        seconds = time.monotonic() - t0
+        rates[name] = {"new_tokens": done["tokens"], "seconds": round(seconds, 3),
+                       "tokens_per_s": round(done["tokens"] / max(seconds, 1e-9), 2)}
+        print(f"{name}: {done['tokens']} new tokens in {seconds:.1f} s ({rates[name]['tokens_per_s']} tokens/s)",
+              file=sys.stderr, flush=True)
         lines += [generation_line(name, it["id"], out) for it, out in zip(items, outputs)]
         del model
     body = "".join(json.dumps(x) + "\n" for x in lines).encode()
     key = ctx.key("output/generations.jsonl")
     ctx.store.put_bytes(key, body)
-    ctx.write_status("succeeded", output={"key": key, "fingerprint": None},
-                     metrics={"models": list(models), "items": len(items), "max_new_tokens": max_new})
+    progress.update(step=len(items) * len(models))
+    ctx.write_status("succeeded", output={"key": key, "fingerprint": None}, metrics={
+        "models": list(models), "items": len(items), "max_new_tokens": max_new, "batch_size": batch_size,
+        "dtype": str(dtype).removeprefix("torch."), "device": device, "families": families,
+        "tokens_per_s": {name: r["tokens_per_s"] for name, r in rates.items()},
+        "new_tokens": {name: r["new_tokens"] for name, r in rates.items()},
+        "seconds": {name: r["seconds"] for name, r in rates.items()},
+    })
 
 
 if __name__ == "__main__":

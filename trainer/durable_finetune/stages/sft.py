@@ -8,19 +8,22 @@ rank 0 saves and uploads the adapter and writes the status.
 """
 from __future__ import annotations
 
+from ..families import Family, check_adapter, check_targets, lora_targets, model_family
 from ..fingerprint import fingerprint_dir
 from ..probe import model_probe
+from ..prompts import training_row
 from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
 from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, run_stage, set_seed
 
 
-def to_prompt_completion(rows: list[dict]) -> list[dict]:
+def to_prompt_completion(rows: list[dict], family: Family) -> list[dict]:
+    """Rows as trl prompt/completion pairs, the prompt as the family renders it (prompts.py)."""
     out = []
     for n, row in enumerate(rows, 1):
         msgs = row.get("messages")
         if not msgs or msgs[-1].get("role") != "assistant":
             raise StageFailure("bad_data", f"sft row {n}: needs messages ending with an assistant turn")
-        out.append({"prompt": msgs[:-1], "completion": msgs[-1:]})
+        out.append(training_row(family, msgs[:-1], row.get("tools"), completion=msgs[-1:]))
     return out
 
 
@@ -36,10 +39,13 @@ def main(ctx: StageContext) -> None:
 
     base = ctx.input_path("base_model")
     data = ctx.input_path("sft_data")
-    dataset = Dataset.from_list(to_prompt_completion(read_jsonl(data)))
+    family = model_family(base)  # an unknown architecture fails here, before any weights load
+    dataset = Dataset.from_list(to_prompt_completion(read_jsonl(data), family))
     device, dtype = device_and_dtype(p)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    targets = lora_targets(p.get("lora") or {}, family)
+    check_targets(model, targets, family)
 
     resume_path, start_step = resume_point(ctx)
     progress = stage_progress(ctx)
@@ -49,7 +55,8 @@ def main(ctx: StageContext) -> None:
     args = SFTConfig(**training_args(p, out_dir, use_bf16=str(dtype) == "torch.bfloat16"),
                      completion_only_loss=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(p))
+                         peft_config=lora_config(p, targets))
+    lora_modules = check_adapter(trainer.model, targets)
     interrupted, out = run_training(ctx, trainer, progress, stop, resume_path, start_step)
     step = trainer.state.global_step
     if interrupted:
@@ -68,7 +75,8 @@ def main(ctx: StageContext) -> None:
     ctx.store.upload_dir(adapter_dir, key)
     progress.update(step=step)
     ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": model_probe(trainer.model, tokenizer)},
-                     metrics={"train_loss": out.training_loss, "ranks": ctx.rank.world_size,
+                     metrics={"train_loss": out.training_loss, "ranks": ctx.rank.world_size, "family": family.name,
+                              "lora_targets": targets, "lora_modules": lora_modules,
                               **{k: v for k, v in out.metrics.items() if isinstance(v, (int, float))}},
                      steps_done=step, resumed_from_step=start_step)
 
