@@ -84,6 +84,28 @@ describe('injected stage crashes reach the activity as classified failures', () 
     });
   }
 
+  it(`preflight on a host whose CUDA sees fewer GPUs than expected -> ${FAILURES.gpu_missing.type}, with the evidence and the fix`, async () => {
+    const job: JobSpec = {
+      job_id: 'preflight-1',
+      run_id: lease.runId,
+      host_id: lease.hostId,
+      stage: 'preflight',
+      resume: false,
+      created_at: new Date().toISOString(),
+      inputs: {},
+      params: { ranks: 1, timeout_s: 30, min_free_disk_gb: 0, expected_gpus: 1 },
+    };
+    const failure = await env.run(acts.runJob, { lease, storeUri, job, monitor }).then(
+      () => assert.fail('preflight passed on a machine without a GPU'),
+      (err: unknown) => err as ApplicationFailure,
+    );
+    assert.equal(failure.type, FAILURES.gpu_missing.type);
+    assert.equal(failure.nonRetryable, true);
+    assert.match(failure.message, /expected 1 GPU\(s\), CUDA sees 0: torch .*nvidia-smi.*\/dev\/nvidia/);
+    assert.match(failure.message, /Fix: .*docker run --gpus all.*preflight\.gpus/);
+    assert.equal((failure.details?.[0] as { failureClass: string }).failureClass, 'gpu_missing');
+  });
+
   it(`a hang -> ${FAILURES.hang.type} after hang_timeout_s, with the log tail`, async () => {
     const t0 = Date.now();
     const failure = await failureOf('sft-4', 'hang', hangMonitor);

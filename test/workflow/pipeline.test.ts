@@ -122,6 +122,20 @@ describe('fineTunePipeline', () => {
     assert.equal(result?.promoted.model, 'sft');
   });
 
+  it("fails with GpuMissing in preflight, before any SFT, on a GPU machine type whose host shows none", async () => {
+    const host = { provider: 'gce' as const, project: 'finetune-test', zones: ['us-central1-a'], machine_type: 'a2-highgpu-2g' as const, trainer_image: 'us-docker.pkg.dev/p/r/trainer:1' };
+    const config = testConfig({ store: 'gs://bucket/runs', host, model: { base: '/tmp/model', dtype: 'bfloat16' } });
+    const { error, recorder } = await run({ preflight: [failAs('GpuMissing', 'expected 2 GPU(s), CUDA sees 0')] }, config);
+    assert.ok(error instanceof WorkflowFailedError);
+    const cause = error.cause instanceof ActivityFailure ? error.cause.cause : error.cause;
+    assert.ok(cause instanceof ApplicationFailure && cause.type === 'GpuMissing', String(cause));
+    const [preflight] = recorder.jobs;
+    assert.equal(preflight.params.expected_gpus, 2, "'auto' is the machine type's GPUs");
+    assert.equal(preflight.params.dtype, 'bfloat16');
+    assert.deepEqual(recorder.jobs.map((j) => j.stage), ['preflight'], 'ranks: auto never gets to fall to 1 in SFT');
+    assert.deepEqual(recorder.released, recorder.provisioned.map((l) => l.hostId));
+  });
+
   it('gives up after more host losses than monitor.max_host_losses', async () => {
     const lose = loseHost(5, null);
     const { error, recorder } = await run({ sft: [lose, lose, lose, lose] });
