@@ -7,14 +7,43 @@ Checks that make a silent mistake loud:
 - logits on fixed probe inputs match before and after merge_and_unload within
   params.tolerance;
 - no `lora_` keys remain in the merged state dict.
+
+progress.json counts the work done, so a long merge (a big model on a slow
+disk or CPU) is never called hung: step 1 when base and adapter are loaded,
+one step per LoRA module merged, then checks, save and upload
+(total_steps = modules + 5).
 """
 from __future__ import annotations
+
+import warnings
 
 import torch
 
 from ..fingerprint import fingerprint_dir
+from ..progress import Progress
 from ..probe import compare_probes, default_tolerance, probe_logits, probe_summary
 from .common import StageContext, StageFailure, device_and_dtype, recorded_probe, run_stage, set_seed
+
+# Steps of progress.json besides one per LoRA module: loaded, probe checked, merged model checked, saved, uploaded.
+PHASES = 5
+
+
+def lora_layers(peft_model) -> list:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in peft_model.modules() if isinstance(m, BaseTunerLayer)]
+
+
+def merge_modules(peft_model, progress: Progress):
+    """Merge the adapter module by module (a step each), then unload the LoRA wrappers:
+    merge_and_unload finds every module merged already and only unwraps them."""
+    for layer in lora_layers(peft_model):
+        layer.merge()
+        progress.update(force=False, step=progress.state["step"] + 1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="All adapters are already merged")
+        return peft_model.merge_and_unload()  # returns the merged model; not in place
+
 
 def main(ctx: StageContext) -> None:
     from peft import PeftModel
@@ -31,9 +60,12 @@ def main(ctx: StageContext) -> None:
 
     device, dtype = device_and_dtype(p)
     tolerance = float(p.get("tolerance", 1e-3 if dtype == torch.float32 else 5e-2))
+    progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, 0)
+    progress.write(force=True)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype).to(device)
     peft_model = PeftModel.from_pretrained(model, adapter).eval()
+    progress.update(step=1, total_steps=len(lora_layers(peft_model)) + PHASES)
     before = probe_logits(peft_model, tokenizer)
     expected_probe = recorded_probe(ctx, "adapter", expected)
     if expected_probe is not None:
@@ -41,7 +73,8 @@ def main(ctx: StageContext) -> None:
                              float(p.get("continuity_tolerance", default_tolerance(dtype))))
         if why:
             raise StageFailure("continuity", f"base + adapter {actual} is not the model SFT trained: {why}")
-    merged = peft_model.merge_and_unload().eval()  # returns the merged model; not in place
+    progress.update(step=2)
+    merged = merge_modules(peft_model, progress).eval()
     after = probe_logits(merged, tokenizer)
     diff = max(float((a - b).abs().max()) for a, b in zip(before, after))
     if diff > tolerance:
@@ -49,14 +82,17 @@ def main(ctx: StageContext) -> None:
     lora_keys = [k for k in merged.state_dict() if "lora_" in k]
     if lora_keys:
         raise StageFailure("error", f"merged model still has LoRA keys: {lora_keys[:5]}")
+    progress.update(step=progress.state["step"] + 1)
 
     out = ctx.local_dir / "model"
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     fp = fingerprint_dir(out)
+    progress.update(step=progress.state["step"] + 1)
     key = ctx.key("output/model")
     ctx.store.delete_prefix(key + "/")
     ctx.store.upload_dir(out, key)
+    progress.update(step=progress.state["total_steps"])
     last = [a[0, -1] for a in after]
     ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": probe_summary(after)}, metrics={
         "probe_max_abs_diff": diff, "tolerance": tolerance, "adapter_fingerprint": actual,
