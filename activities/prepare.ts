@@ -1,20 +1,36 @@
 /**
  * prepareRun: resolves the config on the worker and puts everything a host
- * needs into the store (run.json, data, a local base model), because the
- * store is the host's only input.
+ * needs into the store (run.json, data, the base model: a local folder, or an
+ * hf: model resolved to its commit and fetched once into hub/), because the
+ * store is the host's only input. It runs before any host is provisioned, so
+ * a bad reference or token costs nothing.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import { resolveLocalPaths } from '../src/config/load';
 import type { PipelineConfig } from '../src/config/schema';
 import { EvalItemsInvalid, parseEvalItems } from '../src/eval/items';
+import { hubEndpoint, type HubAccess } from '../src/hub/client';
+import { HubError } from '../src/hub/errors';
+import { fetchHubModel, type HubModel } from '../src/hub/fetch';
+import { isHfRef, parseHfRef } from '../src/hub/ref';
 import { runKey } from '../src/jobs/contract';
+import { runLog } from '../src/log';
+import { resolveSecret, SecretUnavailable } from '../src/secrets/resolve';
 import { openStore } from '../src/store/open';
 import type { Store } from '../src/store/store';
 import type { ActivityDeps } from './deps';
 import type { PreparedRun, RunInputs } from './types';
 
 const isRemote = (ref: string): boolean => /^(gs:\/\/|hf:)/.test(ref);
+
+/** What run.json holds: the resolved config (secret references, never secrets) and the base model's commit. */
+export interface RunRecord {
+  run_id: string;
+  config: PipelineConfig;
+  model?: HubModel;
+  prepared_at: string;
+}
 
 export function prepareActivities(deps: ActivityDeps) {
   return {
@@ -23,9 +39,11 @@ export function prepareActivities(deps: ActivityDeps) {
       const store = openStore(config.store);
       const { runId } = input;
       checkEvalData(config.data.eval);
-      const earlier = await store.getJson<{ config: PipelineConfig }>(runKey(runId, 'run.json'));
+      const earlier = await store.getJson<RunRecord>(runKey(runId, 'run.json'));
       if (earlier) refuseOtherTraining(runId, earlier.config, config);
-      await store.putJson(runKey(runId, 'run.json'), { run_id: runId, config, prepared_at: new Date().toISOString() });
+      const model = isHfRef(config.model.base) ? await hubModel(store, runId, config.model, earlier?.model?.commit, deps.env ?? process.env) : undefined;
+      const record: RunRecord = { run_id: runId, config, ...(model ? { model } : {}), prepared_at: new Date().toISOString() };
+      await store.putJson(runKey(runId, 'run.json'), record);
 
       const stageIn = async (ref: string, key: string): Promise<string> => {
         if (isRemote(ref)) return ref;
@@ -35,15 +53,39 @@ export function prepareActivities(deps: ActivityDeps) {
         return runKey(runId, key);
       };
       const inputs: RunInputs = {
-        base_model: await stageIn(config.model.base, 'inputs/base-model'),
+        base_model: model ? model.key : await stageIn(config.model.base, 'inputs/base-model'),
         sft_data: await stageIn(config.data.sft, 'data/sft.jsonl'),
         preference_data: await stageIn(config.data.preferences, 'data/preferences.jsonl'),
         eval_data: await stageIn(config.data.eval, 'data/eval.jsonl'),
       };
       const earlierJobs = earlier ? await earlierJobAttempts(store, runId) : {};
-      return { config, storeUri: store.uri, inputs, ...(Object.keys(earlierJobs).length > 0 ? { earlierJobs } : {}) };
+      return { config, storeUri: store.uri, inputs, ...(model ? { model } : {}), ...(Object.keys(earlierJobs).length > 0 ? { earlierJobs } : {}) };
     },
   };
+}
+
+/**
+ * The hf: base model in the store, at the commit an earlier execution of this run
+ * recorded (pinned) or the one its revision names now. The token is resolved here,
+ * inside the activity, and leaves it in no input, output, record, log or error.
+ */
+async function hubModel(store: Store, runId: string, model: PipelineConfig['model'], pinned: string | undefined, env: NodeJS.ProcessEnv): Promise<HubModel> {
+  try {
+    const access: HubAccess = {
+      endpoint: hubEndpoint(env),
+      ...(model.token ? { token: { value: resolveSecret('model.token', model.token, env), ref: model.token } } : {}),
+    };
+    const heartbeat = Context.current().heartbeat.bind(Context.current());
+    const out = await fetchHubModel(store, parseHfRef(model.base), access, { pinned, progress: (p) => heartbeat(p) });
+    runLog({ runId }).info({ repo: out.model.repo, revision: out.model.revision, commit: out.model.commit, key: out.model.key, fetched: out.fetched, files: out.files, bytes: out.bytes }, 'base model ready');
+    return out.model;
+  } catch (err) {
+    if (err instanceof HubError) {
+      throw ApplicationFailure.create({ message: err.message, type: err.name, nonRetryable: !err.retryable, details: [{ field: err.field, ...err.evidence }] });
+    }
+    if (err instanceof SecretUnavailable) throw ApplicationFailure.nonRetryable(err.message, err.name, { field: err.field });
+    throw err;
+  }
 }
 
 /** What a checkpoint depends on: a rerun of a run id must train the same way to continue its checkpoints. */

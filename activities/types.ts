@@ -4,6 +4,7 @@
  */
 import type { PipelineConfig } from '../src/config/schema';
 import type { HostLease } from '../src/hosts/provider';
+import type { HubModel } from '../src/hub/fetch';
 import type { JobSpec, StageName } from '../src/jobs/contract';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
@@ -21,6 +22,8 @@ export interface PreparedRun {
   config: PipelineConfig;
   storeUri: string;
   inputs: RunInputs;
+  /** An hf: base model: its repo, the revision asked for, the commit it resolved to, its store key. Absent for other bases. */
+  model?: HubModel;
   /**
    * Jobs that earlier executions of this run id started, per job tag (`sft`, `dpo.r2`):
    * the highest attempt number. A rerun numbers its jobs after them, so its first job of a

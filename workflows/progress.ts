@@ -5,6 +5,7 @@
 import type { HostLostDetails, JobProgress } from '../activities/types';
 import type { RecoveryLoss } from '../src/report/data';
 import type { GateOutcome } from '../src/eval/gate';
+import type { HubModel } from '../src/hub/fetch';
 import type { RunMetrics } from '../src/eval/metrics';
 import type { CostSummary } from './cost';
 import type { DpoSummary } from './dpo';
@@ -36,6 +37,8 @@ export interface RunProgress {
   runId: string;
   name: string;
   baseModel: string;
+  /** An hf: base model: the commit its revision resolved to (every host loads these bytes); null for other bases or before prepare. */
+  model: HubModel | null;
   /** not_promoted: the run finished, but the gate let no model ship (gate.reason says why). */
   state: 'running' | 'succeeded' | 'not_promoted' | 'failed' | 'cancelled';
   stage: PipelineStage;
@@ -70,6 +73,7 @@ export function newProgress(runId: string, name: string, baseModel: string, now:
     runId,
     name,
     baseModel,
+    model: null,
     state: 'running',
     stage: 'provision',
     step: 0,
@@ -194,7 +198,7 @@ const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 
 /** Markdown for the Temporal UI's "current details". */
 export function renderDetails(p: RunProgress): string {
   const lines = [
-    `**${p.name}** on \`${p.baseModel}\`: ${p.state}, stage **${p.stage}**`,
+    `**${p.name}** on \`${p.baseModel}\`${p.model ? ` at commit \`${p.model.commit}\`` : ''}: ${p.state}, stage **${p.stage}**`,
     '',
     '| stage | state | step | loss |',
     '|---|---|---|---|',

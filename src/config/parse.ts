@@ -4,7 +4,7 @@
  * Pure: the workflow uses it too.
  */
 import { z } from 'zod';
-import { PipelineConfig } from './schema';
+import { PipelineConfig, SECRET_FIELDS } from './schema';
 
 export interface ConfigIssue {
   field: string;
@@ -54,10 +54,13 @@ export function parseConfig(raw: unknown): PipelineConfig {
   const result = PipelineConfig.safeParse(raw);
   if (result.success) return result.data;
   throw new ConfigInvalid(
-    result.error.issues.map((issue) => ({
-      field: issue.path.map(String).join('.'),
-      value: 'input' in issue && issue.input !== undefined ? issue.input : valueAt(raw, issue.path),
-      problem: problemOf(issue),
-    })),
+    result.error.issues.map((issue) => {
+      const field = issue.path.map(String).join('.');
+      return {
+        field,
+        value: SECRET_FIELDS.has(field) ? '<not shown>' : 'input' in issue && issue.input !== undefined ? issue.input : valueAt(raw, issue.path),
+        problem: problemOf(issue),
+      };
+    }),
   );
 }

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { METRIC_NAMES } from '../eval/metricInfo';
 import { MACHINE_PRICES } from '../cost/prices';
 import { gpusOfMachineType } from './machineGpus';
+import { hfRefProblem, isHfRef } from '../hub/ref';
+import { secretRefProblem } from '../secrets/ref';
 
 const name = z
   .string()
@@ -255,6 +257,25 @@ export const GceHostConfig = z
 
 export const HostConfig = z.discriminatedUnion('provider', [LocalHostConfig, GceHostConfig]);
 
+/** Fields that hold secret references: an error never echoes their value, which may be a secret pasted by mistake. */
+export const SECRET_FIELDS = new Set(['model.token']);
+
+/**
+ * The base model, and for a gated or private hf: model the token as a secret
+ * reference (secret:env:<NAME>), never the token itself (docs/config.md).
+ */
+export const ModelConfig = z
+  .object({ base: modelRef, dtype: dtype.default('float32'), token: z.string().optional() })
+  .strict()
+  .superRefine((m, ctx) => {
+    const hfProblem = isHfRef(m.base) ? hfRefProblem(m.base) : undefined;
+    if (hfProblem) ctx.addIssue({ code: 'custom', path: ['base'], input: m.base, message: hfProblem });
+    if (m.token === undefined) return;
+    const tokenProblem = secretRefProblem(m.token);
+    if (tokenProblem) ctx.addIssue({ code: 'custom', path: ['token'], message: tokenProblem });
+    else if (!isHfRef(m.base)) ctx.addIssue({ code: 'custom', path: ['token'], input: m.token, message: 'is read only for an hf: model.base; remove it' });
+  });
+
 export const PipelineConfig = z
   .object({
     name,
@@ -262,7 +283,7 @@ export const PipelineConfig = z
     /** Where promote copies the chosen model; default: <store>/models. */
     output: storeUri.optional(),
     host: HostConfig.prefault({ provider: 'local' }),
-    model: z.object({ base: modelRef, dtype: dtype.default('float32') }).strict(),
+    model: ModelConfig,
     data: z.object({ sft: dataRef, preferences: dataRef, eval: dataRef }).strict(),
     preflight: PreflightConfig.prefault({}),
     sft: SftConfig.prefault({}),

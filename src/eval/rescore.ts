@@ -7,7 +7,7 @@
 import { EvalConfig } from '../config/schema';
 import { runKey, stageKey, type StageName, type StageProgressFile, type StageStatusFile } from '../jobs/contract';
 import { renderReportHtml } from '../report/html';
-import type { ReportData, RunSummary, StageTiming } from '../report/data';
+import { baseModelOf, type ReportData, type RunSummary, type StageTiming } from '../report/data';
 import { openStore } from '../store/open';
 import type { Store } from '../store/store';
 import type { GateOutcome } from './gate';
@@ -93,7 +93,12 @@ async function contextOf(store: Store, runId: string): Promise<ScoreContext> {
 
 async function writeReport(store: Store, ctx: ScoreContext, evaluation: Evaluation, items: ReportData['items']): Promise<void> {
   const progress = (stage: StageName) => store.getJson<StageProgressFile>(stageKey(ctx.runId, stage, 'progress.json'));
-  const [sft, dpo, gate] = await Promise.all([progress('sft'), progress('dpo'), store.getJson<GateOutcome>(runKey(ctx.runId, 'report/gate.json'))]);
+  const [sft, dpo, gate, run] = await Promise.all([
+    progress('sft'),
+    progress('dpo'),
+    store.getJson<GateOutcome>(runKey(ctx.runId, 'report/gate.json')),
+    store.getJson<Parameters<typeof baseModelOf>[0]>(runKey(ctx.runId, 'run.json')),
+  ]);
   const stages: StageTiming[] = [];
   for (const stage of STAGES) {
     const s = await store.getJson<StageStatusFile & { duration_s?: number }>(stageKey(ctx.runId, stage, 'status.json'));
@@ -111,6 +116,7 @@ async function writeReport(store: Store, ctx: ScoreContext, evaluation: Evaluati
     run: ctx.run,
     stages,
     gate: gate ?? null,
+    baseModel: baseModelOf(run),
   };
   await store.putBytes(runKey(ctx.runId, 'report/report.html'), Buffer.from(renderReportHtml(data), 'utf8'));
 }

@@ -51,6 +51,19 @@ export interface StageTiming {
   finishedAt: string | null;
 }
 
+/** The base model as run.json records it: an hf: model with the commit it resolved to, or the path or URI the config named. */
+export interface BaseModelLine {
+  ref: string;
+  hub?: { repo: string; revision: string; commit: string };
+}
+
+/** From run.json (`config.model.base`, and `model` for an hf: base); null when run.json is missing. */
+export function baseModelOf(run: { config?: { model?: { base?: string } }; model?: { repo: string; revision: string; commit: string } } | undefined): BaseModelLine | null {
+  const ref = run?.config?.model?.base;
+  if (ref === undefined) return null;
+  return run?.model ? { ref, hub: { repo: run.model.repo, revision: run.model.revision, commit: run.model.commit } } : { ref };
+}
+
 export interface ReportData {
   runId: string;
   generatedAt: string;
@@ -61,6 +74,8 @@ export interface ReportData {
   run: RunSummary | null;
   stages: StageTiming[];
   gate: GateOutcome | null;
+  /** Absent in reports of runs scored before it was recorded. */
+  baseModel?: BaseModelLine | null;
 }
 
 export interface PickedItem {

@@ -23,7 +23,8 @@ export function renderReportHtml(data: ReportData): string {
 <style>${CSS}</style></head>
 <body>
 <header><h1>Eval report <code>${esc(data.runId)}</code></h1>
-<p class="muted">generated ${esc(data.generatedAt)} · ${data.metrics.n} eval items · primary metric <b>${esc(data.metrics.primaryMetric)}</b></p></header>
+<p class="muted">generated ${esc(data.generatedAt)} · ${data.metrics.n} eval items · primary metric <b>${esc(data.metrics.primaryMetric)}</b></p>
+${baseModelLine(data)}</header>
 ${gateSection(data)}
 ${runSection(data)}
 ${metricsSection(data, models)}
@@ -32,6 +33,14 @@ ${itemsSection(data, models, seed)}
 ${methodSection(data)}
 </body></html>
 `;
+}
+
+/** Which bytes the run started from: for an hf: model, the repo at the commit its revision named then. */
+function baseModelLine(data: ReportData): string {
+  const b = data.baseModel;
+  if (!b) return '';
+  if (!b.hub) return `<p id="base-model">base model <code>${esc(b.ref)}</code></p>`;
+  return `<p id="base-model">base model <code>${esc(`${b.hub.repo}@${b.hub.commit}`)}</code> <span class="muted">(hf:${esc(b.hub.repo)}, revision ${esc(b.hub.revision)})</span></p>`;
 }
 
 function gateSection(data: ReportData): string {
