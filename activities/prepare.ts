@@ -9,7 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import { resolveLocalPaths } from '../src/config/load';
 import type { PipelineConfig } from '../src/config/schema';
-import { EvalItemsInvalid, parseEvalItems } from '../src/eval/items';
+import { checkDataFiles, DataInvalid } from '../src/data/check';
 import { hubEndpoint, type HubAccess } from '../src/hub/client';
 import { HubError } from '../src/hub/errors';
 import { fetchHubModel, type HubModel } from '../src/hub/fetch';
@@ -38,7 +38,7 @@ export function prepareActivities(deps: ActivityDeps) {
       const config = resolveLocalPaths(input.config, deps.projectRoot);
       const store = openStore(config.store);
       const { runId } = input;
-      checkEvalData(config.data.eval);
+      await checkData(config.data);
       const earlier = await store.getJson<RunRecord>(runKey(runId, 'run.json'));
       if (earlier) refuseOtherTraining(runId, earlier.config, config);
       const model = isHfRef(config.model.base) ? await hubModel(store, runId, config.model, earlier?.model?.commit, deps.env ?? process.env) : undefined;
@@ -112,15 +112,12 @@ async function earlierJobAttempts(store: Store, runId: string): Promise<Record<s
   return out;
 }
 
-/** A bad eval line is reported now, by line and field, not after hours of training when scoring reads it. */
-function checkEvalData(ref: string): void {
-  if (isRemote(ref)) return;
-  const file = ref.startsWith('file://') ? new URL(ref).pathname : ref;
-  if (!fs.existsSync(file)) return;
+/** Every data file, gs:// ones too, read now: a bad line is named by file, line and field before any host is paid for. */
+async function checkData(data: PipelineConfig['data']): Promise<void> {
   try {
-    parseEvalItems(fs.readFileSync(file, 'utf8'), ref);
+    await checkDataFiles(data, { remote: true });
   } catch (err) {
-    if (err instanceof EvalItemsInvalid) throw ApplicationFailure.nonRetryable(err.message, 'EvalDataInvalid', { issues: err.issues });
+    if (err instanceof DataInvalid) throw ApplicationFailure.nonRetryable(err.message, 'DataInvalid', { issues: err.issues, totals: err.totals });
     throw err;
   }
 }

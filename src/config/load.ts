@@ -6,11 +6,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ConfigInvalid, ConfigIssue, parseConfig } from './parse';
 import { PipelineConfig } from './schema';
-import { resolveStoreUri } from '../store/uri';
+import { fileUriToPath, resolveStoreUri } from '../store/uri';
 
 export class ConfigFileUnreadable extends Error {
   readonly name = 'ConfigFileUnreadable';
@@ -38,14 +37,17 @@ export function loadConfigFile(file: string): PipelineConfig {
 
 /**
  * A copy of config whose local paths are absolute (relative ones are read
- * against cwd) and whose store and output are URIs. Remote references
- * (gs://, hf:) pass through unchecked; local files must exist.
+ * against cwd; file:// URIs percent-decoded, src/store/fileUri.ts) and whose
+ * store and output are file:/// or gs:// URIs. Remote references (gs://, hf:)
+ * pass through, their text already checked by the schema (src/config/refs.ts);
+ * local data files and model folders must exist. Their contents are read by
+ * src/data/check.ts.
  */
 export function resolveLocalPaths(config: PipelineConfig, cwd: string): PipelineConfig {
   const issues: ConfigIssue[] = [];
   const local = (field: string, value: string, kind: 'file' | 'folder'): string => {
     if (isRemote(value)) return value;
-    const abs = value.startsWith('file://') ? fileURLToPath(value) : path.resolve(cwd, value);
+    const abs = value.startsWith('file:') ? fileUriToPath(value) : path.resolve(cwd, value);
     const problem = missing(abs, kind);
     if (problem) {
       issues.push({
@@ -54,7 +56,7 @@ export function resolveLocalPaths(config: PipelineConfig, cwd: string): Pipeline
         problem: `${problem} at ${abs}; fix the path (relative paths are read from ${cwd}) or use a gs:// URI${field === 'model.base' ? ' or hf:<org>/<name>' : ''}`,
       });
     }
-    return value.startsWith('file://') ? value : abs;
+    return abs;
   };
 
   const resolved: PipelineConfig = {
@@ -95,5 +97,8 @@ function missing(abs: string, kind: 'file' | 'folder'): string | undefined {
   }
   if (kind === 'file' && !stat.isFile()) return 'this is not a file';
   if (kind === 'folder' && !stat.isDirectory()) return 'this is not a folder (a local model is a folder with config.json and weights)';
+  if (kind === 'folder' && !fs.existsSync(path.join(abs, 'config.json'))) {
+    return 'the folder has no config.json (a local model is a folder with config.json, the tokenizer and the weights)';
+  }
   return undefined;
 }

@@ -13,7 +13,7 @@ export interface ConfigIssue {
 }
 
 export class ConfigInvalid extends Error {
-  readonly name = 'ConfigInvalid';
+  readonly name: string = 'ConfigInvalid';
   constructor(readonly issues: ConfigIssue[]) {
     super(
       `config is invalid:\n` +
@@ -22,7 +22,8 @@ export class ConfigInvalid extends Error {
   }
 }
 
-function show(value: unknown): string {
+/** A value as an error shows it: JSON, cut at 80 characters. */
+export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { METRIC_NAMES } from '../eval/metricInfo';
 import { MACHINE_PRICES } from '../cost/prices';
 import { gpusOfMachineType } from './machineGpus';
+import { refProblem, type RefKind } from './refs';
 import { hfRefProblem, isHfRef } from '../hub/ref';
 import { secretRefProblem } from '../secrets/ref';
 
@@ -15,17 +16,19 @@ const name = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'use 1-40 lowercase letters, digits and dashes, starting with a letter or digit');
 
-/** A folder (absolute or relative to the worker's directory), file:///abs, or gs://bucket[/prefix]. */
-const storeUri = z
-  .string()
-  .regex(
-    /^(file:\/\/\/|gs:\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](\/|$)|(?![a-z][a-z0-9+.-]*:\/\/)[^\0]+$)/,
-    'use a folder path, file:///absolute/path or gs://bucket[/prefix]',
-  );
+/** A reference field: the text checked by kind (src/config/refs.ts), each problem named with its fix. */
+const ref = (kind: RefKind) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = refProblem(value, kind);
+    if (problem) ctx.addIssue({ code: 'custom', input: value, message: problem });
+  });
 
+/** A folder (absolute or relative to the worker's directory), file:///abs, or gs://bucket[/prefix]. */
+const storeUri = ref('store');
 /** A model reference: a local path, file:// or gs:// URI, or `hf:org/name`. */
-const modelRef = z.string().min(1, 'name a local path, a gs:// URI or hf:<org>/<name>');
-const dataRef = z.string().min(1, 'name a local JSONL file or a gs:// URI');
+const modelRef = ref('model');
+/** One JSONL file: a local path, file:// or gs:// URI. */
+const dataRef = ref('data');
 
 const lora = z
   .object({

@@ -24,6 +24,7 @@ sft:
 async function project(configText: string, name = 'config.yaml'): Promise<{ dir: string; file: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'config-'));
   await fs.mkdir(path.join(dir, 'model'));
+  await fs.writeFile(path.join(dir, 'model', 'config.json'), '{}');
   await fs.mkdir(path.join(dir, 'data'));
   for (const f of ['sft', 'preferences', 'eval']) await fs.writeFile(path.join(dir, 'data', `${f}.jsonl`), '{}\n');
   const file = path.join(dir, name);
@@ -83,10 +84,10 @@ test('resolveLocalPaths makes local paths absolute and the store a file:/// URI'
 });
 
 test('resolveLocalPaths leaves hf: and gs:// references alone', async () => {
-  const { dir, file } = await project(GOOD.replace('base: model', 'base: hf:org/model').replace('data/eval.jsonl', 'gs://b/eval.jsonl'));
+  const { dir, file } = await project(GOOD.replace('base: model', 'base: hf:org/model').replace('data/eval.jsonl', 'gs://bucket/eval.jsonl'));
   const c = resolveLocalPaths(loadConfigFile(file), dir);
   assert.equal(c.model.base, 'hf:org/model');
-  assert.equal(c.data.eval, 'gs://b/eval.jsonl');
+  assert.equal(c.data.eval, 'gs://bucket/eval.jsonl');
 });
 
 test('a missing data file is ConfigInvalid naming the field, the value and the fix', async () => {
@@ -99,6 +100,24 @@ test('a missing data file is ConfigInvalid naming the field, the value and the f
 test('a missing local model folder is ConfigInvalid naming model.base', async () => {
   const { dir, file } = await project(GOOD.replace('base: model', 'base: ./no-model'));
   issueFor(() => resolveLocalPaths(loadConfigFile(file), dir), 'model.base');
+});
+
+test('a local model folder without config.json is refused naming model.base', async () => {
+  const { dir, file } = await project(GOOD);
+  await fs.rm(path.join(dir, 'model', 'config.json'));
+  assert.match(issueFor(() => resolveLocalPaths(loadConfigFile(file), dir), 'model.base').problem, /has no config\.json/);
+});
+
+test('a file:// reference means its percent-decoded path, and resolves to that plain path', async () => {
+  const { dir, file } = await project(GOOD);
+  await fs.rename(path.join(dir, 'data'), path.join(dir, 'my data#1'));
+  const uri = (name: string) => `file://${dir}/my%20data%231/${name}.jsonl`;
+  const text = GOOD.replace('data/sft.jsonl', uri('sft')).replace('data/preferences.jsonl', uri('preferences')).replace('data/eval.jsonl', uri('eval'));
+  await fs.writeFile(file, text.replace('store: store', `store: file://${dir}/st%C3%B6re`));
+  const c = resolveLocalPaths(loadConfigFile(file), dir);
+  assert.equal(c.data.sft, path.join(dir, 'my data#1', 'sft.jsonl'));
+  assert.equal(c.data.eval, path.join(dir, 'my data#1', 'eval.jsonl'));
+  assert.equal(c.store, `file://${dir}/st%C3%B6re`);
 });
 
 test('an unknown field is refused by name', async () => {

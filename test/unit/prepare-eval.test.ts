@@ -6,14 +6,17 @@ import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { prepareActivities } from '../../activities/prepare';
 import { parseConfig } from '../../src/config/parse';
+import { projectRoot } from '../../src/paths';
 
-test('prepareRun refuses eval data with a bad line before it writes anything to the store', async () => {
+test('prepareRun refuses data with bad lines (DataInvalid, not retried) before it writes anything to the store', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-prepare-'));
   try {
     const evalFile = path.join(dir, 'eval.jsonl');
     fs.writeFileSync(evalFile, '{"id": "a", "cluster": "c", "messages": [{"role": "user", "content": "q"}], "reference": "x"}\n{"id": "b", "messages": []}\n');
-    for (const name of ['sft.jsonl', 'prefs.jsonl']) fs.writeFileSync(path.join(dir, name), '{}\n');
+    fs.writeFileSync(path.join(dir, 'sft.jsonl'), '{"messages": [{"role": "user", "content": "q"}]}\n');
+    fs.copyFileSync(path.join(projectRoot, 'examples/tiny/data/preferences.jsonl'), path.join(dir, 'prefs.jsonl'));
     fs.mkdirSync(path.join(dir, 'model'));
+    fs.writeFileSync(path.join(dir, 'model', 'config.json'), '{}');
     const config = parseConfig({
       name: 'bad-eval',
       store: `file://${dir}/store`,
@@ -23,10 +26,13 @@ test('prepareRun refuses eval data with a bad line before it writes anything to 
     const { prepareRun } = prepareActivities({ projectRoot: dir, python: 'python3', reportProgress: async () => undefined });
     await assert.rejects(prepareRun({ runId: 'r1', config }), (err: unknown) => {
       assert.ok(err instanceof ApplicationFailure);
-      assert.equal(err.type, 'EvalDataInvalid');
+      assert.equal(err.type, 'DataInvalid');
       assert.equal(err.nonRetryable, true);
-      assert.match(err.message, /line 2, cluster: is required/);
-      assert.match(err.message, /line 2, messages: /);
+      assert.match(err.message, /data\.eval: .*eval\.jsonl line 2, cluster: is required/);
+      assert.match(err.message, /data\.eval: .*eval\.jsonl line 2, messages: /);
+      assert.match(err.message, /data\.sft: .*sft\.jsonl line 1, messages: needs the prompt turns and then the assistant answer/);
+      const [details] = err.details as [{ issues: { field: string; line: number; key: string }[] }];
+      assert.deepEqual(details.issues.map((i) => `${i.field} ${i.line} ${i.key}`), ['data.sft 1 messages', 'data.eval 2 cluster', 'data.eval 2 messages']);
       return true;
     });
     assert.equal(fs.existsSync(path.join(dir, 'store')), false);
