@@ -113,3 +113,13 @@ def test_keys_accepted_and_refused_as_in_the_typescript_store(store):
             store.put_bytes(key, b"1")
     with pytest.raises(StoreKeyInvalid):
         store.delete_prefix("")
+
+
+def test_a_job_input_is_read_as_the_control_plane_reads_it(store, tmp_path):
+    from durable_finetune.stages.common import StageFailure, resolve_input
+
+    assert resolve_input(f"file://{tmp_path}/my%20data/sft.jsonl", store, tmp_path / "cache") == f"{tmp_path}/my data/sft.jsonl"
+    for bad in ("gs://bucket//abs/sft.jsonl", "gs://bucket/a/../sft.jsonl"):
+        with pytest.raises(StageFailure) as e:
+            resolve_input(bad, store, tmp_path / "cache")
+        assert e.value.failure_class == "bad_data" and "is invalid" in str(e.value), bad

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..checkpoint import COMMITTED, download_checkpoint
 from ..diagnosis import classify
 from ..ranks import Rank, die_with_torchrun, record_failure, this_rank
-from ..store import Store, open_store
+from ..store import Store, StoreKeyInvalid, check_key, file_uri_path, open_store
 from ..timeutil import now_iso
 
 
@@ -156,10 +156,14 @@ def resolve_input(value: str, store: Store, cache_dir: Path) -> str:
                                        f"start the run with this version of the control plane")
     if value.startswith("hub/"):
         return _download_hub_model(store, value, cache_dir / "store")
-    if value.startswith("file://"):
-        return value[len("file://"):]
+    if value.startswith("file:"):
+        return file_uri_path(value)  # percent-decoded as the control plane reads it
     if value.startswith("gs://"):
         bucket, _, key = value[len("gs://"):].partition("/")
+        try:
+            check_key(key)  # gs://bucket//abs would otherwise be downloaded to /abs
+        except StoreKeyInvalid as e:
+            raise StageFailure("bad_data", f"input {value!r}: {e}") from None
         return _download(open_store(f"gs://{bucket}"), key, cache_dir / "gs" / bucket)
     if value.startswith("runs/"):
         return _download(store, value, cache_dir / "store")
