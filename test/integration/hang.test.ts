@@ -2,10 +2,21 @@
  * A stage that stops making progress (its process SIGSTOPped, as a deadlock
  * would leave it) ends the job with StageHung and the stage's log tail after
  * hang_timeout_s, and releasing the host still ends every process of it.
+ * A stage that runs longer than hang_timeout_s while its progress.json moves
+ * (a slow preflight all-reduce here; a big merge or generate alike) is not hung.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { hostActivities } from '../../activities/hosts';
+import { jobActivities } from '../../activities/jobs';
+import type { ActivityDeps } from '../../activities/deps';
+import { MonitorConfig } from '../../src/config/schema';
+import type { HostLease } from '../../src/hosts/provider';
+import type { JobSpec } from '../../src/jobs/contract';
+import { projectRoot, venvPython } from '../../src/paths';
 import { startRun } from '../../src/client/runs';
 import { liveGroupMembers } from '../../src/hosts/processes';
 import { openStore } from '../../src/store/open';
@@ -78,5 +89,49 @@ describe('a hung stage', () => {
 
   it('releases the host: no process of it is left, stopped or not', async () => {
     await until('the host group to exit', 60_000, async () => (await liveGroupMembers(agentPid)).length === 0);
+  });
+});
+
+describe('a stage slower than hang_timeout_s whose progress moves', () => {
+  const monitor = MonitorConfig.parse({ poll_interval_s: 0.5, hang_timeout_s: 12 });
+  const env = new MockActivityEnvironment();
+  const deps: ActivityDeps = { projectRoot, python: venvPython(), reportProgress: async () => undefined };
+  const acts = { ...hostActivities(deps), ...jobActivities(deps) };
+  let lease: HostLease;
+  let storeUri: string;
+
+  before(async () => {
+    process.env.FINETUNE_ALLOW_FAULT_INJECTION = '1'; // for params.debug_hang_rank, read by the agent it starts
+    storeUri = `file://${path.join(h.dir, 'slow-store')}`;
+    const host = { provider: 'local' as const, workdir: path.join(h.dir, 'slow-hosts') };
+    lease = await env.run(acts.provisionHost, { runId: 'it-slow-1', hostIndex: 1, storeUri, host });
+    delete process.env.FINETUNE_ALLOW_FAULT_INJECTION;
+  });
+  after(async () => {
+    if (lease) await env.run(acts.releaseHost, lease);
+  });
+
+  it('keeps running past hang_timeout_s and ends with its own result, not StageHung', async () => {
+    // Preflight waits out a rank that never joins the all-reduce (bounded by timeout_s) and
+    // refreshes progress.json while it waits: more than twice hang_timeout_s without a new step.
+    const timeoutS = 26;
+    const job: JobSpec = {
+      job_id: 'preflight-1',
+      run_id: lease.runId,
+      host_id: lease.hostId,
+      stage: 'preflight',
+      resume: false,
+      created_at: new Date().toISOString(),
+      inputs: {},
+      params: { ranks: 2, timeout_s: timeoutS, min_free_disk_gb: 0, debug_hang_rank: 1 },
+    };
+    const t0 = Date.now();
+    const failure = await env.run(acts.runJob, { lease, storeUri, job, monitor }).then(
+      () => assert.fail('a rank that never joins must fail preflight'),
+      (err: unknown) => err as ApplicationFailure,
+    );
+    const ranS = (Date.now() - t0) / 1000;
+    assert.equal(failure.type, 'DistributedFailure', failure.message);
+    assert.ok(ranS > 2 * monitor.hang_timeout_s, `ran ${ranS} s`);
   });
 });
