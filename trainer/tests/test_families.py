@@ -189,3 +189,15 @@ def test_lora_targets_the_model_does_not_have_fail_as_bad_model_naming_its_modul
         fam.check_targets(AutoModelForCausalLM.from_pretrained(base), targets, family)
     assert e.value.failure_class == "bad_model"
     assert "['c_attn']" in str(e.value) and "q_proj" in str(e.value) and "down_proj" in str(e.value)
+
+
+def test_an_eval_item_the_chat_template_refuses_is_bad_data_naming_the_item(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = write_family_model("gemma3_text", DATA, tmp_path / "base")
+    item = {"id": "eval-x", "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}
+    with pytest.raises(StageFailure) as e:
+        generate.generate_all(AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base),
+                              [item], 4, 1)
+    assert e.value.failure_class == "bad_data"
+    assert "eval item 'eval-x'" in str(e.value) and "must alternate" in str(e.value)

@@ -39,7 +39,7 @@ def generate_all(model, tokenizer, items: list[dict], max_new_tokens: int, batch
     for i in range(0, len(items), batch_size):
         batch = items[i:i + batch_size]
         # One text per item: items in a batch may carry different tools, and `tools=` is per call.
-        texts = [prompt_text(tokenizer, family, it["messages"], it.get("tools")) for it in batch]
+        texts = [item_prompt(tokenizer, family, it) for it in batch]
         # The template wrote the special tokens (bos included): the tokenizer must not add them again.
         enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt").to(model.device)
         with torch.no_grad():
@@ -52,6 +52,18 @@ def generate_all(model, tokenizer, items: list[dict], max_new_tokens: int, batch
         if on_batch:
             on_batch(len(batch), sum(generated_length(row, stop) for row in new.tolist()))
     return outs
+
+
+def item_prompt(tokenizer, family, item: dict) -> str:
+    """The item's prompt; a conversation the model's template refuses (Gemma and Mistral insist that
+    user and assistant turns alternate) is bad data, named by the item's id."""
+    from jinja2 import TemplateError
+
+    try:
+        return prompt_text(tokenizer, family, item["messages"], item.get("tools"))
+    except TemplateError as e:
+        raise StageFailure("bad_data", f"eval item {item.get('id')!r}: the {family.name} chat template refuses "
+                                       f"its messages: {e}") from None
 
 
 def generated_length(row: list[int], stop: set[int]) -> int:
