@@ -1,0 +1,61 @@
+/**
+ * gs:// data is read at the start of a run: prepareRun reads it through the
+ * real @google-cloud/storage client (against the GCS emulator) and refuses a
+ * bad line as DataInvalid before it writes anything to the run's store.
+ */
+import { after, before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { DefaultLogger } from '@temporalio/worker';
+import { prepareActivities } from '../../activities/prepare';
+import { parseConfig } from '../../src/config/parse';
+import { projectRoot } from '../../src/paths';
+import { openStore } from '../../src/store/open';
+import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
+
+const BUCKET = 'finetune-data-it';
+let gcs: GcsEmulator;
+let dir: string;
+const savedHost = process.env.STORAGE_EMULATOR_HOST;
+
+before(async () => {
+  gcs = await startGcsEmulator([BUCKET]);
+  process.env.STORAGE_EMULATOR_HOST = gcs.host;
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'data-gcs-'));
+});
+after(async () => {
+  if (savedHost === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+  else process.env.STORAGE_EMULATOR_HOST = savedHost;
+  await gcs?.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+it('prepareRun reads gs:// data through the store and refuses bad lines (DataInvalid, not retried) before writing anything', async () => {
+  const bucket = openStore(`gs://${BUCKET}`);
+  const example = (name: string) => fs.readFileSync(path.join(projectRoot, 'examples/tiny/data', name));
+  await bucket.putBytes('data/sft.jsonl', Buffer.concat([example('sft.jsonl'), Buffer.from('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": null}]}\n')]));
+  await bucket.putBytes('data/eval.jsonl', example('eval.jsonl'));
+  const sftLines = example('sft.jsonl').toString().split('\n').filter((l) => l.trim()).length;
+  const config = parseConfig({
+    name: 'gcs-data',
+    store: `file://${dir}/store`,
+    model: { base: path.join(projectRoot, 'examples/tiny/model') },
+    data: { sft: `gs://${BUCKET}/data/sft.jsonl`, preferences: `gs://${BUCKET}/data/absent.jsonl`, eval: `gs://${BUCKET}/data/eval.jsonl` },
+  });
+  const { prepareRun } = prepareActivities({ projectRoot, python: 'python3', reportProgress: async () => undefined });
+  const env = new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') });
+  await assert.rejects(env.run(prepareRun, { runId: 'r1', config }), (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure, String(err));
+    assert.equal(err.type, 'DataInvalid');
+    assert.equal(err.nonRetryable, true);
+    assert.match(err.message, new RegExp(`data\\.sft: gs://${BUCKET}/data/sft\\.jsonl line ${sftLines + 1}, messages\\.1\\.content: is required: the text of the turn`));
+    assert.match(err.message, new RegExp(`data\\.preferences: gs://${BUCKET}/data/absent\\.jsonl: does not exist; .*upload the file`));
+    assert.doesNotMatch(err.message, /data\.eval/);
+    return true;
+  });
+  assert.equal(fs.existsSync(path.join(dir, 'store')), false, 'nothing written before the data is read');
+});
