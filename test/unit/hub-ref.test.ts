@@ -10,6 +10,8 @@ import { hubModelKey, parseHfRef } from '../../src/hub/ref';
 import { selectModelFiles } from '../../src/hub/select';
 import { parseSecretRef } from '../../src/secrets/ref';
 import { resolveSecret, SecretUnavailable } from '../../src/secrets/resolve';
+import { baseModelOf } from '../../src/report/data';
+import { newProgress, renderDetails } from '../../workflows/progress';
 
 const config = (model: object) => ({ name: 'hf', store: '/tmp/s', model, data: { sft: 'a', preferences: 'b', eval: 'c' } });
 
@@ -108,5 +110,22 @@ describe('the files of a Hub model a host needs', () => {
     assert.deepEqual(selectModelFiles(['config.json', 'pytorch_model.bin', 'tokenizer.json']).files, ['config.json', 'pytorch_model.bin', 'tokenizer.json']);
     assert.match(selectModelFiles(['config.json', 'model.gguf']).problem!, /no \*\.safetensors/);
     assert.match(selectModelFiles(['model.safetensors']).problem!, /no config.json/);
+  });
+});
+
+describe('the commit of an hf: base model, where a person looks', () => {
+  const model = { repo: 'org/m', revision: 'main', commit: 'c'.repeat(40), key: `hub/models/org/m/${'c'.repeat(40)}` };
+
+  it('is in the Temporal UI details once prepareRun resolved it', () => {
+    const p = newProgress('r1', 'demo', 'hf:org/m', new Date('2026-12-02T00:00:00Z'));
+    assert.match(renderDetails(p), /on `hf:org\/m`: running/);
+    p.model = model;
+    assert.match(renderDetails(p), new RegExp(`on \`hf:org/m\` at commit \`${model.commit}\``));
+  });
+
+  it('is the base model line of the report, read from run.json', () => {
+    assert.deepEqual(baseModelOf({ config: { model: { base: 'hf:org/m' } }, model }), { ref: 'hf:org/m', hub: { repo: 'org/m', revision: 'main', commit: model.commit } });
+    assert.deepEqual(baseModelOf({ config: { model: { base: '/models/m' } } }), { ref: '/models/m' });
+    assert.equal(baseModelOf(undefined), null);
   });
 });
