@@ -71,6 +71,8 @@ export async function fetchHubModel(store: Store, ref: HfRef, access: HubAccess,
   const model: HubModel = { ...ref, commit, key };
   const existing = await committedModel(store, key);
   if (existing) return outcome(model, existing, false);
+  // A marker whose files are gone is replaced below; otherwise the marker is written create-only.
+  const stale = await store.exists(`${key}/${HUB_MARKER}`);
 
   const listed = await listCommitFiles(ref, commit, access);
   const selection = selectModelFiles(listed.map((f) => f.path));
@@ -88,6 +90,7 @@ export async function fetchHubModel(store: Store, ref: HfRef, access: HubAccess,
       const sha256 = await downloadCommitFile(ref, commit, file, access, local, (n) => opts.progress?.({ file: file.path, bytes: done + n }));
       done += file.size;
       await store.uploadPath(local, `${key}/${file.path}`);
+      opts.progress?.({ file: file.path, bytes: done });
       await fs.rm(local, { force: true });
       files.push({ path: file.path, size: file.size, sha256 });
     }
@@ -96,7 +99,7 @@ export async function fetchHubModel(store: Store, ref: HfRef, access: HubAccess,
   }
   const marker: HubMarker = { repo: ref.repo, commit, committed_at: new Date().toISOString(), files };
   try {
-    await store.putJson(`${key}/${HUB_MARKER}`, marker, { createOnly: true });
+    await store.putJson(`${key}/${HUB_MARKER}`, marker, { createOnly: !stale });
   } catch (err) {
     // Another run fetched the same commit at the same time: same bytes, its marker stands.
     if (!(err instanceof StoreConflict)) throw err;

@@ -97,6 +97,14 @@ describe('an hf: base model', () => {
     assert.equal(hub.fileRequests().length, before);
   });
 
+  it('fetches again when a file its COMMITTED.json lists has gone from the store', async () => {
+    fs.rmSync(path.join(dir, 'store', first.inputs.base_model, 'model.safetensors'));
+    const before = hub.fileRequests().length;
+    await prepare('r2b', { base: 'hf:tiny-org/tiny-llama' });
+    assert.ok(hub.fileRequests().length > before);
+    assert.ok(fs.existsSync(path.join(dir, 'store', first.inputs.base_model, 'model.safetensors')));
+  });
+
   it('resolves a tag to its commit, a new key with its own files', async () => {
     const before = hub.fileRequests().length;
     const tagged = await prepare('r3', { base: 'hf:tiny-org/tiny-llama@v1' });
