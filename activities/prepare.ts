@@ -46,10 +46,9 @@ export function prepareActivities(deps: ActivityDeps) {
       await store.putJson(runKey(runId, 'run.json'), record);
 
       const stageIn = async (ref: string, key: string): Promise<string> => {
-        if (isRemote(ref)) return ref;
-        const local = ref.startsWith('file://') ? new URL(ref).pathname : ref;
-        if (!fs.existsSync(local)) throw new Error(`input ${ref} does not exist on the worker`);
-        await store.uploadPath(local, runKey(runId, key));
+        if (isRemote(ref)) return ref; // anything else is an absolute path: resolveLocalPaths decoded file:// references
+        if (!fs.existsSync(ref)) throw new Error(`input ${ref} does not exist on the worker`);
+        await store.uploadPath(ref, runKey(runId, key));
         return runKey(runId, key);
       };
       const inputs: RunInputs = {

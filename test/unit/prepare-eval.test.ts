@@ -40,3 +40,25 @@ test('prepareRun refuses data with bad lines (DataInvalid, not retried) before i
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('prepareRun stages file:// data by its percent-decoded path (a folder with a space and a #)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-prepare-'));
+  try {
+    const data = path.join(dir, 'my data#1');
+    fs.cpSync(path.join(projectRoot, 'examples/tiny/data'), data, { recursive: true });
+    const uri = (name: string) => `file://${dir}/my%20data%231/${name}.jsonl`;
+    const config = parseConfig({
+      name: 'file-uris',
+      store: `file://${dir}/the%20store`,
+      model: { base: path.join(projectRoot, 'examples/tiny/model') },
+      data: { sft: uri('sft'), preferences: uri('preferences'), eval: uri('eval') },
+    });
+    const { prepareRun } = prepareActivities({ projectRoot: dir, python: 'python3', reportProgress: async () => undefined });
+    const run = await prepareRun({ runId: 'r1', config });
+    assert.equal(run.inputs.sft_data, 'runs/r1/data/sft.jsonl');
+    assert.equal(run.config.data.sft, path.join(data, 'sft.jsonl'));
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'the store', 'runs/r1/data/sft.jsonl')), fs.readFileSync(path.join(data, 'sft.jsonl')));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
