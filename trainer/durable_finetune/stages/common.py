@@ -204,7 +204,7 @@ def _download_hub_model(store: Store, key: str, root: Path) -> str:
 
 def read_jsonl(path: str) -> list[dict]:
     rows = []
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:  # what the control plane checked (src/data/jsonl.ts), whatever the locale
         for n, line in enumerate(f, 1):
             if line.strip():
                 try:
