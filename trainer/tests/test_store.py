@@ -123,3 +123,28 @@ def test_a_job_input_is_read_as_the_control_plane_reads_it(store, tmp_path):
         with pytest.raises(StageFailure) as e:
             resolve_input(bad, store, tmp_path / "cache")
         assert e.value.failure_class == "bad_data" and "is invalid" in str(e.value), bad
+
+
+def test_the_agent_works_in_the_folder_the_workers_uri_names(tmp_path):
+    """The bug this contract fixes: the worker wrote `my%20store`, the agent used a folder of that name."""
+    import subprocess
+    import sys
+    import time
+
+    uri = f"file://{tmp_path}/my%20store%20%231"  # as the worker's pathToFileURL writes "my store #1"
+    (tmp_path / "work").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "durable_finetune.agent", "--store", uri, "--run", "r1", "--host", "h1",
+         "--workdir", str(tmp_path / "work"), "--poll-s", "0.2", "--heartbeat-s", "1"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        beat = tmp_path / "my store #1" / "runs" / "r1" / "hosts" / "h1" / "agent.json"
+        deadline = time.monotonic() + 30
+        while not beat.is_file() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert beat.is_file(), f"no heartbeat in {beat.parent} (agent exit code {proc.poll()})"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["my store #1", "work"]
+    finally:
+        proc.kill()
+        proc.wait()
