@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test tier in order, keeps going after a failure so one run shows
 # everything that is broken, then prints a summary and fails if any tier did.
-# FINETUNE_TEST_ONLY=python|unit|workflow|integration (comma-separated) runs a subset.
+# FINETUNE_TEST_ONLY=python|unit|workflow|integration|container (comma-separated) runs a subset.
+# The container tier needs root: it starts the docker daemon (scripts/trainer-image.sh) and
+# builds the trainer image, which counts in its time; a machine where that cannot happen
+# fails the tier, naming why.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 NODE=node_modules/.bin/node
-ONLY="${FINETUNE_TEST_ONLY:-python,unit,workflow,integration}"
+ONLY="${FINETUNE_TEST_ONLY:-python,unit,workflow,integration,container}"
 for tier in ${ONLY//,/ }; do
   case "$tier" in
-    python | unit | workflow | integration) ;;
-    *) echo "test: unknown tier '$tier' in FINETUNE_TEST_ONLY; use python, unit, workflow or integration" >&2; exit 2 ;;
+    python | unit | workflow | integration | container) ;;
+    *) echo "test: unknown tier '$tier' in FINETUNE_TEST_ONLY; use python, unit, workflow, integration or container" >&2; exit 2 ;;
   esac
 done
 
@@ -54,6 +57,27 @@ node_tests() {
   "$NODE" --test --test-reporter=spec --test-timeout="$timeout_ms" "$@" "$dir/**/*.test.js"
 }
 
+# The real docker daemon and trainer image, then the tests that run it. A daemon this tier
+# started is stopped again; one that was running is left alone.
+container_tests() {
+  local daemon rc=0
+  if ! daemon=$(bash scripts/trainer-image.sh ensure-daemon); then
+    echo "container tier: the docker daemon is not available (the reason is above); these tests need it and are not skipped"
+    return 1
+  fi
+  if bash scripts/trainer-image.sh build >/dev/null; then
+    node_tests dist/test/container 1800000 --test-concurrency=1 || rc=$?
+  else
+    echo "container tier: the trainer image did not build (the reason is above)"
+    rc=1
+  fi
+  if [ -n "$daemon" ]; then
+    kill "$daemon" 2>/dev/null
+    for _ in $(seq 1 150); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.2; done
+  fi
+  return "$rc"
+}
+
 # The Python tier trains for minutes while the unit and workflow tiers mostly wait on a
 # test server: run them side by side, the Python output printed whole when it ends.
 PY_LOG=""
@@ -93,6 +117,10 @@ if wanted integration; then
   else
     skip_tier integration "no dist/test/integration"
   fi
+fi
+
+if wanted container; then
+  if has_tests dist/test/container; then run_tier container container_tests; else skip_tier container "no dist/test/container"; fi
 fi
 
 echo

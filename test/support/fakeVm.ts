@@ -5,9 +5,12 @@
  * `docker` played by test/support/vm/*. The agent that ends up running is
  * the one the script's `docker run` asked for, on this checkout's virtualenv.
  *
+ * With `docker` (test/container), the VM's docker is that real CLI and its
+ * daemon runs the trainer image as the script asked; only systemctl is played.
+ *
  * Preemption is played as GCE does it: ACPI soft-off stops the systemd unit
  * (ExecStop: `docker stop`, SIGTERM to the agent), and whatever still runs
- * 30 s later dies with the VM.
+ * 30 s later dies with the VM, its container included.
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,6 +22,8 @@ import { projectRoot } from '../../src/paths';
 import type { FakeInstance } from './fakeCompute';
 
 const UNIT = 'finetune-agent.service';
+/** The container name the startup script gives the agent. */
+const CONTAINER = 'finetune-agent';
 /** GCE hard-stops a spot VM this long after the preemption notice. */
 export const PREEMPTION_GRACE_MS = 30_000;
 const BIN = path.join(projectRoot, 'test/support/vm');
@@ -39,7 +44,7 @@ export interface FakeVm {
   root: string;
   /** Resolves when the startup script has exited; rejects with its output if it failed. */
   booted: Promise<void>;
-  /** What the startup script asked docker to run, once it has. */
+  /** What the startup script asked the stand-in docker to run, once it has (undefined with a real docker). */
   dockerRun(): DockerRun | undefined;
   /** Boot output and the agent unit's output: what GCE's serial port 1 shows. */
   serial(): string;
@@ -54,6 +59,19 @@ export interface FakeVmOptions {
   dir: string;
   /** The python that plays the trainer image (the project's .venv). */
   python?: string;
+  /** A real docker CLI: the VM runs the real trainer image through it instead of the stand-in. */
+  docker?: string;
+}
+
+/** A PATH folder with the systemctl stand-in and a real docker. */
+function realDockerBin(dir: string, docker: string): string {
+  const bin = path.join(dir, 'vm-bin');
+  fs.mkdirSync(bin, { recursive: true });
+  for (const [name, target] of [['systemctl', path.join(BIN, 'systemctl')], ['docker', docker]]) {
+    fs.rmSync(path.join(bin, name), { force: true });
+    fs.symlinkSync(target, path.join(bin, name));
+  }
+  return bin;
 }
 
 export function bootVm(inst: FakeInstance, opts: FakeVmOptions): FakeVm {
@@ -64,7 +82,7 @@ export function bootVm(inst: FakeInstance, opts: FakeVmOptions): FakeVm {
   const scriptFile = path.join(root, 'startup-script');
   fs.writeFileSync(scriptFile, script, { mode: 0o755 });
   const env = {
-    PATH: `${BIN}:${path.dirname(process.execPath)}:/usr/bin:/bin`,
+    PATH: `${opts.docker ? realDockerBin(opts.dir, opts.docker) : BIN}:${path.dirname(process.execPath)}:/usr/bin:/bin`,
     FT_ROOT: root,
     FT_VM_PYTHON: opts.python ?? path.join(projectRoot, '.venv/bin/python'),
     FT_VM_PYTHONPATH: path.join(projectRoot, 'trainer'),
@@ -88,10 +106,21 @@ export function bootVm(inst: FakeInstance, opts: FakeVmOptions): FakeVm {
   };
   const servicePid = () => Number(read(`run/${UNIT}.pid`) ?? 0) || undefined;
   // Live members only: an exited process can linger as a zombie until init reaps it.
-  const running = async () => {
+  const unitRunning = async () => {
     const pid = servicePid();
     return pid !== undefined && (await liveGroupMembers(pid)).length > 0;
   };
+  // The daemon's containers outlive a killed `docker run` client: this VM's is the one that mounts its folder.
+  const work = path.join(root, 'var/lib/durable-finetune');
+  const container = async (): Promise<string | undefined> => {
+    if (!opts.docker) return undefined;
+    const run = (args: string[]) => promisify(execFile)(opts.docker!, args).then((r) => r.stdout.trim());
+    const id = await run(['ps', '-aq', '--filter', `name=^${CONTAINER}$`]).catch(() => '');
+    if (!id) return undefined;
+    const sources = await run(['inspect', '-f', '{{range .Mounts}}{{.Source}}{{"\\n"}}{{end}}', id]).catch(() => '');
+    return sources.split('\n').includes(work) ? id : undefined;
+  };
+  const running = async () => (await unitRunning()) || (await container()) !== undefined;
   const vm: FakeVm = {
     name: inst.name,
     zone: inst.zone,
@@ -115,10 +144,15 @@ export function bootVm(inst: FakeInstance, opts: FakeVmOptions): FakeVm {
       }
       // The VM is gone: nothing of it survives.
       const pid = servicePid();
-      if (pid && (await running())) {
+      if (pid && (await unitRunning())) {
         stoppedCleanly = false;
         signalGroup(pid, 'SIGKILL');
-        while (await running()) await sleep(50);
+        while (await unitRunning()) await sleep(50);
+      }
+      const left = await container();
+      if (left) {
+        stoppedCleanly = false;
+        await promisify(execFile)(opts.docker!, ['rm', '-f', left]);
       }
       return { stoppedCleanly, seconds: (Date.now() - t0) / 1000 };
     },
