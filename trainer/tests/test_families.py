@@ -9,6 +9,7 @@ subprocesses are covered by test_agent.py and the integration tests):
 - LoRA lands on every projection of every decoder layer of that architecture;
 - the merged model loads with plain transformers, has no `lora_` keys, keeps an
   untied lm_head as its own tensor, and computes the adapter model's logits;
+- SFT and DPO rows may offer tools, rendered as in generation;
 - DPO trains on the merged model; generate renders each eval item with its
   own tools through the family's template, reports tokens/s and progress;
 - an architecture the trainer does not know fails as `bad_model`, naming the
@@ -30,7 +31,7 @@ from durable_finetune.tiny_model import write_family_model
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples/tiny/data"
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
-TRAIN = {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "save_steps": 2, "max_length": 256, "seed": 0,
+TRAIN = {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "save_steps": 2, "max_length": 320, "seed": 0,
          "lora": LORA, "dtype": "float32", "logging_steps": 1, "noop_check_steps": 2}
 DPO = {**TRAIN, "beta": 0.25, "sft_loss_weight": 0.2, "probe_every": 0}
 PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
@@ -54,6 +55,11 @@ def eval_items() -> list[dict]:
     for it in items[1::2]:
         it["tools"] = [t for t in it["tools"] if t["name"] == it["expected_call"]["name"]]
     return items
+
+
+def with_tools(rows: list[dict], tools: list[dict]) -> list[dict]:
+    """Half the training rows offer tools, rendered by the template as in generation."""
+    return [{**r, "tools": tools} if n % 2 else r for n, r in enumerate(rows)]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:
@@ -85,9 +91,9 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
 
     base = write_family_model(family, DATA, tmp_path / "base")
     work = tmp_path / "work"
-    sft_data = write_jsonl(tmp_path / "sft.jsonl", lines(DATA / "sft.jsonl", 8))
-    prefs = write_jsonl(tmp_path / "prefs.jsonl", lines(DATA / "preferences.jsonl", 8))
     items = eval_items()
+    sft_data = write_jsonl(tmp_path / "sft.jsonl", with_tools(lines(DATA / "sft.jsonl", 8), items[1]["tools"]))
+    prefs = write_jsonl(tmp_path / "prefs.jsonl", with_tools(lines(DATA / "preferences.jsonl", 8), items[1]["tools"]))
     evals = write_jsonl(tmp_path / "eval.jsonl", items)
 
     s = run(sft, "sft", store, work, TRAIN, {"base_model": str(base), "sft_data": sft_data})
