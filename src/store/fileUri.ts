@@ -24,13 +24,13 @@ export function fileUriProblem(uri: string): string | undefined {
     return 'holds ? or #, which start a URL query or fragment, not part of a folder name; write them as %3F and %23, or give the folder as a plain path';
   }
   if (/%(?![0-9a-fA-F]{2})/.test(rest)) return 'holds a % that does not start a %XX escape; write a literal % as %25';
-  const segments = rest.slice(1).split('/');
+  const segments = rest === '/' ? [] : rest.slice(1).split('/');
   if (segments.length > 1 && segments[segments.length - 1] === '') segments.pop(); // a trailing slash
   if (segments.length > 0 && /^[A-Za-z][:|]$/.test(segments[0])) {
     return 'starts with a Windows drive letter, which URL parsers rewrite; name a folder on this machine';
   }
   for (const segment of segments) {
-    if (segment === '' && segments.length > 1) return 'has an empty folder name (//); write single slashes';
+    if (segment === '') return 'has an empty folder name (//); write single slashes';
     if (/%2f/i.test(segment)) return 'holds %2F, an encoded / inside a name, which Node refuses; write / between folders';
     let name: string;
     try {

@@ -6,14 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { projectRoot } from '../../src/paths';
+import { projectRoot, venvPython } from '../../src/paths';
 import { FileStore } from '../../src/store/file';
 import { StoreUriInvalid } from '../../src/store/fileUri';
 import { StoreKeyInvalid, normaliseKey } from '../../src/store/keys';
 import { openStore } from '../../src/store/open';
+import { fileUriToPath } from '../../src/store/uri';
 
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(projectRoot, 'test/fixtures/store', name), 'utf8'));
 const uris: { means: { uri: string; folder: string }[]; refused: { uri: string; why: string }[] } = fixture('uris.json');
@@ -67,4 +69,38 @@ test('store keys: the same ones accepted and refused as in the Python store', as
   } finally {
     fs.rmSync(store.root, { recursive: true, force: true });
   }
+});
+
+/** Pieces URL parsers treat specially, so random URIs made of them probe every rule. */
+const PIECES = [' ', '%', '2', '0', 'F', 'E', 'e', '.', '/', '/', '#', '?', '\\', 'a', 'é', '日', '\t', ':', '|', 'C', '@', ';', '+',
+  '%25', '%2e', '%2E', '%C3%A9', '%00', '%20', '%2F', '%5C', '..', '~', '"', '<', '>', '`', '{', '}', '^', '[', ']', '%ff', '\u00a0', '\ufeff'];
+
+test('random file:// URIs: the Python store reads each as the same folder or refuses it, as this one does', () => {
+  let seed = 7;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const heads = ['file:///', 'file:///', 'file:///', 'file:////', 'file://', 'file:/', 'file://localhost/'];
+  const uris = Array.from({ length: 3000 }, () => heads[random(heads.length)] + Array.from({ length: 1 + random(8) }, () => PIECES[random(PIECES.length)]).join(''));
+  const ours = uris.map((u) => {
+    try {
+      return fileUriToPath(u);
+    } catch {
+      return null;
+    }
+  });
+  const script = [
+    'import json, sys',
+    'from durable_finetune.store import StoreUriInvalid, file_uri_path',
+    'def read(u):',
+    '    try:',
+    '        return file_uri_path(u)',
+    '    except StoreUriInvalid:',
+    '        return None',
+    'print(json.dumps([read(u) for u in json.load(sys.stdin)]))',
+  ].join('\n');
+  const theirs: (string | null)[] = JSON.parse(
+    execFileSync(venvPython(), ['-c', script], { input: JSON.stringify(uris), env: { ...process.env, PYTHONPATH: path.join(projectRoot, 'trainer') } }).toString(),
+  );
+  const differ = uris.flatMap((u, i) => (ours[i] === theirs[i] ? [] : [`${JSON.stringify(u)}: ${ours[i]} vs ${theirs[i]}`]));
+  assert.deepEqual(differ, []);
+  assert.ok(ours.filter((p) => p !== null).length > 500, 'enough of them are accepted to compare decodings');
 });

@@ -93,13 +93,13 @@ def file_uri_problem(uri: str) -> str | None:
                 "write them as %3F and %23, or give the folder as a plain path")
     if _BAD_ESCAPE.search(rest):
         return "holds a % that does not start a %XX escape; write a literal % as %25"
-    segments = rest[1:].split("/")
+    segments = [] if rest == "/" else rest[1:].split("/")
     if len(segments) > 1 and segments[-1] == "":
         segments.pop()  # a trailing slash
     if segments and _DRIVE.match(segments[0]):
         return "starts with a Windows drive letter, which URL parsers rewrite; name a folder on this machine"
     for segment in segments:
-        if segment == "" and len(segments) > 1:
+        if segment == "":
             return "has an empty folder name (//); write single slashes"
         if "%2f" in segment.lower():
             return "holds %2F, an encoded / inside a name, which Node refuses; write / between folders"
