@@ -8,6 +8,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import { resolveLocalPaths } from '../src/config/load';
+import { checkRemoteModel } from '../src/config/remote';
 import type { PipelineConfig } from '../src/config/schema';
 import { checkDataFiles, DataInvalid } from '../src/data/check';
 import { hubEndpoint, type HubAccess } from '../src/hub/client';
@@ -38,7 +39,7 @@ export function prepareActivities(deps: ActivityDeps) {
       const config = resolveLocalPaths(input.config, deps.projectRoot);
       const store = openStore(config.store);
       const { runId } = input;
-      await checkData(config.data);
+      await checkInputs(config);
       const earlier = await store.getJson<RunRecord>(runKey(runId, 'run.json'));
       if (earlier) refuseOtherTraining(runId, earlier.config, config);
       const model = isHfRef(config.model.base) ? await hubModel(store, runId, config.model, earlier?.model?.commit, deps.env ?? process.env) : undefined;
@@ -111,10 +112,14 @@ async function earlierJobAttempts(store: Store, runId: string): Promise<Record<s
   return out;
 }
 
-/** Every data file, gs:// ones too, read now: a bad line is named by file, line and field before any host is paid for. */
-async function checkData(data: PipelineConfig['data']): Promise<void> {
+/**
+ * Every data file, gs:// ones too, read now, and a gs:// model folder looked at: a bad line or
+ * a wrong path is named by field (file, line and key) before any host is paid for.
+ */
+async function checkInputs(config: PipelineConfig): Promise<void> {
+  await checkRemoteModel(config.model.base);
   try {
-    await checkDataFiles(data, { remote: true });
+    await checkDataFiles(config.data, { remote: true });
   } catch (err) {
     if (err instanceof DataInvalid) throw ApplicationFailure.nonRetryable(err.message, 'DataInvalid', { issues: err.issues, totals: err.totals });
     throw err;

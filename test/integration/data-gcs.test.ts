@@ -1,7 +1,8 @@
 /**
- * gs:// data is read at the start of a run: prepareRun reads it through the
- * real @google-cloud/storage client (against the GCS emulator) and refuses a
- * bad line as DataInvalid before it writes anything to the run's store.
+ * gs:// inputs are checked at the start of a run: prepareRun reads gs:// data
+ * through the real @google-cloud/storage client (against the GCS emulator)
+ * and refuses a bad line as DataInvalid, and a gs:// model folder without
+ * config.json as ConfigInvalid, before it writes anything to the run's store.
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
 import { prepareActivities } from '../../activities/prepare';
-import { parseConfig } from '../../src/config/parse';
+import type { PreparedRun } from '../../activities/types';
+import { ConfigInvalid, parseConfig } from '../../src/config/parse';
 import { projectRoot } from '../../src/paths';
 import { openStore } from '../../src/store/open';
 import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
@@ -58,4 +60,32 @@ it('prepareRun reads gs:// data through the store and refuses bad lines (DataInv
     return true;
   });
   assert.equal(fs.existsSync(path.join(dir, 'store')), false, 'nothing written before the data is read');
+});
+
+it('prepareRun refuses a gs:// model folder without config.json, and passes one that has it', async () => {
+  const bucket = openStore(`gs://${BUCKET}`);
+  await bucket.putBytes('good/sft.jsonl', fs.readFileSync(path.join(projectRoot, 'examples/tiny/data/sft.jsonl')));
+  await bucket.putBytes('good/preferences.jsonl', fs.readFileSync(path.join(projectRoot, 'examples/tiny/data/preferences.jsonl')));
+  await bucket.putBytes('good/eval.jsonl', fs.readFileSync(path.join(projectRoot, 'examples/tiny/data/eval.jsonl')));
+  await bucket.putBytes('models/tiny/config.json', fs.readFileSync(path.join(projectRoot, 'examples/tiny/model/config.json')));
+  const prepare = (base: string) => {
+    const config = parseConfig({
+      name: 'gcs-model',
+      store: `file://${dir}/store2`,
+      model: { base },
+      data: { sft: `gs://${BUCKET}/good/sft.jsonl`, preferences: `gs://${BUCKET}/good/preferences.jsonl`, eval: `gs://${BUCKET}/good/eval.jsonl` },
+    });
+    const { prepareRun } = prepareActivities({ projectRoot, python: 'python3', reportProgress: async () => undefined });
+    return new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') }).run(prepareRun, { runId: 'r2', config }) as Promise<PreparedRun>;
+  };
+  await assert.rejects(prepare(`gs://${BUCKET}/models/tiyn/`), (err: unknown) => {
+    assert.ok(err instanceof ConfigInvalid, String(err));
+    assert.deepEqual(err.issues.map((i) => i.field), ['model.base']);
+    assert.match(err.message, new RegExp(`has no gs://${BUCKET}/models/tiyn/config\\.json; fix the path, or upload the model folder`));
+    return true;
+  });
+  assert.equal(fs.existsSync(path.join(dir, 'store2')), false, 'nothing written before the model is found');
+  const run = await prepare(`gs://${BUCKET}/models/tiny/`);
+  assert.equal(run.inputs.base_model, `gs://${BUCKET}/models/tiny/`);
+  assert.equal(run.inputs.sft_data, `gs://${BUCKET}/good/sft.jsonl`);
 });
