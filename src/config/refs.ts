@@ -24,9 +24,10 @@ export function refProblem(value: string, kind: RefKind): string | undefined {
   if (value.trim() === '') return `is empty; name ${FORMS[kind]}`;
   if (value.startsWith('hf:')) return kind === 'model' ? undefined : `is a Hugging Face reference, which only model.base may be; name ${FORMS[kind]}`;
   if (value.startsWith('gs://')) return gsProblem(value, kind);
+  if (value.startsWith('gs:')) return 'is not a gs:// URI (two slashes after gs:); write gs://<bucket>/<path>';
   if (value.startsWith('file:')) {
     const problem = fileUriProblem(value);
-    if (problem) return `is a file:// URI that ${problem}`;
+    if (problem) return value.startsWith('file://') ? `is a file:// URI that ${problem}` : problem;
     if (kind === 'data' && value.endsWith('/')) return 'ends with /, which names a folder; a data file is one JSONL file';
     return undefined;
   }

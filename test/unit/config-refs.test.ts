@@ -44,6 +44,8 @@ const GOOD: [Field, string][] = [
 const BAD: [Field, string, RegExp][] = [
   ['store', '', /is empty; name a folder path, file:\/\/\/absolute\/path or gs:\/\//],
   ['store', 's3://bucket/runs', /uses s3:, which is not supported; name a folder path/],
+  ['store', 'gs:/bucket/runs', /is not a gs:\/\/ URI \(two slashes after gs:\); write gs:\/\/<bucket>\/<path>/],
+  ['store', 'file:/abs/runs', /^is not a file:\/\/ URI; write file:\/\/\/absolute\/path/],
   ['store', 'file://host/runs', /names the host "host"; .*write file:\/\/\/absolute\/path/],
   ['store', 'file:///runs/a#b', /holds \? or #.*%3F and %23/],
   ['store', 'file:///runs/../x', /has a "\.\." segment/],
