@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--timeout-s", type=float, default=900)
     a = ap.parse_args()
     root = Path(a.store or tempfile.mkdtemp(prefix="df-store-")).resolve()
-    store = open_store(f"file://{root}")
+    store = open_store(root.as_uri())
     run, host = a.run, f"{a.run}-h1"
     base = f"runs/{run}"
     for name in ("sft", "preferences", "eval"):
