@@ -48,8 +48,14 @@ class TaskProbe:
     """Greedy generation on a few eval prompts, scored by strict tool-call match."""
 
     def __init__(self, items: list[dict], tokenizer, max_new_tokens: int):
-        self.items = [it for it in items if it.get("expected_call") and it.get("messages")]
+        self.items = [it for it in items if self.scorable(it)]
+        if not self.items:
+            raise ValueError("a task probe needs eval items with messages and an expected_call")
         self.tokenizer, self.max_new_tokens = tokenizer, max_new_tokens
+
+    @staticmethod
+    def scorable(item: dict) -> bool:
+        return bool(item.get("expected_call") and item.get("messages"))
 
     def __call__(self, model) -> float:
         from .stages.generate import generate_all

@@ -7,6 +7,12 @@ metric history. The retry the workflow would post next (workflows/dpo.ts: beta
 x2, learning rate /4, again from the merged SFT model) completes, and its task
 metric stays within probe_margin of the SFT model's.
 """
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL = ROOT / "examples" / "tiny" / "data" / "eval.jsonl"
+TINY_MODEL = ROOT / "examples" / "tiny" / "model"
 LORA = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}
 BASE = {"max_steps": 15, "batch_size": 16, "save_steps": 15, "max_length": 128, "seed": 0, "lora": LORA,
         "dtype": "float32", "logging_steps": 1, "sft_loss_weight": 0.0,
@@ -82,3 +88,32 @@ def test_guard_stops_on_early_saturation_but_not_later():
     late = _guard(early_steps=5, loss_floor=0.01)
     _log(late, 1, **{**saturated, "rewards/margins": 0.0, "rewards/accuracies": 0.0})
     _log(late, 40, **saturated)  # a converged run late in training is not a collapse
+
+
+def test_an_eval_set_without_tool_call_items_skips_the_task_probe_and_says_so(agent_factory, store, merged):
+    answers = [{"id": f"a{i}", "messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "reference": str(2 * i)}
+               for i in range(4)]
+    store.put_bytes("runs/r1/data/answers.jsonl", "".join(json.dumps(a) + "\n" for a in answers).encode())
+    inputs = {"model": merged["output"]["key"], "model_fingerprint": merged["output"]["fingerprint"],
+              "preference_data": "runs/r1/data/preferences.jsonl", "eval_data": "runs/r1/data/answers.jsonl"}
+    agent = agent_factory()
+    agent.post({"job_id": "dpo-1", "stage": "dpo", "inputs": inputs,
+                "params": {**BASE, "max_steps": 2, "save_steps": 2, "probe_every": 1, "learning_rate": 1e-4, "beta": 0.1}})
+    st = agent.wait_status("dpo", "dpo-1", timeout=600)
+    assert st["state"] == "succeeded", st
+    m = st["metrics"]
+    assert "no items with an expected_call" in m["probe_skipped"], m["probe_skipped"]
+    assert m["probe_history"] == [] and m["probe_baseline"] is None and m["probe_final"] is None
+
+
+def test_probe_every_0_means_no_task_probe_at_all(store, tmp_path):
+    from durable_finetune.stages.common import StageContext
+    from durable_finetune.stages.dpo import task_probe
+
+    store.put_file("runs/r1/data/eval.jsonl", EVAL)
+    job = {"job_id": "dpo-1", "stage": "dpo", "run_id": "r1", "inputs": {"eval_data": "runs/r1/data/eval.jsonl"},
+           "params": {**BASE, "probe_every": 0}}
+    assert task_probe(StageContext(job, store, tmp_path), str(TINY_MODEL)) == (None, "probe_every is 0")
+    job["params"]["probe_every"] = 5
+    probe, why = task_probe(StageContext(job, store, tmp_path), str(TINY_MODEL))
+    assert why is None and len(probe.items) == BASE["probe_items"]

@@ -12,7 +12,9 @@
   loss_type ["sigmoid", "sft"] with loss_weights [1, w];
 - collapse guard (dpo_guard.py): falling logps/chosen, early saturation, or
   the task probe (inputs.eval_data, when given) falling below the SFT
-  model's fails with `dpo_collapsed` and the metric history.
+  model's fails with `dpo_collapsed` and the metric history. No probe at all
+  (not even at step 0) with probe_every 0, without eval_data, or when no eval
+  item expects a tool call: metrics.probe_skipped says which.
 Outputs: output/adapter/ and output/model/ (adapter merged into the model).
 params.ranks > 1: DDP across that many ranks under torchrun (launcher.py).
 Every rank checks the fingerprint and the step-0 probe of the model it
@@ -65,17 +67,30 @@ def check_start(trainer, tokenizer, expected_probe: dict | None, tolerance: floa
     return {"probe_checked": True, "tolerance": tolerance}
 
 
-def task_probe(ctx: StageContext, model_dir: str) -> TaskProbe | None:
-    """The guard's task probe on the first params.probe_items eval prompts (None without eval_data)."""
+def task_probe(ctx: StageContext, model_dir: str) -> tuple[TaskProbe | None, str | None]:
+    """The guard's task probe on the first params.probe_items eval prompts that expect a tool call,
+    or (None, why it is skipped): probe_every 0 turns it off, and without eval_data or tool-call
+    items there is nothing to score. A skipped probe is logged and recorded in the status."""
     from transformers import AutoTokenizer
 
     p = ctx.params
     n = int(p.get("probe_items", 16))
-    if not ctx.inputs.get("eval_data") or n <= 0:
-        return None
-    items = read_jsonl(ctx.input_path("eval_data"))[:n]
+    why = None
+    if int(p.get("probe_every", 10)) <= 0:
+        why = "probe_every is 0"
+    elif n <= 0:
+        why = "probe_items is 0"
+    elif not ctx.inputs.get("eval_data"):
+        why = "no eval_data input"
+    else:
+        items = [it for it in read_jsonl(ctx.input_path("eval_data")) if TaskProbe.scorable(it)][:n]
+        if not items:
+            why = "the eval set has no items with an expected_call (tool-call items) to score"
+    if why:
+        print(f"task probe skipped: {why}", file=sys.stderr, flush=True)
+        return None, why
     # Its own tokenizer: generation pads on the left, the trainer's collator must not see that.
-    return TaskProbe(items, AutoTokenizer.from_pretrained(model_dir), int(p.get("probe_max_new_tokens", 48)))
+    return TaskProbe(items, AutoTokenizer.from_pretrained(model_dir), int(p.get("probe_max_new_tokens", 48))), None
 
 
 def main(ctx: StageContext) -> None:
@@ -118,7 +133,7 @@ def main(ctx: StageContext) -> None:
     check_adapter(trainer.model, targets)
     continuity = check_start(trainer, tokenizer, expected_probe, float(p.get("continuity_tolerance",
                                                                                 default_tolerance(dtype))), expected)
-    probe = task_probe(ctx, model_dir)
+    probe, probe_skipped = task_probe(ctx, model_dir)
     baseline = decided_by_rank_zero(lambda: probe(trainer.model)) if probe else None
     guard = CollapseGuard(GuardConfig.from_params(p), probe, baseline)
     trainer.add_callback(guard)
@@ -148,7 +163,7 @@ def main(ctx: StageContext) -> None:
     metrics = {"train_loss": out.training_loss, "ranks": ctx.rank.world_size, "adapter_fingerprint": fingerprint_dir(adapter_dir),
                **{k: v for k, v in last.items() if k.startswith(("rewards/", "logps/"))},
                "beta": float(p["beta"]), "learning_rate": float(p["learning_rate"]), "continuity": continuity,
-               "probe_final": final_probe, **guard.evidence()}
+               "probe_final": final_probe, "probe_skipped": probe_skipped, **guard.evidence()}
     metrics.pop("collapse_reason")
     progress.update(step=step)
     ctx.write_status("succeeded", output={"key": ctx.key("output/model"), "fingerprint": fingerprint_dir(merged_dir),
