@@ -83,4 +83,12 @@ describe('finetune validate', { concurrency: true }, () => {
     assert.match(r.stderr, /data\.preferences: \S+\/preferences\.jsonl line 1: starts with a byte order mark/);
     assert.match(r.stderr, /data\.eval: \S+\/eval\.jsonl line 2: is not valid JSON/);
   });
+
+  it('finetune run refuses bad local data before it starts anything: exit 2, no server needed', async () => {
+    const file = project(tiny, { 'sft.jsonl': 'not json\n' });
+    const r = await finetune(['run', file], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /data\.sft: \S+\/sft\.jsonl line 1: is not valid JSON/);
+    assert.doesNotMatch(r.stderr, /started|connect/i);
+  });
 });

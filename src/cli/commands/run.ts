@@ -11,6 +11,7 @@ import { temporalSettings, type TemporalSettings } from '../../client/connection
 import { installRuntime } from '../../client/runtime';
 import { startRun } from '../../client/runs';
 import { loadConfigFile, resolveLocalPaths } from '../../config/load';
+import { checkDataFiles } from '../../data/check';
 import { configureLog } from '../../log';
 import { createFineTuneWorker, type FineTuneWorker } from '../../../workers/worker';
 import { TASK_QUEUE } from '../../../workflows/messages';
@@ -35,6 +36,8 @@ export function readConfig(file: string, cwd = process.cwd()) {
 /** The whole `run` command; the demo calls it too. Returns the exit code. */
 export async function runPipeline(out: Output, configFile: string, opts: RunOptions, cwd = process.cwd()): Promise<number> {
   const config = readConfig(configFile, cwd);
+  // A bad local data line fails here (exit 2) instead of after a workflow start; gs:// data is read by prepareRun.
+  await checkDataFiles(config.data, { remote: false });
   const taskQueue = opts.taskQueue ?? TASK_QUEUE;
   let settings: TemporalSettings = temporalSettings();
   let uiBase = uiBaseFor(settings);
