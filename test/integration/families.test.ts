@@ -7,9 +7,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { startRun } from '../../src/client/runs';
 import type { StageStatusFile } from '../../src/jobs/contract';
 import { projectRoot } from '../../src/paths';
@@ -21,17 +23,19 @@ let h: Harness;
 let result: PipelineResult;
 const taskQueue = 'it-families';
 
+const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-qwen3-tiny-'));
+
 before(async () => {
-  h = await startHarness('families');
-  const model = path.join(h.dir, 'qwen3-tiny');
-  const built = spawnSync(
+  // The model is built while the dev server starts: a user's local model folder, made by the trainer's builder.
+  const built = promisify(execFile)(
     path.join(projectRoot, '.venv/bin/python'),
-    ['-m', 'durable_finetune.tiny_model', '--family', 'qwen3', '--out', model],
-    { env: { ...process.env, PYTHONPATH: path.join(projectRoot, 'trainer') }, encoding: 'utf8' },
+    ['-m', 'durable_finetune.tiny_model', '--family', 'qwen3', '--out', modelDir],
+    { env: { ...process.env, PYTHONPATH: path.join(projectRoot, 'trainer') } },
   );
-  assert.equal(built.status, 0, built.stderr);
+  h = await startHarness('families');
+  await built;
   const config = fastConfig(h.dir, {
-    model: { base: model },
+    model: { base: modelDir },
     data: { sft: head('sft.jsonl', 32), preferences: head('preferences.jsonl', 16), eval: head('eval.jsonl', 8) },
     sft: { max_steps: 4, save_steps: 2, batch_size: 8, max_length: 256 },
     dpo: { max_steps: 2, save_steps: 2, batch_size: 8, max_length: 256, probe_items: 4 },
@@ -51,6 +55,7 @@ function head(name: string, n: number): string {
 
 after(async () => {
   await h?.close();
+  fs.rmSync(modelDir, { recursive: true, force: true });
 });
 
 describe('the pipeline on a tiny Qwen3 (untied embeddings, its own chat template)', () => {
