@@ -76,7 +76,7 @@ describe('the pipeline on a tiny Qwen3 (untied embeddings, its own chat template
     const gen = await status('generate');
     assert.equal(gen?.state, 'succeeded');
     const m = gen!.metrics as { dtype: string; families: Record<string, string>; tokens_per_s: Record<string, number> };
-    assert.equal(m.dtype, 'float32', 'model.dtype reaches generate (bf16 only takes effect on CUDA)');
+    assert.equal(m.dtype, 'float32', 'the config asks float32; bf16 would take effect on CUDA only');
     assert.deepEqual(m.families, { base: 'qwen3', sft: 'qwen3', dpo: 'qwen3' });
     for (const name of ['base', 'sft', 'dpo']) assert.ok(m.tokens_per_s[name] > 0, name);
   });

@@ -64,6 +64,13 @@ describe('fineTunePipeline', () => {
     assert.deepEqual(Object.keys(generate.params.models as object).sort(), ['base', 'dpo', 'sft']);
   });
 
+  it('passes model.dtype to every stage that loads weights, generate included', async () => {
+    const { recorder } = await run({}, testConfig({ model: { base: '/tmp/model', dtype: 'bfloat16' } }));
+    for (const stage of ['sft', 'merge', 'dpo', 'generate']) {
+      assert.equal(recorder.jobs.find((j) => j.stage === stage)!.params.dtype, 'bfloat16', stage);
+    }
+  });
+
   it('moves a stage to a new host with resume when its host is lost', async () => {
     const { result, recorder } = await run({ sft: [loseHost(37, 25), succeed(100, 25)] });
     assert.ok(result);
