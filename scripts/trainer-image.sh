@@ -53,15 +53,26 @@ as_root_apt() {
 
 daemon_answers() { "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+# dockerd keeps only its log: an inherited pipe (this script's answer on fd 3, a test
+# runner's stdout) would keep the caller waiting for as long as the daemon runs.
+# No bridge and no iptables rules: containers get --network host or none, nothing else.
+run_dockerd() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  exec setsid dockerd --bridge=none --iptables=false >>"$CACHE/dockerd.log" 2>&1 </dev/null
+}
+
 ensure_daemon() {
   if [ ! -x "$DOCKER" ] || ! command -v dockerd >/dev/null; then as_root_apt "docker ($DOCKER, dockerd)" docker.io; fi
   [ -x "$DOCKER" ] || die "$DOCKER is not there even after installing docker.io; set FINETUNE_DOCKER to a docker CLI"
   daemon_answers && return 0
   [ "$(id -u)" -eq 0 ] || die "the docker daemon does not answer and starting it needs root: run 'sudo dockerd --bridge=none --iptables=false &' and retry"
   mkdir -p "$CACHE"
-  # No bridge and no iptables rules: containers get --network host or none, nothing else.
   say "starting dockerd (log: $CACHE/dockerd.log)"
-  setsid dockerd --bridge=none --iptables=false >>"$CACHE/dockerd.log" 2>&1 </dev/null &
+  run_dockerd &
   local pid=$! i
   for i in $(seq 1 120); do
     if daemon_answers; then
@@ -162,6 +173,8 @@ build() {
   kill "$server" 2>/dev/null || true
   trap - EXIT
   say "built $image in $((SECONDS - start)) s"
+  # Earlier trees' images differ only in their small code layer: untag them (one in use stays).
+  "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" | grep -vxF "$image" | xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
   answer "$image"
 }
 
