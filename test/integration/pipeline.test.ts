@@ -1,9 +1,13 @@
 /**
  * The whole pipeline on real parts: dev server, worker, local host, the
- * Python trainer on the tiny example. Asserts on what lands in the store.
+ * Python trainer on the tiny example, its base model a gated hf: model on the
+ * local Hub (the worker fetches it into the store; hosts load it from there).
+ * Asserts on what lands in the store.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { startRun } from '../../src/client/runs';
 import { openStore } from '../../src/store/open';
@@ -13,9 +17,12 @@ import type { RunMetrics } from '../../src/eval/metrics';
 import { approveSignal, progressQuery, STAGE_ATTRIBUTE } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/pipeline';
 import type { RunProgress } from '../../workflows/progress';
+import { LocalHub, publishTinyModels, TINY_HUB_TOKENS } from '../support/hubServer';
 import { startHarness, tinyConfig, type Harness } from '../support/integration';
+import { projectRoot } from '../../src/paths';
 
 let h: Harness;
+let hub: LocalHub;
 let result: PipelineResult;
 let progress: RunProgress;
 let stageAttribute: unknown;
@@ -26,7 +33,15 @@ const taskQueue = 'it-pipeline';
 
 before(async () => {
   h = await startHarness('pipeline');
-  const config = tinyConfig(h.dir, { eval: { require_approval: true, approval_timeout_s: 3600 } });
+  hub = await LocalHub.start();
+  publishTinyModels(hub, projectRoot);
+  // The in-process worker's environment: where the Hub is, and the token model.token names.
+  process.env.HF_ENDPOINT = hub.url;
+  process.env.FINETUNE_IT_HF_TOKEN = TINY_HUB_TOKENS.reader;
+  const config = tinyConfig(h.dir, {
+    model: { base: 'hf:tiny-org/gated-llama', token: 'secret:env:FINETUNE_IT_HF_TOKEN' },
+    eval: { require_approval: true, approval_timeout_s: 3600 },
+  });
   const { worker } = await h.worker(taskQueue);
   const handle = await startRun(h.client, config, { taskQueue, runId: 'it-pipeline-1' });
   await worker.runUntil(async () => {
@@ -48,6 +63,7 @@ before(async () => {
 });
 after(async () => {
   await h?.close();
+  await hub?.close();
 });
 
 describe('the tiny pipeline on real parts', () => {
@@ -114,6 +130,22 @@ describe('the tiny pipeline on real parts', () => {
       assert.ok(value !== undefined && value >= 0 && value <= 1, `${model} has a tool_call_match in [0, 1]`);
     }
     assert.ok(metrics.models.sft.tool_call_match - metrics.models.base.tool_call_match >= 0.3);
+  });
+
+  it('trains the hf: model at the commit main named, recorded in run.json, progress and report, the token nowhere', async () => {
+    const store = openStore(result.storeUri);
+    const commit = hub.repos.get('tiny-org/gated-llama')!.refs.get('main')!;
+    const model = { repo: 'tiny-org/gated-llama', revision: 'main', commit, key: `hub/models/tiny-org/gated-llama/${commit}` };
+    assert.deepEqual((await store.getJson<{ model: unknown }>(key('run.json')))?.model, model);
+    assert.deepEqual(progress.model, model);
+    // The host downloaded the model from the store (cache/store/<key>), checked against COMMITTED.json.
+    const hostsDir = path.join(h.dir, 'hosts');
+    assert.ok(fs.readdirSync(hostsDir).some((host) => fs.existsSync(path.join(hostsDir, host, 'cache/store', model.key, '.downloaded'))));
+    assert.ok(await store.exists(`${model.key}/COMMITTED.json`));
+    const report = (await store.getBytes(key('report/report.html')))!.toString('utf8');
+    assert.match(report, new RegExp(`tiny-org/gated-llama@${commit}`));
+    assert.ok(hub.fileRequests().every((r) => r.authorized), 'every file came with the token');
+    assert.doesNotMatch(JSON.stringify(history), new RegExp(TINY_HUB_TOKENS.reader), 'the token never enters workflow history');
   });
 
   it('replays its own history against the current workflow code', async () => {
