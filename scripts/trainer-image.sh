@@ -131,6 +131,8 @@ ensure_wheels() {
   .venv/bin/pip download --disable-pip-version-check -q --only-binary=:all: -r trainer/requirements.txt -d "$dir" ||
     die "pip download failed; the image needs a wheel for every pinned package"
   touch "$dir/.complete"
+  # Wheels of earlier pins are 3 GB each and no longer built from.
+  find "$CACHE" -maxdepth 1 -name 'wheels-*' -not -path "$dir" -exec rm -rf {} +
   say "wheels ready in $((SECONDS - start)) s"
   answer "$dir"
 }
