@@ -98,6 +98,7 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
 
     s = run(sft, "sft", store, work, TRAIN, {"base_model": str(base), "sft_data": sft_data})
     assert s["metrics"]["family"] == family and set(s["metrics"]["lora_targets"]) == PROJECTIONS
+    assert s["metrics"]["lora_modules"] == 2 * len(PROJECTIONS) and s["metrics"]["tied_embeddings"] != untied
     adapter = work / "stages/sft/sft-1/adapter"
     keys = safetensors_keys(adapter)
     for layer in (0, 1):

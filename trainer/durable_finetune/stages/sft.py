@@ -8,7 +8,7 @@ rank 0 saves and uploads the adapter and writes the status.
 """
 from __future__ import annotations
 
-from ..families import Family, check_adapter, check_targets, lora_targets, model_family
+from ..families import Family, check_adapter, check_targets, embeddings_tied, lora_targets, model_family
 from ..fingerprint import fingerprint_dir
 from ..probe import model_probe
 from ..prompts import training_row
@@ -77,6 +77,7 @@ def main(ctx: StageContext) -> None:
     ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": model_probe(trainer.model, tokenizer)},
                      metrics={"train_loss": out.training_loss, "ranks": ctx.rank.world_size, "family": family.name,
                               "lora_targets": targets, "lora_modules": lora_modules,
+                              "tied_embeddings": embeddings_tied(model.config),
                               **{k: v for k, v in out.metrics.items() if isinstance(v, (int, float))}},
                      steps_done=step, resumed_from_step=start_step)
 
