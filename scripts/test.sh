@@ -73,7 +73,8 @@ container_tests() {
   fi
   if [ -n "$daemon" ]; then
     kill "$daemon" 2>/dev/null
-    for _ in $(seq 1 150); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.2; done
+    # Gone or a zombie (it is not our child: init reaps it).
+    for _ in $(seq 1 150); do [[ "$(cat "/proc/$daemon/stat" 2>/dev/null)" =~ \)\ [RSDT] ]] || break; sleep 0.2; done
   fi
   return "$rc"
 }

@@ -4,9 +4,10 @@
  * stopped again), and the image of this tree is built or reused, both through
  * scripts/trainer-image.sh, the same script a user runs.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../../src/paths';
@@ -16,16 +17,26 @@ export const DOCKER = process.env.FINETUNE_DOCKER ?? '/usr/bin/docker';
 const SCRIPT = path.join(projectRoot, 'scripts/trainer-image.sh');
 const run = promisify(execFile);
 
-/** Runs the image script; its answer is the last line of stdout, its progress (stderr) goes to ours. */
-async function imageScript(command: string, timeoutMs: number): Promise<string> {
-  try {
-    const { stdout, stderr } = await run('bash', [SCRIPT, command], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
-    if (stderr) process.stderr.write(stderr.split('\n').filter((l) => l.startsWith('trainer-image:')).join('\n') + '\n');
-    return stdout.trim().split('\n').pop() ?? '';
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`scripts/trainer-image.sh ${command} failed: ${(e.stderr ?? e.message).split('\n').slice(-25).join('\n')}`);
-  }
+/**
+ * Runs the image script; its answer is the last line of stdout. Its own progress lines
+ * reach our stderr as they come (a cold build takes minutes); a failure carries its tail.
+ */
+function imageScript(command: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [SCRIPT, command], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let tail: string[] = [];
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      if (line.startsWith('trainer-image:')) process.stderr.write(`${line}\n`);
+      tail = [...tail.slice(-24), line];
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(stdout.trim().split('\n').pop() ?? '');
+      else reject(new Error(`scripts/trainer-image.sh ${command} failed (${signal ?? `exit ${code}`}):\n${tail.join('\n')}`));
+    });
+  });
 }
 
 export async function docker(args: string[], timeoutMs = 60_000): Promise<string> {
