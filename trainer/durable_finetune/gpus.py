@@ -38,8 +38,12 @@ def gpu_evidence(torch) -> dict:
             torch.cuda.init()  # the driver's own reason ("Found no NVIDIA driver", "No CUDA GPUs are available")
         except Exception as e:  # noqa: BLE001 - its message is the evidence
             init_error = f"{type(e).__name__}: {e}"
+    removed = [d for d in os.environ.get("FINETUNE_REMOVED_LD_PATHS", "").split(os.pathsep) if d]
     return {"device_count": count, "torch": torch.__version__, "torch_cuda": torch.version.cuda,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            # The agent drops host NCCL folders from LD_LIBRARY_PATH; where the driver's libcuda
+            # lives only there (GKE, COS with the driver mounted in), that hides the driver too.
+            "removed_ld_paths_with_libcuda": [d for d in removed if glob.glob(os.path.join(d, "libcuda.so*"))],
             "dev_nvidia": sorted(glob.glob("/dev/nvidia*")), "nvidia_smi": nvidia_smi(),
             "cuda_init_error": init_error}
 
@@ -60,7 +64,13 @@ def missing_gpus(expected: int | None, ev: dict) -> str | None:
     ]
     if ev["cuda_init_error"]:
         seen.append(f"torch.cuda.init(): {ev['cuda_init_error']}")
+    hidden = ev.get("removed_ld_paths_with_libcuda") or []
+    if hidden:
+        seen.append(f"libcuda is in {', '.join(hidden)}, which the agent removed from LD_LIBRARY_PATH (host NCCL)")
     fixes = []
+    if hidden:
+        fixes.append("make the driver's libraries reachable without LD_LIBRARY_PATH (ldconfig, or docker --gpus "
+                     "all with the NVIDIA container toolkit), or set FINETUNE_KEEP_HOST_NCCL=1 on the host")
     if not ev["torch_cuda"]:
         fixes.append("install a CUDA build of torch (trainer/requirements.txt, the trainer image)")
     if ev["cuda_visible_devices"] is not None and ev["cuda_visible_devices"].strip() in ("", "-1", "none"):

@@ -83,12 +83,15 @@ def test_a_broken_driver_is_told_apart_from_a_missing_one(tmp_path, monkeypatch)
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    (tmp_path / "libcuda.so.1").write_bytes(b"")
+    monkeypatch.setenv("FINETUNE_REMOVED_LD_PATHS", str(tmp_path))
     ev = gpu_evidence(torch)
     assert ev["nvidia_smi"] == {"found": True, "exit_code": 9,
                                 "output": ["NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."]}
     why = missing_gpus(2, ev)
     assert "expected 2 GPU(s), CUDA sees 0" in why and "nvidia-smi -L exit 9: NVIDIA-SMI has failed" in why
     assert "CUDA_VISIBLE_DEVICES=''" in why and "unset CUDA_VISIBLE_DEVICES" in why
+    assert f"libcuda is in {tmp_path}, which the agent removed" in why and "FINETUNE_KEEP_HOST_NCCL=1" in why
     assert missing_gpus(0, ev) is None and missing_gpus(None, ev) is None
 
 
