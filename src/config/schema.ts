@@ -145,7 +145,7 @@ export const PreflightConfig = z
     /**
      * GPUs the host must show to CUDA, or preflight fails with GpuMissing (no silent CPU run).
      * 'auto': the GPUs of host.machine_type on gce, none required on a local host; a number:
-     * exactly that many (0 runs a gce host on CPU, for testing the GCE path without GPUs).
+     * at least that many (0 runs a gce host on CPU, for testing the GCE path without GPUs).
      */
     gpus: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
     timeout_s: z.number().int().min(5).max(3600).default(60),
