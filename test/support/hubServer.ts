@@ -154,8 +154,9 @@ export class LocalHub {
       m = /^\/([^/]+\/[^/]+)\/resolve\/(.+)$/.exec(url.pathname);
       if (m) return this.resolve(req, res, this.readable(m[1], token, 'files'), m[2]);
       throw new HubAnswer(404, undefined, 'Sorry, we can\'t find the page you are looking for.');
-    } catch (err) {
-      if (!(err instanceof HubAnswer)) throw err;
+    } catch (caught) {
+      // A bug here answers 500, as a broken Hub would, instead of taking the test process down.
+      const err = caught instanceof HubAnswer ? caught : new HubAnswer(500, undefined, `local hub: ${(caught as Error).message}`);
       const body = JSON.stringify({ error: err.message });
       res.writeHead(err.status, {
         'Content-Type': 'application/json; charset=utf-8',
