@@ -136,7 +136,8 @@ describe('on a gce host, a failed stage carries the serial console tail', () => 
       trainer_image: 'us-docker.pkg.dev/finetune-test/durable-finetune/trainer:test',
       agent_start_timeout_s: 120,
     };
-    gceLease = await env.run(acts.provisionHost, { runId: 'it-faults-gce-1', hostIndex: 1, storeUri, host: host as never });
+    // gpus 0 (preflight.gpus: 0): this machine has no GPU, so the VM runs the image without --gpus.
+    gceLease = await env.run(acts.provisionHost, { runId: 'it-faults-gce-1', hostIndex: 1, storeUri, host: host as never, gpus: 0 });
   });
   after(async () => {
     if (gceLease) await env.run(acts.releaseHost, gceLease);
