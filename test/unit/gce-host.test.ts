@@ -64,6 +64,15 @@ describe('gce host provider on the fake Compute API', () => {
     assert.match(meta['startup-script'], /FT_STORE='gs:\/\/finetune-runs\/prefix'/);
   });
 
+  it("the startup script expects the machine type's GPUs, or the number the run asks for", async () => {
+    const script = () => fake.live()[0].metadata.items.find((i) => i.key === 'startup-script')!.value;
+    await provider().provision(req('run-gpus'));
+    assert.match(script(), /^FT_GPUS='2'$/m, 'a2-highgpu-2g');
+    fake.reset();
+    await provider().provision({ ...req('run-cpu'), gpus: 0 });
+    assert.match(script(), /^FT_GPUS='0'$/m, 'preflight.gpus: 0');
+  });
+
   it('on a stockout in the first zone, makes the VM in the second and leaves nothing in the first', async () => {
     fake.failInserts('us-central1-a', 1, { kind: 'stockout', code: 'ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS' });
     const lease = await provider().provision(req('run-stockout'));
