@@ -3,7 +3,7 @@
 The GPUs CUDA must see (params.expected_gpus, resolved from preflight.gpus;
 fewer fails with `gpu_missing` and the driver evidence, before anything else
 runs, so no GPU host trains on the CPU unnoticed), bf16 support when
-params.dtype asks for it, a matmul on each device, an all-reduce across params.ranks
+params.dtype asks for it, a matmul on each device, an all-reduce across params.ranks (at most one per GPU)
 processes started by torchrun (nccl on GPU, gloo on CPU) that must finish
 within params.timeout_s and give the right sum, which libnccl the ranks
 actually loaded vs torch's own NCCL version (a host NCCL shadowing torch's is
@@ -155,11 +155,18 @@ def main(ctx: StageContext) -> None:
                                                    if cuda else ["cpu"])]
     progress.update(step=3)
 
-    backend = "nccl" if cuda and torch.cuda.device_count() >= ranks else "gloo"
+    asked = ranks
+    if cuda and ranks > torch.cuda.device_count():
+        # NCCL needs a GPU per rank; gloo instead would leave the GPUs' own collective untested.
+        ranks = torch.cuda.device_count()
+        print(f"preflight: ranks {asked} > the {ranks} GPU(s) here: the NCCL all-reduce runs {ranks} rank(s), "
+              f"one per GPU", file=sys.stderr, flush=True)
+    backend = "nccl" if cuda else "gloo"
     hang_rank = debug_param(p, "debug_hang_rank")
     report["all_reduce"] = all_reduce_check(ranks, backend, timeout_s, ctx.local_dir,
                                             -1 if hang_rank is None else int(hang_rank),
                                             tick=lambda: progress.write(force=True))
+    report["all_reduce"]["ranks_asked"] = asked
     progress.update(step=4, metrics={"all_reduce_s": report["all_reduce"]["seconds"]})
     loaded = report["all_reduce"]["loaded_nccl"]
     report["nccl"] = {"torch_nccl_version": ".".join(map(str, torch.cuda.nccl.version())) if cuda else None,
