@@ -3,8 +3,9 @@
 The GPUs CUDA must see (params.expected_gpus, resolved from preflight.gpus;
 fewer fails with `gpu_missing` and the driver evidence, before anything else
 runs, so no GPU host trains on the CPU unnoticed), bf16 support when
-params.dtype asks for it, a matmul on each device, an all-reduce across params.ranks (at most one per GPU)
-processes started by torchrun (nccl on GPU, gloo on CPU) that must finish
+params.dtype asks for it, a matmul on each device, an all-reduce across
+params.ranks processes (at most one per GPU) started by torchrun (nccl on
+GPU, gloo on CPU) that must finish
 within params.timeout_s and give the right sum, which libnccl the ranks
 actually loaded vs torch's own NCCL version (a host NCCL shadowing torch's is
 the classic silent crash), the sanitised environment the agent gave the
