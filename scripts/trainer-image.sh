@@ -166,6 +166,11 @@ build() {
   server=$!
   # shellcheck disable=SC2064
   trap "kill $server 2>/dev/null || true" EXIT
+  for _ in $(seq 1 100); do
+    (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || die "the wheel server on 127.0.0.1:$port did not start"
+    sleep 0.1
+  done
   say "building $image from trainer/Dockerfile (base $BASE_IMAGE, wheels on 127.0.0.1:$port)"
   DOCKER_BUILDKIT=0 "$DOCKER" build --network host \
     --build-arg BASE_IMAGE="$BASE_IMAGE" \
