@@ -18,8 +18,6 @@ import type { PipelineConfigInput } from '../../src/config/schema';
 const suite = timeSkippingSuite();
 let n = 0;
 
-
-
 async function run(
   scripts: Partial<Record<string, JobScript[]>>,
   config: PipelineConfigInput = testConfig(),
@@ -75,12 +73,13 @@ describe('fineTunePipeline', () => {
     const { result, recorder } = await run({ sft: [loseHost(37, 25), succeed(100, 25)] });
     assert.ok(result);
     const sftJobs = recorder.jobs.filter((j) => j.stage === 'sft');
+    const runId = `run-${n}`; // the workflow id run() just used
     assert.deepEqual(sftJobs.map((j) => [j.job_id, j.resume, j.host_id]), [
-      ['sft-1', false, 'run-3-h1'],
-      ['sft-2', true, 'run-3-h2'],
+      ['sft-1', false, `${runId}-h1`],
+      ['sft-2', true, `${runId}-h2`],
     ]);
     assert.equal(recorder.provisioned.length, 2);
-    assert.deepEqual(recorder.released, ['run-3-h1', 'run-3-h2']);
+    assert.deepEqual(recorder.released, [`${runId}-h1`, `${runId}-h2`]);
     assert.equal(result.hostLosses, 1);
     assert.equal(result.stepsRedone, 12);
   });
