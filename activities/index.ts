@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { hostActivities } from './hosts';
 import { jobActivities } from './jobs';
 import { prepareActivities } from './prepare';
+import { promoteActivities } from './promote';
 import { reaperActivities } from './reaper';
 import { scoreActivities } from './score';
 import type { Activities } from './types';
@@ -12,6 +13,7 @@ export function createActivities(deps: ActivityDeps): Activities {
     ...hostActivities(deps),
     ...jobActivities(deps),
     ...scoreActivities(),
+    ...promoteActivities(deps),
     ...reaperActivities(),
   };
 }

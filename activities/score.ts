@@ -1,9 +1,9 @@
-/** scoreRun, recordGate and promoteModel: control-plane stages that need no host. */
+/** scoreRun and recordGate: control-plane stages that need no host (promoteModel: promote.ts). */
 import { EvalConfig } from '../src/config/schema';
 import type { RunMetrics } from '../src/eval/metrics';
 import { recordGateDecision, scoreStoredRun } from '../src/eval/rescore';
 import { openStore } from '../src/store/open';
-import type { PromoteInput, RecordGateInput, ScoreInput } from './types';
+import type { RecordGateInput, ScoreInput } from './types';
 
 export function scoreActivities() {
   return {
@@ -22,14 +22,6 @@ export function scoreActivities() {
 
     async recordGate(input: RecordGateInput): Promise<void> {
       await recordGateDecision(openStore(input.storeUri), input.runId, input.gate);
-    },
-
-    async promoteModel(input: PromoteInput): Promise<string> {
-      const store = openStore(input.storeUri);
-      const dest = openStore(input.outputUri ?? `${store.uri.replace(/\/$/, '')}/models`);
-      await dest.deletePrefix(`${input.runId}/model`);
-      await store.copyPrefix(input.fromKey, dest, `${input.runId}/model`);
-      return `${dest.uri.replace(/\/$/, '')}/${input.runId}/model`;
     },
   };
 }

@@ -108,8 +108,22 @@ export interface PromoteInput {
   runId: string;
   storeUri: string;
   fromKey: string;
-  /** Store URI that receives <runId>/ ; default <store>/models. */
+  /** Store URI that receives <runId>/model/ (default <store>/models), or a Hub repo hf:<org>/<name>. */
   outputUri: string | undefined;
+  /** The promote section (Hub privacy, the token's secret reference, overwrite); absent in runs recorded before it. */
+  promote?: PipelineConfig['promote'];
+  /** Which model the gate chose and its primary metric: the Hub commit's title names them. */
+  model?: 'sft' | 'dpo';
+  primary?: { metric: string; value: number };
+}
+
+/** Where the model went; for a Hub repo also the commit that holds it. */
+export interface PromoteResult {
+  uri: string;
+  commit?: string;
+  repoUrl?: string;
+  /** False: the repo already held this promotion, nothing was uploaded. */
+  committed?: boolean;
 }
 
 export interface Activities {
@@ -120,5 +134,5 @@ export interface Activities {
   scoreRun(input: ScoreInput): Promise<RunMetrics>;
   /** Writes the gate's decision to report/gate.json and into report.html. */
   recordGate(input: RecordGateInput): Promise<void>;
-  promoteModel(input: PromoteInput): Promise<string>;
+  promoteModel(input: PromoteInput): Promise<PromoteResult>;
 }

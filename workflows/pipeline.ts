@@ -15,7 +15,7 @@ import {
   workflowInfo,
   type ActivityInterfaceFor,
 } from '@temporalio/workflow';
-import type { Activities, HostLostDetails, JobResult, PreparedRun } from '../activities/types';
+import type { Activities, HostLostDetails, JobResult, PreparedRun, PromoteResult } from '../activities/types';
 import { expectedGpus } from '../src/config/machineGpus';
 import { parseConfig } from '../src/config/parse';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
@@ -47,7 +47,8 @@ export interface PipelineResult {
   metrics: RunMetrics;
   /** not_promoted: the gate let nothing ship (gate.reason says why); promoted is then { model: 'none', uri: '' }. */
   outcome: 'promoted' | 'not_promoted';
-  promoted: { model: 'sft' | 'dpo'; uri: string } | { model: 'none'; uri: '' };
+  /** For a Hub repo (output: hf:<org>/<name>) also the commit that holds the model and the repo's page. */
+  promoted: { model: 'sft' | 'dpo'; uri: string; commit?: string; repoUrl?: string } | { model: 'none'; uri: '' };
   gate: GateOutcome;
   hostLosses: number;
   stepsRedone: number;
@@ -241,15 +242,21 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
 
     stage('promote');
     const model = gate.promote;
-    const uri = await short.promoteModel({
-      runId,
-      storeUri: run.storeUri,
-      fromKey: model === 'dpo' ? dpo!.output!.key : merge.output!.key,
-      outputUri: c.output,
-    });
-    progress.promoted = { model, uri };
+    const primaryValue = metrics.models[model]?.[c.eval.primary_metric];
+    const promotedTo = promotedOf(
+      await short.promoteModel({
+        runId,
+        storeUri: run.storeUri,
+        fromKey: model === 'dpo' ? dpo!.output!.key : merge.output!.key,
+        outputUri: c.output,
+        promote: c.promote,
+        model,
+        ...(primaryValue !== undefined ? { primary: { metric: c.eval.primary_metric, value: primaryValue } } : {}),
+      }),
+    );
+    progress.promoted = { model, ...promotedTo };
     done('promote');
-    return result('promoted', { model, uri });
+    return result('promoted', { model, ...promotedTo });
   } catch (err) {
     progress.state = isCancellation(err) ? 'cancelled' : 'failed';
     finishStage(progress, progress.stage, 'failed', new Date());
@@ -319,6 +326,12 @@ async function runOnHosts(
       await hosts.lost(`${lost.hostId}: ${lost.reason}`);
     }
   }
+}
+
+/** Histories recorded before promotion to the Hub hold the URI alone (a string). */
+function promotedOf(r: PromoteResult | string): { uri: string; commit?: string; repoUrl?: string } {
+  if (typeof r === 'string') return { uri: r };
+  return { uri: r.uri, ...(r.commit ? { commit: r.commit } : {}), ...(r.repoUrl ? { repoUrl: r.repoUrl } : {}) };
 }
 
 function costFacts(c: CostSummary) {

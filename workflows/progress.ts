@@ -59,7 +59,8 @@ export interface RunProgress {
   gate: GateOutcome | null;
   /** DPO's attempts after collapses, and whether the SFT model ships instead. */
   dpo: DpoSummary | null;
-  promoted: { model: string; uri: string } | null;
+  /** commit: the Hub commit holding the model when output is hf:<org>/<name>. */
+  promoted: { model: string; uri: string; commit?: string; repoUrl?: string } | null;
   cost: CostSummary | null;
   error: string | null;
 }
@@ -239,7 +240,7 @@ export function renderDetails(p: RunProgress): string {
       lines.push(`the same ${c.managed.trainedTokens.toLocaleString('en-US')} trained tokens (at most) on a managed service at $${c.managed.usdPerMillionTokens}/M: $${c.managed.usd.toFixed(2)}`);
     }
   }
-  if (p.promoted) lines.push('', `promoted **${p.promoted.model}** to ${p.promoted.uri}`);
+  if (p.promoted) lines.push('', `promoted **${p.promoted.model}** to ${p.promoted.uri}${p.promoted.commit ? ` (commit ${p.promoted.commit})` : ''}`);
   if (p.error) lines.push('', `error: ${p.error}`);
   return lines.join('\n');
 }

@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigInvalid, ConfigIssue, parseConfig } from './parse';
 import { PipelineConfig } from './schema';
 import { fileUriToPath, resolveStoreUri } from '../store/uri';
+import { isHfRef } from '../hub/ref';
 
 export class ConfigFileUnreadable extends Error {
   readonly name = 'ConfigFileUnreadable';
@@ -62,7 +63,7 @@ export function resolveLocalPaths(config: PipelineConfig, cwd: string): Pipeline
   const resolved: PipelineConfig = {
     ...config,
     store: resolveStoreUri(config.store, cwd),
-    output: config.output === undefined ? undefined : resolveStoreUri(config.output, cwd),
+    output: config.output === undefined || isHfRef(config.output) ? config.output : resolveStoreUri(config.output, cwd),
     host: config.host.provider === 'local' ? resolveLocalHost(config.host, cwd) : config.host,
     model: { ...config.model, base: local('model.base', config.model.base, 'folder') },
     data: {

@@ -29,6 +29,15 @@ const storeUri = ref('store');
 const modelRef = ref('model');
 /** One JSONL file: a local path, file:// or gs:// URI. */
 const dataRef = ref('data');
+/** Where promote puts the chosen model: a store folder (as storeUri) or a Hub model repo `hf:<org>/<name>`. */
+const outputRef = z.string().superRefine((value, ctx) => {
+  const problem = isHfRef(value)
+    ? value.includes('@')
+      ? 'names a revision; promote always commits to the repo\'s main branch, so write hf:<org>/<name> without @'
+      : hfRefProblem(value)
+    : refProblem(value, 'store');
+  if (problem) ctx.addIssue({ code: 'custom', input: value, message: problem });
+});
 
 const lora = z
   .object({
@@ -261,7 +270,27 @@ export const GceHostConfig = z
 export const HostConfig = z.discriminatedUnion('provider', [LocalHostConfig, GceHostConfig]);
 
 /** Fields that hold secret references: an error never echoes their value, which may be a secret pasted by mistake. */
-export const SECRET_FIELDS = new Set(['model.token']);
+export const SECRET_FIELDS = new Set(['model.token', 'promote.token']);
+
+/**
+ * How promote publishes to the Hub (output: hf:<org>/<name>; docs/config.md).
+ * The token is a secret reference with write access to the repo's namespace.
+ */
+export const PromoteConfig = z
+  .object({
+    /** A repo promote creates is private unless this is false; an existing repo keeps its visibility. */
+    private: z.boolean().default(true),
+    token: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = secretRefProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+    /** Commit on top of a repo whose latest commit did not come from durable-finetune (someone else's model). */
+    overwrite: z.boolean().default(false),
+  })
+  .strict();
 
 /**
  * The base model, and for a gated or private hf: model the token as a secret
@@ -284,7 +313,8 @@ export const PipelineConfig = z
     name,
     store: storeUri,
     /** Where promote copies the chosen model; default: <store>/models. */
-    output: storeUri.optional(),
+    output: outputRef.optional(),
+    promote: PromoteConfig.prefault({}),
     host: HostConfig.prefault({ provider: 'local' }),
     model: ModelConfig,
     data: z.object({ sft: dataRef, preferences: dataRef, eval: dataRef }).strict(),
@@ -303,7 +333,8 @@ export const PipelineConfig = z
       // The VM reads and writes the store itself; a folder on this machine is out of its reach.
       for (const field of ['store', 'output'] as const) {
         const uri = c[field];
-        if (uri !== undefined && !uri.startsWith('gs://')) {
+        // hf: is pushed by the worker, not the VM.
+        if (uri !== undefined && !uri.startsWith('gs://') && !isHfRef(uri)) {
           ctx.addIssue({
             code: 'custom',
             path: [field],
@@ -312,6 +343,17 @@ export const PipelineConfig = z
           });
         }
       }
+    }
+    if (c.output !== undefined && isHfRef(c.output) && c.promote.token === undefined) {
+      // Writing to the Hub always needs a token; say so now rather than after the run has paid for its hosts.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['promote', 'token'],
+        message: `is not set, and output ${c.output} is a Hub repo, which needs a token with write access; create a write token on the Hub, put it in an environment variable of the worker and set promote.token: secret:env:<NAME> (e.g. secret:env:HF_WRITE_TOKEN)`,
+      });
+    }
+    if (c.promote.token !== undefined && (c.output === undefined || !isHfRef(c.output))) {
+      ctx.addIssue({ code: 'custom', path: ['promote', 'token'], message: 'is read only when output is hf:<org>/<name>; remove it' });
     }
     const machineType = c.host.provider === 'gce' ? c.host.machine_type : undefined;
     if (machineType !== undefined && !c.cost.prices[machineType] && !MACHINE_PRICES[machineType]) {
@@ -361,3 +403,4 @@ export type DpoConfig = z.infer<typeof DpoConfig>;
 export type GceHostConfig = z.infer<typeof GceHostConfig>;
 export type CostConfig = z.infer<typeof CostConfig>;
 export type EvalConfig = z.infer<typeof EvalConfig>;
+export type PromoteConfig = z.infer<typeof PromoteConfig>;

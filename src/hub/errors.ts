@@ -14,11 +14,14 @@ export interface HubEvidence {
   url?: string;
 }
 
+/** The config field a Hub failure is about: the base model read, or the promoted model written (output, promote.token). */
+export type HubField = 'model.base' | 'model.token' | 'output' | 'promote.token';
+
 export abstract class HubError extends Error {
   abstract readonly name: string;
   /** False: a new attempt gives the same answer until the config or the Hub changes. */
   abstract readonly retryable: boolean;
-  constructor(readonly field: 'model.base' | 'model.token', message: string, readonly evidence: HubEvidence) {
+  constructor(readonly field: HubField, message: string, readonly evidence: HubEvidence) {
     super(`${field}: ${message}`);
   }
 }
@@ -68,10 +71,42 @@ export class HubTokenMissing extends HubError {
 export class HubTokenRefused extends HubError {
   readonly name = 'HubTokenRefused';
   readonly retryable = false;
-  constructor(evidence: HubEvidence, tokenRef: string, why: string) {
+  constructor(evidence: HubEvidence, tokenRef: string, why: string, field: 'model.token' | 'promote.token' = 'model.token') {
     super(
-      'model.token',
-      `${at(evidence)} refused the token of model.token (${tokenRef}): ${why}`,
+      field,
+      `${at(evidence)} refused the token of ${field} (${tokenRef}): ${why}`,
+      evidence,
+    );
+  }
+}
+
+/**
+ * Promote found a repo whose latest commit is someone else's model (not a
+ * durable-finetune promotion): committing on top would replace their files.
+ */
+export class HubRepoHasOtherContent extends HubError {
+  readonly name = 'HubRepoHasOtherContent';
+  readonly retryable = false;
+  constructor(evidence: HubEvidence, files: string[]) {
+    super(
+      'output',
+      `${at(evidence)} already holds files that durable-finetune did not promote (${files.slice(0, 5).join(', ')}${files.length > 5 ? `, ... ${files.length} in all` : ''}); ` +
+        `its model card has no durable-finetune marker, so promoting would replace someone's model. Name another repo in output, ` +
+        `or set promote.overwrite: true to commit this run on top (the repo's history keeps the earlier files)`,
+      evidence,
+    );
+  }
+}
+
+/** A safetensors file of the promoted model is above the Hub's 5 GB shard size: it was saved unsharded. */
+export class HubShardTooLarge extends HubError {
+  readonly name = 'HubShardTooLarge';
+  readonly retryable = false;
+  constructor(evidence: HubEvidence, file: string, bytes: number) {
+    super(
+      'output',
+      `${at(evidence)}: the promoted model's ${file} is ${(bytes / 1e9).toFixed(2)} GB, above the 5 GB a safetensors shard may be; ` +
+        `save it with save_pretrained(..., max_shard_size="5GB") (the trainer's default) and promote again`,
       evidence,
     );
   }
@@ -90,7 +125,7 @@ export class HubModelUnusable extends HubError {
 export class HubUnavailable extends HubError {
   readonly name = 'HubUnavailable';
   readonly retryable = true;
-  constructor(evidence: HubEvidence, what: string) {
-    super('model.base', `${at(evidence)}: ${what}; the worker retries; if it persists, check the worker's access to ${evidence.endpoint} (HF_ENDPOINT)`, evidence);
+  constructor(evidence: HubEvidence, what: string, field: HubField = 'model.base') {
+    super(field, `${at(evidence)}: ${what}; the worker retries; if it persists, check the worker's access to ${evidence.endpoint} (HF_ENDPOINT)`, evidence);
   }
 }

@@ -7,8 +7,12 @@
  * as it would against huggingface.co.
  *
  * Repos live in memory as commits (full file snapshots) plus refs (branches,
- * tags); tokens carry read access per repo. A later issue adds the write side
- * (preupload, commit) for pushing models.
+ * tags); tokens carry read access per repo and write access per namespace or
+ * repo. The write side is what @huggingface/hub's createRepo and commit call
+ * with plain LFS (useXet: false): POST /api/repos/create, preupload, the LFS
+ * batch API with a basic transfer (a PUT to the href it answers), and the
+ * NDJSON commit. LFS objects are kept per sha256, so a batch for an object
+ * already held asks for no upload, as on the Hub.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -58,9 +62,20 @@ const LFS_MIN_BYTES = 10 * 1024 * 1024;
 
 const gitBlobId = (data: Buffer): string => createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
 
+const isLfs = (filePath: string, size: number): boolean => LFS_EXTENSIONS.test(filePath) || size >= LFS_MIN_BYTES;
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
 function hubFile(filePath: string, data: Buffer): HubFile {
   const sha256 = createHash('sha256').update(data).digest('hex');
-  const lfs = LFS_EXTENSIONS.test(filePath) || data.length >= LFS_MIN_BYTES;
+  const lfs = isLfs(filePath, data.length);
   if (!lfs) return { data, lfs, oid: gitBlobId(data), sha256 };
   const pointer = Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${data.length}\n`);
   return { data, lfs, oid: gitBlobId(pointer), sha256, pointerSize: pointer.length };
@@ -76,6 +91,10 @@ export class LocalHub {
   readonly repos = new Map<string, HubRepo>();
   /** token -> the repos it may read ('all': every repo). */
   readonly tokens = new Map<string, Set<string> | 'all'>();
+  /** token -> the namespaces (org) or repos (org/name) it may create and commit to. */
+  readonly writers = new Map<string, Set<string> | 'all'>();
+  /** LFS objects uploaded through the batch API, by sha256. */
+  readonly lfsObjects = new Map<string, Buffer>();
   readonly requests: HubRequest[] = [];
   private constructor(private readonly server: http.Server, readonly url: string) {}
 
@@ -83,7 +102,7 @@ export class LocalHub {
     const server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const hub = new LocalHub(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    server.on('request', (req, res) => hub.handle(req, res));
+    server.on('request', (req, res) => void hub.handle(req, res));
     return hub;
   }
 
@@ -121,9 +140,21 @@ export class LocalHub {
     this.repo(repoId).refs.set(name, sha);
   }
 
-  /** A token that may read the given repos (gated and private ones included), or all of them. */
-  addToken(token: string, read: string[] | 'all'): void {
+  /**
+   * A token that may read the given repos (gated and private ones included), or all of them,
+   * and write (create repos, commit) in the given namespaces or repos; writing implies reading.
+   */
+  addToken(token: string, read: string[] | 'all', write: string[] | 'all' = []): void {
     this.tokens.set(token, read === 'all' ? 'all' : new Set(read));
+    this.writers.set(token, write === 'all' ? 'all' : new Set(write));
+  }
+
+  /** The commits of a branch, newest first. */
+  history(repoId: string, branch = 'main'): HubCommit[] {
+    const repo = this.repo(repoId);
+    const out: HubCommit[] = [];
+    for (let sha = repo.refs.get(branch) ?? null; sha; sha = repo.commits.get(sha)!.parent) out.push(repo.commits.get(sha)!);
+    return out;
   }
 
   /** The requests for files (resolve), the downloads a client made. */
@@ -137,16 +168,17 @@ export class LocalHub {
     return repo;
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const auth = req.headers.authorization;
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, authorized: Boolean(auth) });
     try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HubAnswer(405, undefined, `${req.method} is not served here`);
       const token = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
       if (auth !== undefined && (token === undefined || !this.tokens.has(token))) {
         throw new HubAnswer(401, undefined, 'Invalid credentials in Authorization header');
       }
+      if (req.method === 'POST' || req.method === 'PUT') return await this.write(req, res, url, token);
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HubAnswer(405, undefined, `${req.method} is not served here`);
       let m = /^\/api\/models\/([^/]+\/[^/]+)(?:\/revision\/([^/]+))?$/.exec(url.pathname);
       if (m) return this.info(res, this.readable(m[1], token, 'metadata'), m[2] === undefined ? 'main' : decodeURIComponent(m[2]));
       m = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/(.+)$/.exec(url.pathname);
@@ -168,6 +200,104 @@ export class LocalHub {
     }
   }
 
+  private mayWrite(token: string | undefined, repoId: string): boolean {
+    const w = token === undefined ? undefined : this.writers.get(token);
+    return w === 'all' || (w !== undefined && (w.has(repoId) || w.has(repoId.split('/')[0])));
+  }
+
+  /** The repo if this caller may commit to it: as on the Hub, 401 anonymous, 404 when it cannot see it, 403 when it may only read. */
+  private writable(id: string, token: string | undefined): HubRepo {
+    if (token === undefined) throw new HubAnswer(401, undefined, 'You must be authenticated to write to this repo');
+    const repo = this.readable(id, token, 'metadata');
+    if (!this.mayWrite(token, id)) throw new HubAnswer(403, undefined, `You don't have the rights to write to ${id}; your token may only read it`);
+    return repo;
+  }
+
+  private async write(req: http.IncomingMessage, res: http.ServerResponse, url: URL, token: string | undefined): Promise<void> {
+    const body = await readBody(req);
+    if (req.method === 'PUT') {
+      // The basic transfer's upload href: the body must be the object the batch announced.
+      const m = /^\/__lfs\/([0-9a-f]{64})$/.exec(url.pathname);
+      if (!m) throw new HubAnswer(404, undefined, 'no upload here');
+      const sha = createHash('sha256').update(body).digest('hex');
+      if (sha !== m[1]) throw new HubAnswer(400, undefined, `uploaded content has sha256 ${sha}, not ${m[1]}`);
+      this.lfsObjects.set(sha, body);
+      res.writeHead(200, { ETag: `"${sha}"` });
+      return void res.end();
+    }
+    if (url.pathname === '/api/repos/create') return this.createRepoCall(res, JSON.parse(body.toString('utf8')), token);
+    let m = /^\/api\/models\/([^/]+\/[^/]+)\/preupload\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      this.writable(m[1], token);
+      const { files } = JSON.parse(body.toString('utf8')) as { files: { path: string; size: number }[] };
+      return json(res, { files: files.map((f) => ({ path: f.path, uploadMode: isLfs(f.path, f.size) ? 'lfs' : 'regular', shouldIgnore: false })) });
+    }
+    m = /^\/([^/]+\/[^/]+)\.git\/info\/lfs\/objects\/batch$/.exec(url.pathname);
+    if (m) {
+      this.writable(m[1], token);
+      const batch = JSON.parse(body.toString('utf8')) as { operation: string; transfers?: string[]; objects: { oid: string; size: number }[] };
+      if (batch.operation !== 'upload') throw new HubAnswer(400, undefined, 'only upload batches are served here');
+      if (batch.transfers && !batch.transfers.includes('basic')) throw new HubAnswer(422, undefined, 'this server speaks only the basic transfer');
+      return json(res, {
+        transfer: 'basic',
+        objects: batch.objects.map((o) => ({
+          oid: o.oid,
+          size: o.size,
+          authenticated: true,
+          ...(this.lfsObjects.has(o.oid) ? {} : { actions: { upload: { href: `${this.url}/__lfs/${o.oid}`, expires_in: 3600 } } }),
+        })),
+      });
+    }
+    m = /^\/api\/models\/([^/]+\/[^/]+)\/commit\/([^/]+)$/.exec(url.pathname);
+    if (m) return this.commitCall(res, this.writable(m[1], token), decodeURIComponent(m[2]), body.toString('utf8'));
+    throw new HubAnswer(404, undefined, 'Sorry, we can\'t find the page you are looking for.');
+  }
+
+  private createRepoCall(res: http.ServerResponse, payload: { name: string; organization?: string; visibility?: string; type?: string }, token: string | undefined): void {
+    if (token === undefined) throw new HubAnswer(401, undefined, 'You must be authenticated to create a repo');
+    if (payload.type !== undefined && payload.type !== 'model') throw new HubAnswer(400, undefined, 'only model repos are served here');
+    const id = `${payload.organization}/${payload.name}`;
+    if (!this.mayWrite(token, id)) throw new HubAnswer(403, undefined, `You don't have the rights to create a model under the namespace "${payload.organization}"`);
+    if (this.repos.has(id)) {
+      res.writeHead(409, { 'Content-Type': 'application/json', 'X-Error-Message': 'You already created this model repo' });
+      return void res.end(JSON.stringify({ error: 'You already created this model repo', url: `${this.url}/${id}` }));
+    }
+    this.createRepo(id, { private: payload.visibility === 'private' });
+    // The Hub starts every repo with a commit holding its default .gitattributes.
+    this.commit(id, { '.gitattributes': Buffer.from('*.safetensors filter=lfs diff=lfs merge=lfs -text\n') }, { message: 'initial commit' });
+    json(res, { url: `${this.url}/${id}`, name: id, id: createHash('sha1').update(id).digest('hex').slice(0, 24) });
+  }
+
+  /** The NDJSON commit: a header line, then file (inline), lfsFile (by sha256, uploaded before) and deletedFile lines. */
+  private commitCall(res: http.ServerResponse, repo: HubRepo, branch: string, body: string): void {
+    const lines = body.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { key: string; value: Record<string, unknown> });
+    const header = lines.find((l) => l.key === 'header')?.value as { summary?: string; description?: string; parentCommit?: string } | undefined;
+    if (!header?.summary) throw new HubAnswer(400, undefined, 'the commit has no header with a summary');
+    const head = repo.refs.get(branch);
+    if (head === undefined) throw new HubAnswer(404, 'RevisionNotFound', `Invalid rev id: ${branch}`);
+    if (header.parentCommit && header.parentCommit !== head) {
+      throw new HubAnswer(412, undefined, `A commit has happened since. Please refresh and try again. (parent ${header.parentCommit}, head ${head})`);
+    }
+    const files: Record<string, Buffer> = {};
+    const remove: string[] = [];
+    for (const { key, value } of lines) {
+      if (key === 'file') {
+        files[value.path as string] = Buffer.from(value.content as string, value.encoding === 'base64' ? 'base64' : 'utf8');
+      } else if (key === 'lfsFile') {
+        const data = this.lfsObjects.get(value.oid as string);
+        if (!data || data.length !== value.size) throw new HubAnswer(422, undefined, `LFS object ${value.oid} of ${value.path} was not uploaded`);
+        files[value.path as string] = data;
+      } else if (key === 'deletedFile') {
+        remove.push(value.path as string);
+      } else if (key !== 'header') {
+        throw new HubAnswer(400, undefined, `unknown commit line ${key}`);
+      }
+    }
+    const message = header.description ? `${header.summary}\n\n${header.description}` : header.summary;
+    const sha = this.commit(repo.id, files, { branch, message, remove });
+    json(res, { success: true, commitOid: sha, commitUrl: `${this.url}/${repo.id}/commit/${sha}`, hookOutput: '' });
+  }
+
   /**
    * The repo if this caller may see it. As on the Hub: a private or missing repo
    * is RepoNotFound (401 anonymous, 404 with a token); a gated repo shows its
@@ -176,7 +306,7 @@ export class LocalHub {
    */
   private readable(id: string, token: string | undefined, what: 'metadata' | 'files'): HubRepo {
     const repo = this.repos.get(id);
-    const granted = token !== undefined && (this.tokens.get(token) === 'all' || (this.tokens.get(token) as Set<string>).has(id));
+    const granted = token !== undefined && (this.tokens.get(token) === 'all' || (this.tokens.get(token) as Set<string>).has(id) || this.mayWrite(token, id));
     if (!repo || (repo.private && !granted)) throw new HubAnswer(token ? 404 : 401, 'RepoNotFound', 'Repository not found');
     if (repo.gated && what === 'files' && !granted) {
       throw token

@@ -104,7 +104,7 @@ export function scriptedActivities(
     },
     async promoteModel({ runId, fromKey }) {
       recorder.promoted.push(fromKey);
-      return `file:///tmp/store/models/${runId}/model#${fromKey}`;
+      return { uri: `file:///tmp/store/models/${runId}/model#${fromKey}` };
     },
   };
   return { activities, recorder };
