@@ -8,6 +8,7 @@ fingerprint and the probe logits.
 """
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -44,11 +45,18 @@ def build(cache_dir: Path, store, agent) -> Path:
                            "adapter_fingerprint": sft["output"]["fingerprint"]}})
     merge = agent.wait_status("merge", "merge-1", timeout=300)
     assert merge["state"] == "succeeded", merge
-    tmp = cache_dir.with_suffix(".tmp")
+    # A temp folder of this process's own: two test sessions may build the same key at once,
+    # and the one that renames second keeps the first one's copy.
+    tmp = cache_dir.with_name(f"{cache_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     store.download_dir(MERGE_KEY, tmp / "model")
     (tmp / "status.json").write_text(json.dumps(merge))
-    tmp.rename(cache_dir)
+    try:
+        tmp.rename(cache_dir)
+    except OSError:
+        if not (cache_dir / "status.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return cache_dir
 
 
