@@ -8,7 +8,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import { resolveLocalPaths } from '../src/config/load';
-import { checkRemoteModel } from '../src/config/remote';
+import { checkModelFamily, checkRemoteModel } from '../src/config/remote';
 import type { PipelineConfig } from '../src/config/schema';
 import { checkDataFiles, DataInvalid } from '../src/data/check';
 import { hubEndpoint, type HubAccess } from '../src/hub/client';
@@ -43,6 +43,7 @@ export function prepareActivities(deps: ActivityDeps) {
       const earlier = await store.getJson<RunRecord>(runKey(runId, 'run.json'));
       if (earlier) refuseOtherTraining(runId, earlier.config, config);
       const model = isHfRef(config.model.base) ? await hubModel(store, runId, config.model, earlier?.model?.commit, deps.env ?? process.env) : undefined;
+      if (model) checkModelFamily(config.model.base, await store.getJson(`${model.key}/config.json`));
       const record: RunRecord = { run_id: runId, config, ...(model ? { model } : {}), prepared_at: new Date().toISOString() };
       await store.putJson(runKey(runId, 'run.json'), record);
 

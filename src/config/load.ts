@@ -11,6 +11,7 @@ import { ConfigInvalid, ConfigIssue, parseConfig } from './parse';
 import { PipelineConfig } from './schema';
 import { fileUriToPath, resolveStoreUri } from '../store/uri';
 import { isHfRef } from '../hub/ref';
+import { modelFamilyProblem } from './modelFamily';
 
 export class ConfigFileUnreadable extends Error {
   readonly name = 'ConfigFileUnreadable';
@@ -56,6 +57,9 @@ export function resolveLocalPaths(config: PipelineConfig, cwd: string): Pipeline
         value,
         problem: `${problem} at ${abs}; fix the path (relative paths are read from ${cwd}) or use a gs:// URI${field === 'model.base' ? ' or hf:<org>/<name>' : ''}`,
       });
+    } else if (kind === 'folder') {
+      const family = modelFamilyProblem(readJsonOrUndefined(path.join(abs, 'config.json')));
+      if (family) issues.push({ field, value, problem: family });
     }
     return abs;
   };
@@ -102,4 +106,12 @@ function missing(abs: string, kind: 'file' | 'folder'): string | undefined {
     return 'the folder has no config.json (a local model is a folder with config.json, the tokenizer and the weights)';
   }
   return undefined;
+}
+
+function readJsonOrUndefined(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }

@@ -85,6 +85,13 @@ it('prepareRun refuses a gs:// model folder without config.json, and passes one 
     return true;
   });
   assert.equal(fs.existsSync(path.join(dir, 'store2')), false, 'nothing written before the model is found');
+  await bucket.putBytes('models/gpt2/config.json', Buffer.from('{"model_type": "gpt2"}'));
+  await assert.rejects(prepare(`gs://${BUCKET}/models/gpt2`), (err: unknown) => {
+    assert.ok(err instanceof ConfigInvalid, String(err));
+    assert.match(err.message, /model\.base: has model_type 'gpt2' in its config\.json, which the trainer does not support/);
+    return true;
+  });
+  assert.equal(fs.existsSync(path.join(dir, 'store2')), false, 'nothing written for a model of another family');
   const run = await prepare(`gs://${BUCKET}/models/tiny/`);
   assert.equal(run.inputs.base_model, `gs://${BUCKET}/models/tiny/`);
   assert.equal(run.inputs.sft_data, `gs://${BUCKET}/good/sft.jsonl`);

@@ -24,7 +24,7 @@ sft:
 async function project(configText: string, name = 'config.yaml'): Promise<{ dir: string; file: string }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'config-'));
   await fs.mkdir(path.join(dir, 'model'));
-  await fs.writeFile(path.join(dir, 'model', 'config.json'), '{}');
+  await fs.writeFile(path.join(dir, 'model', 'config.json'), '{"model_type": "llama"}');
   await fs.mkdir(path.join(dir, 'data'));
   for (const f of ['sft', 'preferences', 'eval']) await fs.writeFile(path.join(dir, 'data', `${f}.jsonl`), '{}\n');
   const file = path.join(dir, name);
@@ -106,6 +106,14 @@ test('a local model folder without config.json is refused naming model.base', as
   const { dir, file } = await project(GOOD);
   await fs.rm(path.join(dir, 'model', 'config.json'));
   assert.match(issueFor(() => resolveLocalPaths(loadConfigFile(file), dir), 'model.base').problem, /has no config\.json/);
+});
+
+test('a local model of a family the trainer does not support is refused naming model.base and the supported model types', async () => {
+  const { dir, file } = await project(GOOD);
+  await fs.writeFile(path.join(dir, 'model', 'config.json'), '{"model_type": "gpt2"}');
+  const problem = issueFor(() => resolveLocalPaths(loadConfigFile(file), dir), 'model.base').problem;
+  assert.match(problem, /model_type 'gpt2'.*does not support.*llama, mistral, qwen2, qwen3/);
+  assert.match(problem, /gemma3_text/);
 });
 
 test('a file:// reference means its percent-decoded path, and resolves to that plain path', async () => {

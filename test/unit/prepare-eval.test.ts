@@ -16,7 +16,7 @@ test('prepareRun refuses data with bad lines (DataInvalid, not retried) before i
     fs.writeFileSync(path.join(dir, 'sft.jsonl'), '{"messages": [{"role": "user", "content": "q"}]}\n');
     fs.copyFileSync(path.join(projectRoot, 'examples/tiny/data/preferences.jsonl'), path.join(dir, 'prefs.jsonl'));
     fs.mkdirSync(path.join(dir, 'model'));
-    fs.writeFileSync(path.join(dir, 'model', 'config.json'), '{}');
+    fs.writeFileSync(path.join(dir, 'model', 'config.json'), '{"model_type": "llama"}');
     const config = parseConfig({
       name: 'bad-eval',
       store: `file://${dir}/store`,

@@ -13,17 +13,17 @@ adapter into the projections only and an untied lm_head ships unchanged.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from .stages.common import StageFailure
-
-# The attention and MLP projections of every decoder layer in all families below.
-_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass(frozen=True)
 class Family:
     name: str
+    # The attention and MLP projections of every decoder layer (the same names in all families).
     lora_targets: tuple[str, ...]
     # The chat template renders `tools=` itself (Llama 3.1 JSON tools, Qwen <tools>, Mistral
     # [AVAILABLE_TOOLS]); else prompts.py writes them into the system turn, as Gemma's docs do.
@@ -41,13 +41,14 @@ class Family:
         return {"enable_thinking": False} if self.thinking_off else {}
 
 
-FAMILIES: dict[str, Family] = {
-    "llama": Family("llama", _PROJECTIONS),
-    "qwen2": Family("qwen2", _PROJECTIONS),
-    "qwen3": Family("qwen3", _PROJECTIONS, thinking_off=True),
-    "gemma3_text": Family("gemma3_text", _PROJECTIONS, tools_in_template=False),
-    "mistral": Family("mistral", _PROJECTIONS, system_in_last_user=True),
-}
+def _load_families() -> dict[str, Family]:
+    """families.json is the one list of supported model types; the control plane reads it too."""
+    spec = json.loads(Path(__file__).with_name("families.json").read_text())
+    targets = tuple(spec["lora_targets"])
+    return {name: Family(name, targets, **flags) for name, flags in spec["families"].items()}
+
+
+FAMILIES: dict[str, Family] = _load_families()
 
 
 def family_of(config) -> Family:
