@@ -90,12 +90,12 @@ export async function pushModelFolder(repo: string, dir: string, access: PushAcc
     let head: string | undefined;
     let createdRepo = false;
     try {
-      head = ((await modelInfo({ name: repo, additionalFields: ['sha'], ...params })) as { sha?: string }).sha;
+      head = ((await modelInfo({ name: repo, revision: 'main', additionalFields: ['sha'], ...params })) as { sha?: string }).sha;
     } catch (err) {
       if (!(err instanceof HubApiError) || (err.statusCode !== 404 && err.statusCode !== 401)) throw err;
       await createRepo({ repo, visibility: opts.private ? 'private' : 'public', ...params });
       createdRepo = true;
-      head = ((await modelInfo({ name: repo, additionalFields: ['sha'], ...params })) as { sha?: string }).sha;
+      head = ((await modelInfo({ name: repo, revision: 'main', additionalFields: ['sha'], ...params })) as { sha?: string }).sha;
     }
     if (!head) throw new HubUnavailable(evidence, 'the repo info has no commit sha', 'output');
 

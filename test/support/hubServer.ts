@@ -317,6 +317,8 @@ export class LocalHub {
   }
 
   private commitOf(repo: HubRepo, revision: string): HubCommit {
+    // HEAD names the default branch, as on the Hub (the JS client's modelInfo asks for it when given no revision).
+    if (revision === 'HEAD') revision = 'main';
     const sha = repo.refs.get(revision) ?? (repo.commits.has(revision) ? revision : undefined);
     if (!sha) throw new HubAnswer(404, 'RevisionNotFound', `Invalid rev id: ${revision}`);
     return repo.commits.get(sha)!;
