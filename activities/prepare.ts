@@ -40,6 +40,7 @@ export function prepareActivities(deps: ActivityDeps) {
       const store = openStore(config.store);
       const { runId } = input;
       await checkInputs(config);
+      checkPromoteToken(config, deps.env ?? process.env);
       const earlier = await store.getJson<RunRecord>(runKey(runId, 'run.json'));
       if (earlier) refuseOtherTraining(runId, earlier.config, config);
       const model = isHfRef(config.model.base) ? await hubModel(store, runId, config.model, earlier?.model?.commit, deps.env ?? process.env) : undefined;
@@ -84,6 +85,17 @@ async function hubModel(store: Store, runId: string, model: PipelineConfig['mode
     if (err instanceof HubError) {
       throw ApplicationFailure.create({ message: err.message, type: err.name, nonRetryable: !err.retryable, details: [{ field: err.field, ...err.evidence }] });
     }
+    if (err instanceof SecretUnavailable) throw ApplicationFailure.nonRetryable(err.message, err.name, { field: err.field });
+    throw err;
+  }
+}
+
+/** A Hub output's token that cannot be read fails now, before any host is paid for, not after the gate. */
+function checkPromoteToken(config: PipelineConfig, env: NodeJS.ProcessEnv): void {
+  if (config.output === undefined || !isHfRef(config.output) || !config.promote.token) return;
+  try {
+    resolveSecret('promote.token', config.promote.token, env);
+  } catch (err) {
     if (err instanceof SecretUnavailable) throw ApplicationFailure.nonRetryable(err.message, err.name, { field: err.field });
     throw err;
   }

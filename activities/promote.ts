@@ -44,6 +44,7 @@ export function promoteActivities(deps: Pick<ActivityDeps, 'env'>) {
       const prefix = `${input.runId}/model`;
       await dest.deletePrefix(prefix);
       await store.copyPrefix(input.fromKey, dest, prefix);
+      Context.current().heartbeat({ copied: prefix });
       await dest.putBytes(`${prefix}/${CARD_FILE}`, Buffer.from(card));
       return { uri: `${dest.uri.replace(/\/$/, '')}/${prefix}` };
     },
@@ -64,11 +65,13 @@ async function promoteToHub(store: Store, input: PromoteInput, card: string, env
     const keep = new Set(selectModelFiles(await filesUnder(dir)).files);
     for (const rel of await filesUnder(dir)) if (!keep.has(rel)) await fs.rm(path.join(dir, rel));
     await fs.writeFile(path.join(dir, CARD_FILE), card);
-    Context.current().heartbeat({ repo, phase: 'uploading' });
+    const heartbeat = throttledHeartbeat();
+    heartbeat({ repo, phase: 'staged' });
     const out = await pushModelFolder(repo, dir, { endpoint: hubEndpoint(env), token }, {
       private: promote.private,
       overwrite: promote.overwrite,
       title: commitTitle(input),
+      progress: (event) => heartbeat({ repo, ...event }),
       description: `Promoted by durable-finetune from run ${input.runId} (store ${store.uri}). The model card (README.md) lists its base model, data, settings, eval and cost.`,
     });
     runLog({ runId: input.runId }).info({ repo, commit: out.commit, committed: out.committed, createdRepo: out.createdRepo }, out.committed ? 'promoted to the Hub' : 'the Hub already holds this promotion');
@@ -82,6 +85,16 @@ async function promoteToHub(store: Store, input: PromoteInput, card: string, env
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** Heartbeats at most every 10 s: the client reports progress per chunk of every file. */
+function throttledHeartbeat(): (details: object) => void {
+  let last = 0;
+  return (details) => {
+    if (Date.now() - last < 10_000 && 'progress' in details) return;
+    last = Date.now();
+    Context.current().heartbeat(details);
+  };
 }
 
 /** "durable-finetune run <runId>: <model> (<primary metric> <value>)": the run is named in the Hub's history. */

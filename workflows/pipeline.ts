@@ -70,6 +70,14 @@ const preparing = proxyActivities<Activities>({
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid'] },
 });
 
+// promoteModel copies the model out of the store and may upload many GB to the Hub: it heartbeats
+// on the upload's progress, so a long attempt is allowed and a dead worker is noticed.
+const promoting = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '10 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid'] },
+});
+
 export async function fineTunePipeline(input: PipelineConfigInput): Promise<PipelineResult> {
   let config: PipelineConfig;
   try {
@@ -244,7 +252,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const model = gate.promote;
     const primaryValue = metrics.models[model]?.[c.eval.primary_metric];
     const promotedTo = promotedOf(
-      await short.promoteModel({
+      await promoting.promoteModel({
         runId,
         storeUri: run.storeUri,
         fromKey: model === 'dpo' ? dpo!.output!.key : merge.output!.key,

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, openAsBlob, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { commit, createRepo, downloadFile, HubApiError, listFiles, modelInfo, type CommitOperation } from '@huggingface/hub';
+import { commitIter, createRepo, downloadFile, HubApiError, listFiles, modelInfo, type CommitOperation, type CommitProgressEvent } from '@huggingface/hub';
 import type { Secret } from '../secrets/resolve';
 import { filesUnder } from '../store/file';
 import { CARD_RUN_KEY } from '../report/modelCard';
@@ -33,6 +33,8 @@ export interface PushOptions {
   /** The commit's title: names the run. */
   title: string;
   description?: string;
+  /** The client's events (phase, per-file hashing and upload progress): the activity heartbeats on them. */
+  progress?: (event: CommitProgressEvent) => void;
 }
 
 export interface PushOutcome {
@@ -120,7 +122,7 @@ export async function pushModelFolder(repo: string, dir: string, access: PushAcc
       // An earlier promotion's files this model lacks (more shards, an adapter) would mix with it.
       ...[...remote.keys()].filter((p) => !local.some((f) => f.path === p)).map((p) => ({ operation: 'delete' as const, path: p })),
     ];
-    const out = await commit({
+    const events = commitIter({
       repo,
       title: opts.title,
       ...(opts.description ? { description: opts.description } : {}),
@@ -130,6 +132,9 @@ export async function pushModelFolder(repo: string, dir: string, access: PushAcc
       useXet: false,
       ...params,
     });
+    let step = await events.next();
+    for (; !step.done; step = await events.next()) opts.progress?.(step.value);
+    const out = step.value;
     if (!out) throw new HubUnavailable(evidence, 'the commit call returned no commit', 'output');
     return { repo, commit: out.commit.oid, url, committed: true, createdRepo };
   } catch (err) {

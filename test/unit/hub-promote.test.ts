@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
+import { prepareActivities } from '../../activities/prepare';
 import { promoteActivities } from '../../activities/promote';
 import type { PromoteInput, PromoteResult } from '../../activities/types';
 import { parseConfig } from '../../src/config/parse';
@@ -193,6 +194,26 @@ describe('promote to the Hub', () => {
     const err = await failure(promote('hf:acme/tiny-ft', section('secret:env:NOT_SET_ANYWHERE')));
     assert.equal(err.type, 'SecretUnavailable');
     assert.match(err.message, /^promote.token: secret:env:NOT_SET_ANYWHERE names the environment variable NOT_SET_ANYWHERE, which is not set/);
+  });
+});
+
+describe('prepareRun with a Hub output', () => {
+  it('refuses an unreadable promote.token before anything is provisioned', async () => {
+    const data = (name: string) => path.join(projectRoot, 'examples/tiny/data', name);
+    const config = parseConfig({
+      name: 'hub-promote',
+      store: `file://${fx.dir}/prep-store`,
+      output: 'hf:acme/tiny-ft',
+      promote: { token: 'secret:env:NOT_SET_ANYWHERE' },
+      model: { base: path.join(projectRoot, 'examples/tiny/model') },
+      data: { sft: data('sft.jsonl'), preferences: data('preferences.jsonl'), eval: data('eval.jsonl') },
+    });
+    const { prepareRun } = prepareActivities({ projectRoot, python: 'python3', env: env(), reportProgress: async () => undefined });
+    const err = await failure(new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') }).run(prepareRun, { runId: 'prep-1', config }));
+    assert.equal(err.type, 'SecretUnavailable');
+    assert.equal(err.nonRetryable, true);
+    assert.match(err.message, /^promote.token: /);
+    assert.equal(fs.existsSync(path.join(fx.dir, 'prep-store', 'runs', 'prep-1', 'run.json')), false);
   });
 });
 
