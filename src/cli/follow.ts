@@ -45,7 +45,7 @@ export async function followToEnd(
     out.say('');
     out.say(
       result.outcome === 'promoted'
-        ? `promoted: ${result.promoted.model} -> ${result.promoted.uri}`
+        ? `promoted: ${result.promoted.model} -> ${result.promoted.uri}${'commit' in result.promoted && result.promoted.commit ? ` (commit ${result.promoted.commit})` : ''}`
         : `not promoted: ${result.gate.reason}`,
     );
     out.say(`report: ${report}`);

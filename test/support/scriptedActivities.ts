@@ -3,7 +3,7 @@
  * test decide what each job does (succeed, lose its host, fail, hang).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Activities, HostLostDetails, JobResult, RunJobInput } from '../../activities/types';
+import type { Activities, HostLostDetails, JobResult, PromoteInput, RunJobInput } from '../../activities/types';
 import type { HostLease } from '../../src/hosts/provider';
 import type { GateOutcome } from '../../src/eval/gate';
 import type { RunMetrics } from '../../src/eval/metrics';
@@ -17,6 +17,7 @@ export interface Recorder {
   /** Each gate outcome the workflow recorded (recordGate). */
   gates: GateOutcome[];
   promoted: string[];
+  promoteInputs: PromoteInput[];
 }
 
 export function succeed(stepsDone = 10, resumedFromStep = 0): JobScript {
@@ -61,7 +62,7 @@ export function scriptedActivities(
     models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.8 }, dpo: { tool_call_match: 0.82 } },
   },
 ): { activities: Activities; recorder: Recorder } {
-  const recorder: Recorder = { provisioned: [], released: [], jobs: [], gates: [], promoted: [] };
+  const recorder: Recorder = { provisioned: [], released: [], jobs: [], gates: [], promoted: [], promoteInputs: [] };
   const activities: Activities = {
     async prepareRun({ runId, config }) {
       return {
@@ -102,8 +103,12 @@ export function scriptedActivities(
     async recordGate({ gate }) {
       recorder.gates.push(gate);
     },
-    async promoteModel({ runId, fromKey }) {
+    async promoteModel(input) {
+      const { runId, fromKey, outputUri } = input;
       recorder.promoted.push(fromKey);
+      recorder.promoteInputs.push(input);
+      // A Hub promotion answers with the commit that holds the model, as activities/promote.ts does.
+      if (outputUri?.startsWith('hf:')) return { uri: outputUri, commit: 'f00d'.repeat(10), repoUrl: `https://huggingface.co/${outputUri.slice(3)}`, committed: true };
       return { uri: `file:///tmp/store/models/${runId}/model#${fromKey}` };
     },
   };

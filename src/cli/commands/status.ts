@@ -49,7 +49,7 @@ export function statusCommand(program: Command): void {
             if (cost) lines.push(costLine(cost));
             if (end.result) {
               const r = end.result;
-              lines.push(r.outcome === 'promoted' ? `promoted ${r.promoted.model} -> ${r.promoted.uri}` : `not promoted: ${r.gate.reason}`);
+              lines.push(r.outcome === 'promoted' ? `promoted ${r.promoted.model} -> ${r.promoted.uri}${'commit' in r.promoted && r.promoted.commit ? ` (commit ${r.promoted.commit})` : ''}` : `not promoted: ${r.gate.reason}`);
             }
             if (end.error) lines.push(`error: ${end.error}`);
             if (link) lines.push(`Temporal UI: ${link}`);
