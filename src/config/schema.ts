@@ -29,13 +29,15 @@ const storeUri = ref('store');
 const modelRef = ref('model');
 /** One JSONL file: a local path, file:// or gs:// URI. */
 const dataRef = ref('data');
+const withHubForm = (problem: string | undefined): string | undefined =>
+  problem && `${problem}; output may also be hf:<org>/<name>, a Hugging Face model repo`;
 /** Where promote puts the chosen model: a store folder (as storeUri) or a Hub model repo `hf:<org>/<name>`. */
 const outputRef = z.string().superRefine((value, ctx) => {
   const problem = isHfRef(value)
     ? value.includes('@')
       ? 'names a revision; promote always commits to the repo\'s main branch, so write hf:<org>/<name> without @'
       : hfRefProblem(value)
-    : refProblem(value, 'store');
+    : withHubForm(refProblem(value, 'store'));
   if (problem) ctx.addIssue({ code: 'custom', input: value, message: problem });
 });
 

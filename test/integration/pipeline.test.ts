@@ -30,6 +30,7 @@ let history: unknown;
 /** What the store held while the run waited at the gate for a person. */
 let atGate: { progress: RunProgress; promotedKeys: string[] };
 const taskQueue = 'it-pipeline';
+const IT_WRITE_TOKEN = 'hf_localhub_it_writer_token';
 
 before(async () => {
   h = await startHarness('pipeline');
@@ -38,7 +39,12 @@ before(async () => {
   // The in-process worker's environment: where the Hub is, and the token model.token names.
   process.env.HF_ENDPOINT = hub.url;
   process.env.FINETUNE_IT_HF_TOKEN = TINY_HUB_TOKENS.reader;
+  // Promote pushes to a new private repo of the same local Hub with a write token of its own.
+  hub.addToken(IT_WRITE_TOKEN, [], ['it-org']);
+  process.env.FINETUNE_IT_HF_WRITE_TOKEN = IT_WRITE_TOKEN;
   const config = tinyConfig(h.dir, {
+    output: 'hf:it-org/tiny-ft',
+    promote: { token: 'secret:env:FINETUNE_IT_HF_WRITE_TOKEN' },
     model: { base: 'hf:tiny-org/gated-llama', token: 'secret:env:FINETUNE_IT_HF_TOKEN' },
     eval: { require_approval: true, approval_timeout_s: 3600 },
   });
@@ -48,7 +54,7 @@ before(async () => {
     for (;;) {
       const p = await handle.query(progressQuery);
       if (p.gate?.state === 'awaiting_approval') {
-        atGate = { progress: p, promotedKeys: await openStore(config.store).list('models') };
+        atGate = { progress: p, promotedKeys: [...hub.repos.keys()].filter((r) => r.startsWith('it-org/')) };
         break;
       }
       if (p.state !== 'running') throw new Error(`run ended as ${p.state} before the gate: ${p.error}`);
@@ -73,7 +79,7 @@ describe('the tiny pipeline on real parts', () => {
   it('holds promotion at the gate until a person approves, and records who did', () => {
     assert.equal(atGate.progress.stage, 'gate');
     assert.equal(atGate.progress.promoted, null);
-    assert.deepEqual(atGate.promotedKeys, [], 'nothing was copied to the output before the approval');
+    assert.deepEqual(atGate.promotedKeys, [], 'nothing was pushed to the output repo before the approval');
     assert.equal(result.gate.state, 'approved');
     assert.equal(result.gate.by, 'integration-test');
     assert.equal(result.gate.note, 'read the outputs');
@@ -84,6 +90,19 @@ describe('the tiny pipeline on real parts', () => {
     for (const s of Object.values(progress.stages)) assert.equal(s.state, 'succeeded');
     assert.equal(stageAttribute, 'promote');
     assert.ok(['sft', 'dpo'].includes(result.promoted.model));
+  });
+
+  it('promotes to the Hub repo as one commit naming the run, with the model card, and records the commit', () => {
+    const [head] = hub.history('it-org/tiny-ft');
+    assert.equal(hub.repos.get('it-org/tiny-ft')!.private, true);
+    assert.ok(result.promoted.model !== 'none' && result.promoted.commit === head.sha, JSON.stringify(result.promoted));
+    assert.equal(progress.promoted?.commit, head.sha);
+    assert.match(head.message, new RegExp(`^durable-finetune run ${result.runId}: ${result.promoted.model} \\(`));
+    assert.ok(head.files.has('model.safetensors') && head.files.has('config.json') && head.files.has('tokenizer.json'));
+    const card = head.files.get('README.md')!.data.toString();
+    assert.match(card, new RegExp(`durable_finetune_run: "${result.runId}"`));
+    assert.match(card, /approved by integration-test/);
+    assert.doesNotMatch(JSON.stringify(history), new RegExp(IT_WRITE_TOKEN), 'the write token never enters workflow history');
   });
 
   it('commits an SFT checkpoint at every save_steps, each with a COMMITTED.json that lists its files', async () => {
