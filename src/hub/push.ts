@@ -84,9 +84,12 @@ export async function pushModelFolder(repo: string, dir: string, access: PushAcc
   }
   const params = { hubUrl: access.endpoint, accessToken: token, fetch: tracked };
 
+  // Sizes first: an unsharded model is refused before hashing many GB.
+  for (const rel of await filesUnder(dir)) {
+    const { size } = await fs.stat(path.join(dir, rel));
+    if (rel.endsWith('.safetensors') && size > MAX_SHARD_BYTES) throw new HubShardTooLarge(evidence, rel, size);
+  }
   const local = await describeFolder(dir);
-  const tooLarge = local.find((f) => f.path.endsWith('.safetensors') && f.size > MAX_SHARD_BYTES);
-  if (tooLarge) throw new HubShardTooLarge(evidence, tooLarge.path, tooLarge.size);
 
   try {
     let head: string | undefined;

@@ -20,6 +20,8 @@ import { prepareActivities } from '../../activities/prepare';
 import { promoteActivities } from '../../activities/promote';
 import type { PromoteInput, PromoteResult } from '../../activities/types';
 import { parseConfig } from '../../src/config/parse';
+import { MAX_SHARD_BYTES, pushModelFolder } from '../../src/hub/push';
+import { Secret } from '../../src/secrets/resolve';
 import type { GateOutcome } from '../../src/eval/gate';
 import { runKey, stageKey } from '../../src/jobs/contract';
 import { projectRoot } from '../../src/paths';
@@ -194,6 +196,22 @@ describe('promote to the Hub', () => {
     const err = await failure(promote('hf:acme/tiny-ft', section('secret:env:NOT_SET_ANYWHERE')));
     assert.equal(err.type, 'SecretUnavailable');
     assert.match(err.message, /^promote.token: secret:env:NOT_SET_ANYWHERE names the environment variable NOT_SET_ANYWHERE, which is not set/);
+  });
+});
+
+describe('pushModelFolder', () => {
+  it('refuses a safetensors file above 5 GB (an unsharded model) before uploading anything', async () => {
+    const dir = fs.mkdtempSync(path.join(fx.dir, 'unsharded-'));
+    fs.writeFileSync(path.join(dir, 'config.json'), '{}');
+    // Sparse: no 5 GB are written or read.
+    fs.closeSync(fs.openSync(path.join(dir, 'model.safetensors'), 'w'));
+    fs.truncateSync(path.join(dir, 'model.safetensors'), MAX_SHARD_BYTES + 1);
+    const writes = hub.requests.length;
+    await assert.rejects(
+      pushModelFolder('acme/unsharded', dir, { endpoint: hub.url, token: { value: new Secret(TOKENS.writer), ref: 'secret:env:WRITE' } }, { private: true, overwrite: false, title: 't' }),
+      (err: Error) => err.name === 'HubShardTooLarge' && /^output: .*model\.safetensors is 5\.00 GB.*max_shard_size="5GB"/.test(err.message),
+    );
+    assert.equal(hub.requests.length, writes, 'the Hub was not called');
   });
 });
 
