@@ -94,11 +94,16 @@ def sft_merged_dir(request, tmp_path_factory):
     import sft_merged
     from durable_finetune.store import open_store as _open
 
-    cache_dir = Path(request.config.cache.mkdir("tiny-sft-merged")) / sft_merged.cache_key()
-    if cache_dir.exists():
+    # Per machine, like the virtualenv (scripts/setup.sh): every clone on this machine, CI's
+    # included, shares a build whose key (the trainer's source, data and params) matches.
+    machine_cache = Path(os.environ.get("FINETUNE_CACHE")
+                         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "durable-finetune")
+    cache_dir = machine_cache / "tiny-sft-merged" / sft_merged.cache_key()
+    if (cache_dir / "status.json").exists():
         return cache_dir
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
     root = tmp_path_factory.mktemp("sft-merged")
-    store = _open(f"file://{root / 'store'}")
+    store = _open((root / "store").as_uri())
     (root / "work").mkdir()
     agent = AgentProc(store, "r1", "builder", root / "work")
     try:

@@ -1,6 +1,6 @@
 """An SFT-merged tiny model made by the real sft and merge stages through the real agent.
 
-Built once and kept in pytest's cache (.pytest_cache/d/tiny-sft-merged/<key>), keyed by
+Built once per machine and kept in ~/.cache/durable-finetune/tiny-sft-merged/<key>, keyed by
 the trainer's source, the example data and the params, so only the first run pays
 for the training (about 2 minutes on two idle cores). `install` puts it into a
 test's store as the merge stage left it: output/model and status.json with the
