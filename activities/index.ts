@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { hostActivities } from './hosts';
 import { jobActivities } from './jobs';
+import { notifyActivities } from './notify';
 import { prepareActivities } from './prepare';
 import { promoteActivities } from './promote';
 import { reaperActivities } from './reaper';
@@ -15,5 +16,6 @@ export function createActivities(deps: ActivityDeps): Activities {
     ...scoreActivities(),
     ...promoteActivities(deps),
     ...reaperActivities(),
+    ...notifyActivities(deps),
   };
 }

@@ -9,6 +9,7 @@ import type { JobSpec, StageName } from '../src/jobs/contract';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import type { RunSummary } from '../src/report/data';
+import type { NotifyInput, NotifyOutcome } from './notify';
 
 export interface RunInputs {
   base_model: string;
@@ -135,4 +136,6 @@ export interface Activities {
   /** Writes the gate's decision to report/gate.json and into report.html. */
   recordGate(input: RecordGateInput): Promise<void>;
   promoteModel(input: PromoteInput): Promise<PromoteResult>;
+  /** Posts one signed notification to one webhook; never fails (delivered: false after its last attempt). */
+  notifyWebhook(input: NotifyInput): Promise<NotifyOutcome>;
 }

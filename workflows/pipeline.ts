@@ -28,6 +28,8 @@ import { CostTracker, trainedTokens, type CostSummary } from './cost';
 import { dpoSummary, type DpoSummary, runDpo } from './dpo';
 import { runGate } from './gate';
 import { HostPool } from './hosts';
+import { Notifier, runFacts } from './notify';
+import { adviceFor } from '../src/notify/failure';
 import { jobProgressSignal, progressQuery, COST_ATTRIBUTE, STAGE_ATTRIBUTE } from './messages';
 import {
   applyJobProgress,
@@ -88,6 +90,8 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   const runId = workflowInfo().workflowId;
   const progress = newProgress(runId, config.name, config.model.base, new Date());
   let cost: CostTracker | null = null;
+  const notifier = Notifier.of(config.notify, progress);
+  const facts = () => runFacts(progress, cost ? cost.summary() : null);
   setHandler(progressQuery, () => ({
     ...progress,
     elapsedSeconds: elapsedSince(progress),
@@ -153,7 +157,12 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
 
     const runStage = async (name: StageName, inputs: Record<string, string>, params: object, jobTag?: string): Promise<JobResult> => {
       stage(name);
-      const result = await runOnHosts(long, hosts!, run, progress, bill, name, inputs, params, jobTag);
+      const result = await runOnHosts(long, hosts!, run, progress, bill, name, inputs, params, jobTag, (lost) =>
+        notifier?.send('host_lost', {
+          ...facts(),
+          host: { hostId: lost.hostId, reason: lost.reason, preempted: lost.preempted, maxHostLosses: c.monitor.max_host_losses },
+        }),
+      );
       if (name === 'sft' || name === 'dpo') {
         const ranks = typeof result.metrics.ranks === 'number' ? result.metrics.ranks : 1;
         bill.trained(trainedTokens(name, result.stepsDone, params as PipelineConfig['sft'], ranks));
@@ -227,6 +236,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const gate = await runGate(metrics, c.eval, (g) => {
       progress.gate = g;
       setCurrentDetails(renderDetails(progress));
+      if (g.state === 'awaiting_approval') notifier?.send('awaiting_approval', { ...facts(), gate: gateFacts(g) });
     });
     await short.recordGate({ runId, storeUri: run.storeUri, gate });
     done('gate');
@@ -246,7 +256,11 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
         dpo: dpoSummary(dpoRun),
       };
     };
-    if (gate.promote === null) return result('not_promoted', { model: 'none', uri: '' });
+    if (gate.promote === null) {
+      const ended = result('not_promoted', { model: 'none', uri: '' });
+      notifier?.send('not_promoted', { ...facts(), gate: gateFacts(gate) });
+      return ended;
+    }
 
     stage('promote');
     const model = gate.promote;
@@ -264,17 +278,26 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     );
     progress.promoted = { model, ...promotedTo };
     done('promote');
-    return result('promoted', { model, ...promotedTo });
+    const ended = result('promoted', { model, ...promotedTo });
+    notifier?.send('succeeded', { ...facts(), promoted: { model, uri: promotedTo.uri, ...(promotedTo.commit ? { commit: promotedTo.commit } : {}) } });
+    return ended;
   } catch (err) {
     progress.state = isCancellation(err) ? 'cancelled' : 'failed';
     finishStage(progress, progress.stage, 'failed', new Date());
     progress.error = describe(err);
     setCurrentDetails(renderDetails(progress));
+    const failure = failureOf(err);
+    if (progress.state === 'failed' && failure) {
+      if (failure.type === 'BudgetExceeded') notifier?.send('budget_stopped', { ...facts(), failure: { class: failure.type, message: failure.message, advice: null } });
+      else notifier?.send('failed', { ...facts(), failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
+    }
     throw err;
   } finally {
     const pool = hosts;
     if (pool) await CancellationScope.nonCancellable(() => pool.releaseAll());
     if (cost) progress.cost = cost.summary();
+    // Last: the run's own work is done; only the (bounded) deliveries are left.
+    if (notifier) await notifier.settle();
   }
 }
 
@@ -292,6 +315,7 @@ async function runOnHosts(
   inputs: Record<string, string>,
   params: object,
   jobTag: string = stage,
+  onLost?: (lost: HostLostDetails) => void,
 ): Promise<JobResult> {
   // A rerun of a run id numbers its jobs after those of earlier executions, so its first
   // job resumes from the stage's newest committed checkpoint (of the same job tag).
@@ -331,6 +355,7 @@ async function runOnHosts(
       cost.redone(stage, loss.stepsRedone * secondsPerStep);
       progress.cost = cost.summary();
       setCurrentDetails(renderDetails(progress));
+      onLost?.(lost);
       await hosts.lost(`${lost.hostId}: ${lost.reason}`);
     }
   }
@@ -365,6 +390,18 @@ function hostLost(err: unknown): HostLostDetails | null {
 
 function elapsedSince(p: RunProgress): number {
   return Math.round((Date.now() - Date.parse(p.startedAt)) / 1000);
+}
+
+function gateFacts(g: GateOutcome) {
+  return { state: g.state, candidate: g.candidate, reason: g.reason, deadline: g.deadline };
+}
+
+/** The failure class (the innermost ApplicationFailure's type) and its message. */
+function failureOf(err: unknown): { type: string; message: string } | null {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure) return { type: e.type ?? 'Error', message: e.message };
+  return e instanceof Error ? { type: e.name, message: e.message } : null;
 }
 
 function describe(err: unknown): string {

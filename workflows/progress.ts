@@ -63,6 +63,8 @@ export interface RunProgress {
   promoted: { model: string; uri: string; commit?: string; repoUrl?: string } | null;
   cost: CostSummary | null;
   error: string | null;
+  /** Webhook deliveries (config notify.webhooks): told, and given up after their retries. Absent without webhooks. */
+  notifications?: { delivered: number; failed: number };
 }
 
 export function newProgress(runId: string, name: string, baseModel: string, now: Date): RunProgress {

@@ -59,7 +59,8 @@ export function parseConfig(raw: unknown): PipelineConfig {
       const field = issue.path.map(String).join('.');
       return {
         field,
-        value: SECRET_FIELDS.has(field) ? '<not shown>' : 'input' in issue && issue.input !== undefined ? issue.input : valueAt(raw, issue.path),
+        // A list's items are one rule each: notify.webhooks.2.secret is notify.webhooks.*.secret.
+        value: SECRET_FIELDS.has(field.replace(/\.\d+(?=\.|$)/g, '.*')) ? '<not shown>' : 'input' in issue && issue.input !== undefined ? issue.input : valueAt(raw, issue.path),
         problem: problemOf(issue),
       };
     }),

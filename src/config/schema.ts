@@ -11,6 +11,7 @@ import { gpusOfMachineType } from './machineGpus';
 import { refProblem, type RefKind } from './refs';
 import { hfRefProblem, isHfRef } from '../hub/ref';
 import { secretRefProblem } from '../secrets/ref';
+import { NotifyConfig } from '../notify/config';
 
 const name = z
   .string()
@@ -272,7 +273,7 @@ export const GceHostConfig = z
 export const HostConfig = z.discriminatedUnion('provider', [LocalHostConfig, GceHostConfig]);
 
 /** Fields that hold secret references: an error never echoes their value, which may be a secret pasted by mistake. */
-export const SECRET_FIELDS = new Set(['model.token', 'promote.token']);
+export const SECRET_FIELDS = new Set(['model.token', 'promote.token', 'notify.webhooks.*.secret']);
 
 /**
  * How promote publishes to the Hub (output: hf:<org>/<name>; docs/config.md).
@@ -328,6 +329,8 @@ export const PipelineConfig = z
     eval: EvalConfig.prefault({}),
     monitor: MonitorConfig.prefault({}),
     cost: CostConfig.prefault({}),
+    /** Webhooks told of approval waits, the run's end, budget stops and host losses (src/notify/config.ts). */
+    notify: NotifyConfig.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -3,6 +3,7 @@
  * test decide what each job does (succeed, lose its host, fail, hang).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { NotifyInput } from '../../activities/notify';
 import type { Activities, HostLostDetails, JobResult, PromoteInput, RunJobInput } from '../../activities/types';
 import type { HostLease } from '../../src/hosts/provider';
 import type { GateOutcome } from '../../src/eval/gate';
@@ -18,6 +19,8 @@ export interface Recorder {
   gates: GateOutcome[];
   promoted: string[];
   promoteInputs: PromoteInput[];
+  /** Each notification the workflow scheduled (a test that needs delivery passes the real notifyWebhook). */
+  notified: NotifyInput[];
 }
 
 export function succeed(stepsDone = 10, resumedFromStep = 0): JobScript {
@@ -62,7 +65,7 @@ export function scriptedActivities(
     models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.8 }, dpo: { tool_call_match: 0.82 } },
   },
 ): { activities: Activities; recorder: Recorder } {
-  const recorder: Recorder = { provisioned: [], released: [], jobs: [], gates: [], promoted: [], promoteInputs: [] };
+  const recorder: Recorder = { provisioned: [], released: [], jobs: [], gates: [], promoted: [], promoteInputs: [], notified: [] };
   const activities: Activities = {
     async prepareRun({ runId, config }) {
       return {
@@ -110,6 +113,10 @@ export function scriptedActivities(
       // A Hub promotion answers with the commit that holds the model, as activities/promote.ts does.
       if (outputUri?.startsWith('hf:')) return { uri: outputUri, commit: 'f00d'.repeat(10), repoUrl: `https://huggingface.co/${outputUri.slice(3)}`, committed: true };
       return { uri: `file:///tmp/store/models/${runId}/model#${fromKey}` };
+    },
+    async notifyWebhook(input) {
+      recorder.notified.push(input);
+      return { delivered: true, attempts: 1 };
     },
   };
   return { activities, recorder };
