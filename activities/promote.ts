@@ -23,8 +23,9 @@ import { isHfRef } from '../src/hub/ref';
 import { selectModelFiles } from '../src/hub/select';
 import { runKey } from '../src/jobs/contract';
 import { runLog } from '../src/log';
+import { modelRecord, registryKey, samePublication, type ModelRecord, type Published } from '../src/registry/record';
 import { baseModelOf } from '../src/report/data';
-import { type DataFileFacts, renderModelCard } from '../src/report/modelCard';
+import { type DataFileFacts, type ModelCardInput, renderModelCard } from '../src/report/modelCard';
 import { resolveSecret, SecretUnavailable } from '../src/secrets/resolve';
 import { FileStore, filesUnder } from '../src/store/file';
 import { openStore } from '../src/store/open';
@@ -38,15 +39,16 @@ export function promoteActivities(deps: Pick<ActivityDeps, 'env'>) {
   return {
     async promoteModel(input: PromoteInput): Promise<PromoteResult> {
       const store = openStore(input.storeUri);
-      const card = await modelCard(store, input);
-      if (input.outputUri !== undefined && isHfRef(input.outputUri)) return promoteToHub(store, input, card, deps.env ?? process.env);
+      const made = await cardFacts(store, input);
+      const card = renderModelCard(made.facts);
+      if (input.outputUri !== undefined && isHfRef(input.outputUri)) return recordModel(store, made, await promoteToHub(store, input, card, deps.env ?? process.env));
       const dest = openStore(input.outputUri ?? `${store.uri.replace(/\/$/, '')}/models`);
       const prefix = `${input.runId}/model`;
       await dest.deletePrefix(prefix);
       await store.copyPrefix(input.fromKey, dest, prefix);
       Context.current().heartbeat({ copied: prefix });
       await dest.putBytes(`${prefix}/${CARD_FILE}`, Buffer.from(card));
-      return { uri: `${dest.uri.replace(/\/$/, '')}/${prefix}` };
+      return recordModel(store, made, { uri: `${dest.uri.replace(/\/$/, '')}/${prefix}` });
     },
   };
 }
@@ -103,15 +105,29 @@ export function commitTitle(input: Pick<PromoteInput, 'runId' | 'model' | 'prima
   return `durable-finetune run ${input.runId}: ${input.model ?? 'model'}${primary}`;
 }
 
-/** The card, from what the run left in the store: run.json, the data it trained on, metrics.json, gate.json. */
-async function modelCard(store: Store, input: PromoteInput): Promise<string> {
+/**
+ * Written last, once the weights and card are published: the registry record
+ * (src/registry/record.ts) that `finetune models` lists, from the card's facts.
+ * Re-promoting to the same place and commit rewrites it with its first promoted_at.
+ */
+async function recordModel<R extends Published>(store: Store, made: { facts: ModelCardInput; name: string }, published: R): Promise<R> {
+  const key = registryKey(made.facts.runId);
+  const record = modelRecord(made.facts, published, { name: made.name, store: store.uri, promotedAt: new Date().toISOString() });
+  // A damaged earlier record is replaced, not a reason to fail a promotion that has already published.
+  const previous = await store.getJson<ModelRecord>(key).catch(() => undefined);
+  await store.putJson(key, previous && samePublication(previous, record) ? { ...record, promoted_at: previous.promoted_at } : record);
+  return published;
+}
+
+/** The card's facts, from what the run left in the store: run.json, the data it trained on, metrics.json, gate.json. */
+async function cardFacts(store: Store, input: PromoteInput): Promise<{ facts: ModelCardInput; name: string }> {
   const run = await store.getJson<{ config: PipelineConfig; model?: HubModel }>(runKey(input.runId, 'run.json'));
   const metrics = await store.getJson<RunMetrics>(runKey(input.runId, 'report/metrics.json'));
   const gate = (await store.getJson<GateOutcome>(runKey(input.runId, 'report/gate.json'))) ?? null;
   if (!run || !metrics) {
     throw ApplicationFailure.nonRetryable(`run ${input.runId} has no ${run ? 'report/metrics.json' : 'run.json'} in the store ${store.uri}; promote reads it for the model card`, 'RunNotScorable');
   }
-  return renderModelCard({
+  const facts: ModelCardInput = {
     runId: input.runId,
     promoted: input.model ?? 'sft',
     destination: input.outputUri ?? `${store.uri.replace(/\/$/, '')}/models`,
@@ -121,7 +137,8 @@ async function modelCard(store: Store, input: PromoteInput): Promise<string> {
     training: { sft: run.config.sft, merge: run.config.merge, dpo: run.config.dpo },
     metrics,
     gate,
-  });
+  };
+  return { facts, name: run.config.name };
 }
 
 /** sha256 and rows of each data file, read from the store's copy (or the gs:// object the run read). */

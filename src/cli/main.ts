@@ -11,6 +11,8 @@ import { ConfigInvalid } from '../config/parse';
 import { decideCommands } from './commands/decide';
 import { devCommand } from './commands/dev';
 import { evalCommand } from './commands/eval';
+import { planCommand } from './commands/plan';
+import { modelsCommand } from './commands/models';
 import { reapCommand } from './commands/reap';
 import { reportCommand } from './commands/report';
 import { runCommand } from './commands/run';
@@ -28,6 +30,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
   validateCommand(program);
+  planCommand(program);
   runCommand(program);
   statusCommand(program);
   watchCommand(program);
@@ -36,6 +39,7 @@ export function buildProgram(): Command {
   scheduleCommand(program);
   reapCommand(program);
   evalCommand(program);
+  modelsCommand(program);
   devCommand(program);
   program.addHelpText(
     'after',
