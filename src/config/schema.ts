@@ -188,6 +188,11 @@ export const CostConfig = z
     check_interval_s: z.number().int().min(5).max(3600).default(30),
     /** Per machine type USD/hour, overriding the built-in table (src/cost/prices.ts). */
     prices: z.record(z.string(), z.object({ on_demand: z.number().min(0), spot: z.number().min(0) }).strict()).default({}),
+    /**
+     * Training tokens per second of one whole host, per machine type (or `local`), overriding the
+     * estimate `finetune plan` derives (src/plan/throughput.ts); read it from a run of your own.
+     */
+    throughput: z.record(z.string(), z.number().positive()).default({}),
     /** What a local host costs per hour (default: nothing). */
     local_usd_per_hour: z.number().min(0).default(0),
     /** A per-token managed fine-tuning price, for the comparison in the report; unset: no comparison. */
