@@ -38,7 +38,9 @@ export const ModelRecord = z.object({
   weights: z.object({ uri: z.string(), commit: z.string().optional(), repo_url: z.string().optional() }),
   /** The store the run (and this record) lives in. */
   store: z.string(),
-});
+})
+  // Keys a later version adds are kept: `finetune models --json` prints records as stored.
+  .loose();
 export type ModelRecord = z.infer<typeof ModelRecord>;
 
 /** What promoteModel published: PromoteResult's fields. */
