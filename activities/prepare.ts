@@ -17,6 +17,7 @@ import { fetchHubModel, type HubModel } from '../src/hub/fetch';
 import { isHfRef, parseHfRef } from '../src/hub/ref';
 import { runKey } from '../src/jobs/contract';
 import { runLog } from '../src/log';
+import { planRun } from '../src/plan/plan';
 import { resolveSecret, SecretUnavailable } from '../src/secrets/resolve';
 import { openStore } from '../src/store/open';
 import type { Store } from '../src/store/store';
@@ -47,6 +48,7 @@ export function prepareActivities(deps: ActivityDeps) {
       if (model) checkModelFamily(config.model.base, await store.getJson(`${model.key}/config.json`));
       const record: RunRecord = { run_id: runId, config, ...(model ? { model } : {}), prepared_at: new Date().toISOString() };
       await store.putJson(runKey(runId, 'run.json'), record);
+      await recordPlan(store, runId, config);
 
       const stageIn = async (ref: string, key: string): Promise<string> => {
         if (isRemote(ref)) return ref; // anything else is an absolute path: resolveLocalPaths decoded file:// references
@@ -87,6 +89,19 @@ async function hubModel(store: Store, runId: string, model: PipelineConfig['mode
     }
     if (err instanceof SecretUnavailable) throw ApplicationFailure.nonRetryable(err.message, err.name, { field: err.field });
     throw err;
+  }
+}
+
+/**
+ * plan.json beside run.json: the estimate `finetune plan` prints (src/plan/plan.ts), with token
+ * counts from the rows' bytes rather than the tokenizer, which would add a Python start to every
+ * run. A figure it cannot make never stops the run.
+ */
+async function recordPlan(store: Store, runId: string, config: PipelineConfig): Promise<void> {
+  try {
+    await store.putJson(runKey(runId, 'plan.json'), { ...(await planRun(config, { tokenizer: false })), planned_at: new Date().toISOString() });
+  } catch (err) {
+    runLog({ runId }).warn({ err: (err as Error).message }, 'no plan.json: the estimate failed');
   }
 }
 
