@@ -79,11 +79,11 @@ describe('prices at config time', () => {
   });
   it('a gce machine type without a known price is refused before a VM starts, naming cost.prices and the fix', () => {
     assert.throws(
-      () => parseConfig(config('a3-highgpu-8g')),
+      () => parseConfig(config('a3-megagpu-8g')),
       (err: unknown) =>
-        err instanceof ConfigInvalid && err.issues.some((i) => i.field === 'cost.prices' && /add cost\.prices\.a3-highgpu-8g: \{ on_demand/.test(i.problem)),
+        err instanceof ConfigInvalid && err.issues.some((i) => i.field === 'cost.prices' && /add cost\.prices\.a3-megagpu-8g: \{ on_demand/.test(i.problem)),
     );
-    assert.equal(parseConfig(config('a3-highgpu-8g', { 'a3-highgpu-8g': { on_demand: 88, spot: 30 } })).host.provider, 'gce');
+    assert.equal(parseConfig(config('a3-megagpu-8g', { 'a3-megagpu-8g': { on_demand: 88, spot: 30 } })).host.provider, 'gce');
     assert.equal(parseConfig(config('a2-highgpu-2g')).host.provider, 'gce', 'the built-in table');
   });
 });
