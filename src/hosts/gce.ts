@@ -9,7 +9,7 @@
  * A VM's lease carries project, zone and name, so state, release and logTail
  * need only the lease.
  */
-import { InstancesClient, ZoneOperationsClient, protos } from '@google-cloud/compute';
+import type { InstancesClient, ZoneOperationsClient, protos } from '@google-cloud/compute';
 import { createHash } from 'node:crypto';
 import { expectedGpus } from '../config/machineGpus';
 import type { GceHostConfig } from '../config/schema';
@@ -140,8 +140,10 @@ export class GceHostProvider implements HostProvider {
 
   constructor(private readonly opts: GceHostOptions = {}) {
     const clientOptions = opts.clientOptions ?? clientOptionsFromEnv();
-    this.instances = new InstancesClient(clientOptions ? { ...clientOptions } : undefined);
-    this.operations = new ZoneOperationsClient(clientOptions ? { ...clientOptions } : undefined);
+    // Loaded here, not on import: it takes about a second of CPU, and every `finetune` command imports this file (through the worker).
+    const compute = require('@google-cloud/compute') as typeof import('@google-cloud/compute');
+    this.instances = new compute.InstancesClient(clientOptions ? { ...clientOptions } : undefined);
+    this.operations = new compute.ZoneOperationsClient(clientOptions ? { ...clientOptions } : undefined);
     this.backoff = opts.backoff ?? { initialMs: 15_000, maxMs: 10 * 60_000 };
   }
 
