@@ -4,7 +4,7 @@
  * match the record's shape is skipped and reported with its URI and problem,
  * so one damaged file does not hide the others.
  */
-import { isHfRef, parseHfRef } from '../hub/ref';
+import { hfRefProblem, isHfRef, parseHfRef } from '../hub/ref';
 import type { Store } from '../store/store';
 import { ModelRecord, REGISTRY_PREFIX } from './record';
 
@@ -49,6 +49,11 @@ function readRecord(bytes: Buffer): ModelRecord | string {
   const parsed = ModelRecord.safeParse(json);
   if (parsed.success) return parsed.data;
   return parsed.error.issues.map((i) => `${i.path.join('.') || '(record)'}: ${i.message}`).join('; ');
+}
+
+/** What is wrong with a --base filter, or undefined: an hf: reference must be one model.base could name. */
+export function baseFilterProblem(base: string): string | undefined {
+  return isHfRef(base) ? hfRefProblem(base) : undefined;
 }
 
 /**

@@ -7,10 +7,9 @@ import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile } from '../../config/load';
-import { hfRefProblem, isHfRef } from '../../hub/ref';
 import { projectRoot } from '../../paths';
 import { formatModels } from '../../registry/format';
-import { listModels } from '../../registry/list';
+import { baseFilterProblem, listModels } from '../../registry/list';
 import { REGISTRY_PREFIX } from '../../registry/record';
 import { FileStore } from '../../store/file';
 import { openStore } from '../../store/open';
@@ -44,10 +43,8 @@ export function modelsCommand(program: Command): void {
     .option('--limit <n>', 'at most n models (the newest)', positiveInt)
     .action(
       action<[], ModelsOptions>(async ({ out, opts }) => {
-        if (opts.base !== undefined && isHfRef(opts.base)) {
-          const problem = hfRefProblem(opts.base);
-          if (problem) throw new CliError(`--base: ${problem}`, EXIT.badInput);
-        }
+        const problem = opts.base === undefined ? undefined : baseFilterProblem(opts.base);
+        if (problem) throw new CliError(`--base: ${problem}`, EXIT.badInput);
         const stores = storesOf(opts).map((uri) => openStore(uri));
         for (const store of stores) {
           if (store instanceof FileStore && !fs.existsSync(store.root)) {
