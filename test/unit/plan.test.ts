@@ -1,7 +1,12 @@
 /** `finetune plan`: the CLI as a user runs it, and the arithmetic behind its figures. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { prepareActivities } from '../../activities/prepare';
 import { ConfigInvalid, parseConfig } from '../../src/config/parse';
 import { MACHINE_PRICES, priceSource } from '../../src/cost/prices';
 import { estimate, type PlanInputs } from '../../src/plan/estimate';
@@ -10,6 +15,7 @@ import { paramsOfConfig } from '../../src/plan/modelSize';
 import { planRun, type Plan } from '../../src/plan/plan';
 import { repeatedPrompts } from '../../src/plan/repeats';
 import { projectRoot } from '../../src/paths';
+import { openStore } from '../../src/store/open';
 import { finetune } from '../support/cli';
 
 const tinyData = (name: string) => path.join(projectRoot, 'examples/tiny/data', name);
@@ -102,6 +108,25 @@ describe('plan arithmetic', () => {
     assert.match(p.throughput.source, /cost\.throughput\.local/);
     assert.ok(p.usd.on_demand! > 1);
     assert.equal(p.budget_ok, false);
+  });
+});
+
+describe('a run records its plan', () => {
+  it('prepareRun writes plan.json beside run.json: the same figures, tokens from the bytes', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-prepare-'));
+    try {
+      const config = tinyConfig({ store: `file://${dir}/store`, cost: { budget_usd: 5 } });
+      const { prepareRun } = prepareActivities({ projectRoot, python: 'python3', reportProgress: async () => undefined });
+      await new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') }).run(prepareRun, { runId: 'p1', config });
+      const plan = await openStore(`file://${dir}/store`).getJson<Plan & { planned_at: string }>('runs/p1/plan.json');
+      assert.equal(plan?.tokens_method, 'bytes');
+      assert.deepEqual(plan?.rows, { sft: 456, preferences: 200, eval: 48 });
+      assert.equal(plan?.steps, config.sft.max_steps + config.dpo.max_steps);
+      assert.equal(plan?.budget_ok, true);
+      assert.ok(plan?.planned_at);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
