@@ -153,12 +153,20 @@ describe('finetune models', { concurrency: true }, () => {
     assert.deepEqual(await fx.store.getJson<ModelRecord>(registryKey(fx.runId)), before);
   });
 
-  it('a store without promoted models says so (exit 0); a missing folder is exit 3', async () => {
+  it('a store without promoted models (named by --store or by --config) says so, exit 0; a missing folder is exit 3', async () => {
     const empty = path.join(fx.dir, 'empty-store');
     fs.mkdirSync(empty);
-    const [r, missing] = await Promise.all([finetune(['models', '--store', empty]), finetune(['models', '--store', path.join(fx.dir, 'nowhere')])]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^no promoted models in file:\/\/.*empty-store \(promote writes registry\/models\/<run>\.json there\)/);
+    const config = path.join(fx.dir, 'empty.json');
+    fs.writeFileSync(config, JSON.stringify({ name: 'empty', store: empty, model: { base: 'hf:tiny-org/tiny-llama' }, data: { sft: 'sft.jsonl', preferences: 'preferences.jsonl', eval: 'eval.jsonl' } }));
+    const [r, byConfig, missing] = await Promise.all([
+      finetune(['models', '--store', empty]),
+      finetune(['models', '--config', config]),
+      finetune(['models', '--store', path.join(fx.dir, 'nowhere')]),
+    ]);
+    for (const out of [r, byConfig]) {
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, /^no promoted models in file:\/\/.*empty-store \(promote writes registry\/models\/<run>\.json there\)/);
+    }
     assert.deepEqual((await listModels([new FileStore(`file://${empty}`)])).models, []);
     assert.equal(missing.code, 3);
     assert.match(missing.stderr, /no store at .*nowhere: nothing has run there; name the store with --store <uri> or --config <file>/);
