@@ -7,7 +7,7 @@ describe('finetune (no server needed)', () => {
   it('lists every command in --help and exits 0', async () => {
     const r = await finetune(['--help']);
     assert.equal(r.code, 0);
-    for (const cmd of ['validate', 'run', 'status', 'list', 'watch', 'cancel', 'approve', 'reject', 'report', 'schedule', 'reap', 'eval', 'dev']) {
+    for (const cmd of ['validate', 'run', 'status', 'list', 'watch', 'cancel', 'approve', 'reject', 'report', 'schedule', 'reap', 'eval', 'models', 'plan', 'dev']) {
       assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, 'm'), cmd);
     }
     assert.match(r.stdout, /Exit codes: 0 ok, 1 the run failed or was cancelled, 2 bad input or config, 3 no such run or schedule, 4 Temporal unreachable/);
