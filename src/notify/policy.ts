@@ -1,6 +1,6 @@
 /**
  * How hard the notify activity tries: Temporal retries a refused or unanswered
- * delivery with backoff up to NOTIFY_ATTEMPTS attempts (about 3 minutes in all),
+ * delivery with backoff up to NOTIFY_ATTEMPTS attempts (under 2 minutes in all),
  * then the activity gives up without failing. Pure: the workflow builds its
  * retry policy from it and the activity knows its last attempt by it.
  */
