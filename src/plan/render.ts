@@ -6,7 +6,7 @@ import { formatParams } from './throughput';
 
 const n = (x: number) => x.toLocaleString('en-US');
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const hours = (h: number | null) => (h === null ? 'unknown' : h < 1 ? `${Math.round(h * 60)} min` : `${h.toFixed(2)} h`);
+const hours = (h: number | null) => (h === null ? 'unknown' : h < 1 / 60 ? `${Math.round(h * 3600)} s` : h < 1 ? `${Math.round(h * 60)} min` : `${h.toFixed(2)} h`);
 const usd = (x: number | null) => (x === null ? 'unknown' : `$${x.toFixed(2)}`);
 
 function lengthLine(stage: string, s: LengthStats): string {

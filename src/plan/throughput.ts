@@ -36,11 +36,13 @@ export function flopsPerTokenPerParam(stage: 'sft' | 'dpo', gradientCheckpointin
 
 /**
  * SFT tokens per second of the tiny example's model (2 layers, 1.3 M parameters) on one rank of
- * a 2-core CPU, measured on this project's shared build machine on 2026-12-02: 1.18 s per step of
- * 32 rows of about 66 tokens, under a load average of 5 (docs/plan.md).
- * Only for models of that size; any other local model is 'unknown' unless cost.throughput.local says.
+ * a 2-core CPU: trl's train_runtime of 43.0 s for the example's 250 steps x 32 rows of 66 tokens
+ * (checkpoint saves included), the quickest of five integration runs of the tiny pipeline on this
+ * project's shared build machine on 2026-12-02; under the load of other jobs the same run took
+ * 94 to 988 s. Only for models of that size: any other local model is 'unknown' unless
+ * cost.throughput.local says.
  */
-export const LOCAL_TINY_TOKENS_PER_S = 1800;
+export const LOCAL_TINY_TOKENS_PER_S = 12000;
 export const LOCAL_TINY_MAX_PARAMS = 5e6;
 
 /** The GPU of a GCE machine type's family. */
@@ -72,7 +74,7 @@ export function hostThroughput(
   if (overrides[key] !== undefined) return { sft_tokens_per_s: overrides[key], source: `cost.throughput.${key} in the config` };
   if (host.provider === 'local') {
     if (params !== null && params <= LOCAL_TINY_MAX_PARAMS) {
-      return { sft_tokens_per_s: LOCAL_TINY_TOKENS_PER_S, source: 'measured: the tiny model on a 2-core CPU (2026-12-02)' };
+      return { sft_tokens_per_s: LOCAL_TINY_TOKENS_PER_S, source: 'measured: the tiny model on an idle 2-core CPU (2026-12-02); a loaded machine is several times slower' };
     }
     return { sft_tokens_per_s: null, source: 'unknown for this model on a local host: set cost.throughput.local (tokens/s from a run)' };
   }
