@@ -24,6 +24,7 @@ import { failAs, loseHost, scriptedActivities, type JobScript } from '../support
 import { testConfig } from '../support/config';
 import { timeSkippingSuite } from '../support/temporal';
 import { startReceiver, type Receiver } from '../support/webhookReceiver';
+import { historyText } from '../support/history';
 
 const suite = timeSkippingSuite();
 const CANARY = 'canary-whsec-wf-8c3e1a';
@@ -77,10 +78,6 @@ async function closedPortUrl(): Promise<string> {
  * The history as text with every payload decoded: its JSON form holds payloads as
  * base64, where a plain search would never find a secret.
  */
-function historyText(history: unknown): string {
-  return JSON.stringify(history).replace(/"data":"([A-Za-z0-9+/=]*)"/g, (_m, b64: string) => JSON.stringify(Buffer.from(b64, 'base64').toString('utf8')));
-}
-
 const of = (runId: string) => receiver.received.filter((r) => r.body.run_id === runId);
 
 describe('notifications (workflow)', () => {
