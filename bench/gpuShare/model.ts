@@ -1,0 +1,163 @@
+/**
+ * What the gpu-share bench assumes: the seed-like run, the boot of a stock
+ * Deep Learning VM, checkpoint uploads, the preemption notice, and each
+ * policy's way of noticing a loss and relaunching. One place for every
+ * figure the results rest on; each carries where it comes from.
+ */
+import { MACHINE_PRICES, PRICE_TABLE_READ_ON, PRICE_TABLE_REGION } from '../../src/cost/prices';
+
+export const POLICIES = ['durable-finetune', 'restart-from-scratch', 'skypilot-like'] as const;
+export type Policy = (typeof POLICIES)[number];
+
+/** A stage the simulated host runs: steps (training, checkpointed) or one block of work. */
+export interface StageWork {
+  /** Training stages: steps at stepS each, a save every saveSteps. Others: seconds, never checkpointed. */
+  steps?: number;
+  stepS?: number;
+  saveSteps?: number;
+  seconds?: number;
+}
+
+/** One boot phase: lognormal with this median and shape (sigma of the log). */
+export interface BootPhase {
+  name: string;
+  medianS: number;
+  sigma: number;
+  source: string;
+}
+
+export interface PolicyModel {
+  /** Checkpoints committed every saveSteps (the product; a user's own code for skypilot-like when set). */
+  periodicCheckpoints: boolean;
+  /** Commits a checkpoint on the preemption notice (SIGTERM) when it fits. */
+  noticeCheckpoint: boolean;
+  /** How the loss is noticed: the product's runJob poll, or a controller's status poll. */
+  detection: 'runJob' | 'statusPoll';
+  statusPollS: number;
+  /** Waited before each relaunch (no VM held, not billed). */
+  relaunchBackoffS: number;
+  statement: string;
+}
+
+export interface Assumptions {
+  machineType: string;
+  spot: boolean;
+  usdPerHour: number;
+  prices: { table: typeof MACHINE_PRICES; region: string; readOn: string; source: string };
+  stages: Record<'preflight' | 'sft' | 'merge' | 'dpo' | 'generate', StageWork>;
+  checkpointMb: number;
+  uploadMbPerS: number;
+  /** Seconds one checkpoint upload holds training (the trainer uploads in on_save, synchronously). */
+  uploadS: number;
+  noticeS: number;
+  /** The product's runJob poll (monitor.poll_interval_s default). */
+  pollS: number;
+  /** After a preemption noticed without a status, runJob waits this long for the stage's last word (activities/jobs.ts). */
+  goneWaitS: number;
+  deleteS: number;
+  maxHostLosses: number;
+  boot: Record<Policy, BootPhase[]>;
+  policies: Record<Policy, PolicyModel>;
+}
+
+/** The stock Deep Learning VM boot; the product bakes nothing today, so every policy boots the same way. */
+export const STOCK_BOOT: BootPhase[] = [
+  { name: 'vm_create', medianS: 45, sigma: 0.3, source: 'assumption: GCE insert to RUNNING for an A100 spot VM, tens of seconds' },
+  { name: 'driver', medianS: 90, sigma: 0.3, source: 'assumption: a Deep Learning VM image installs the NVIDIA driver on first boot (minutes, not seconds)' },
+  { name: 'image_pull', medianS: 75, sigma: 0.4, source: 'assumption: pulling the trainer image (~10 GB, torch+CUDA) from Artifact Registry' },
+  { name: 'model_load', medianS: 45, sigma: 0.4, source: 'assumption: base model (~15 GB, 7B bf16) from the bucket into GPU memory' },
+];
+
+export const BOOT_SOURCE =
+  'Sum of four lognormal phases; its median (~4.5 min) is above the 3-minute floor issue 17 sets for a stock Deep Learning VM, ' +
+  'and below the ~7 minutes one public report gives for a GCP GPU runner (quoted in issue 17). No measurement of our own: ' +
+  'this machine cannot reach Google Cloud. The GCP example allows agent_start_timeout_s 1200 for it.';
+
+export function defaultAssumptions(overrides: { stepS?: number; sftHours?: number; saveSteps?: number; checkpointMb?: number; uploadMbPerS?: number; machineType?: string; maxHostLosses?: number } = {}): Assumptions {
+  const stepS = overrides.stepS ?? 6;
+  const saveSteps = overrides.saveSteps ?? 25;
+  const sftSteps = Math.round(((overrides.sftHours ?? 5) * 3600) / stepS);
+  const checkpointMb = overrides.checkpointMb ?? 400;
+  const uploadMbPerS = overrides.uploadMbPerS ?? 100;
+  const machineType = overrides.machineType ?? 'a2-highgpu-1g';
+  const price = MACHINE_PRICES[machineType];
+  if (!price) throw new Error(`--machine-type ${machineType}: not in src/cost/prices.ts; use one of ${Object.keys(MACHINE_PRICES).join(', ')}`);
+  return {
+    machineType,
+    spot: true,
+    usdPerHour: price.spot,
+    prices: { table: MACHINE_PRICES, region: PRICE_TABLE_REGION, readOn: PRICE_TABLE_READ_ON, source: 'src/cost/prices.ts' },
+    stages: {
+      preflight: { seconds: 60 },
+      sft: { steps: sftSteps, stepS, saveSteps },
+      merge: { seconds: 300 },
+      dpo: { steps: Math.round(3600 / (stepS * 1.5)), stepS: stepS * 1.5, saveSteps },
+      generate: { seconds: 600 },
+    },
+    checkpointMb,
+    uploadMbPerS,
+    uploadS: checkpointMb / uploadMbPerS,
+    noticeS: 30,
+    pollS: 2,
+    goneWaitS: 30,
+    deleteS: 30,
+    maxHostLosses: overrides.maxHostLosses ?? 20,
+    boot: { 'durable-finetune': STOCK_BOOT, 'restart-from-scratch': STOCK_BOOT, 'skypilot-like': STOCK_BOOT },
+    policies: {
+      'durable-finetune': {
+        periodicCheckpoints: true,
+        noticeCheckpoint: true,
+        detection: 'runJob',
+        statusPollS: 0,
+        relaunchBackoffS: 0,
+        statement: 'this product: a checkpoint every save_steps and one on the 30 s notice (SIGTERM) when step end + upload fit in it; resume on a new host',
+      },
+      'restart-from-scratch': {
+        periodicCheckpoints: false,
+        noticeCheckpoint: false,
+        detection: 'runJob',
+        statusPollS: 0,
+        relaunchBackoffS: 0,
+        statement: 'the same orchestration with no checkpoints: every loss starts the stage from step 0',
+      },
+      'skypilot-like': {
+        periodicCheckpoints: false,
+        noticeCheckpoint: false,
+        detection: 'statusPoll',
+        statusPollS: 15,
+        relaunchBackoffS: 60,
+        statement:
+          'a controller polls the cluster every 15 s, waits 60 s (the first step of its relaunch backoff; no stockouts are simulated so it never grows) and relaunches; ' +
+          'checkpoints only where the user code made them, assumed none (a training script that does not checkpoint to a bucket)',
+      },
+    },
+  };
+}
+
+/** A seeded uniform in [0,1) (mulberry32), so every trace and boot draw can be replayed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function normal(u: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+}
+
+/** One boot's seconds per phase. */
+export function drawBoot(phases: BootPhase[], u: () => number): Record<string, number> {
+  return Object.fromEntries(phases.map((p) => [p.name, p.medianS * Math.exp(p.sigma * normal(u))]));
+}
+
+/** Median and 90th percentile of the boot total, from 10,000 seeded draws: what the JSON reports. */
+export function bootSummary(phases: BootPhase[]): { median_s: number; p90_s: number } {
+  const u = rng(12345);
+  const totals = Array.from({ length: 10_000 }, () => Object.values(drawBoot(phases, u)).reduce((a, b) => a + b, 0)).sort((a, b) => a - b);
+  return { median_s: Math.round(totals[5000]), p90_s: Math.round(totals[9000]) };
+}
