@@ -8,6 +8,7 @@
 import { expectedGpus } from '../config/machineGpus';
 import type { PipelineConfig } from '../config/schema';
 import { machinePrice, priceSource, type MachinePrice } from '../cost/prices';
+import { cachedHubModel } from './hubCache';
 import { estimate, GCE_BOOT_SECONDS, SPOT_PREEMPTIONS_PER_HOUR, type Estimate, type StageWork } from './estimate';
 import { lengthStats, type LengthStats } from './lengths';
 import { modelSize } from './modelSize';
@@ -50,11 +51,18 @@ async function countTokens(config: PipelineConfig, useTokenizer: boolean): Promi
     return { counts: null, rows: null, note: `gs:// data is read when the run starts; every row is assumed max_length tokens long (an upper bound)` };
   }
   const rows = readDataRows(data);
-  if (useTokenizer && isLocal(model.base)) {
-    return { counts: await tokenizerCounts(model.base, data), rows, note: `counted with the tokenizer and chat template of ${model.base}` };
+  const folder = modelFolder(config);
+  if (useTokenizer && folder) {
+    const from = folder === model.base ? model.base : `${model.base} as an earlier run fetched it into the store (${folder})`;
+    return { counts: await tokenizerCounts(folder, data), rows, note: `counted with the tokenizer and chat template of ${from}` };
   }
-  const why = isLocal(model.base) ? 'estimated' : `${model.base} is not on this machine, so`;
+  const why = folder ? 'tokens' : `${model.base} is not on this machine, so tokens`;
   return { counts: byteCounts(rows), rows, note: `${why} estimated from the rows' bytes at ${BYTES_PER_TOKEN} bytes per token` };
+}
+
+/** The model's folder on this machine: a local base, or an hf: model fetched into a local store. */
+function modelFolder(config: PipelineConfig): string | undefined {
+  return isLocal(config.model.base) ? config.model.base : cachedHubModel(config.store, config.model.base);
 }
 
 export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean }): Promise<Plan> {
@@ -80,7 +88,7 @@ export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean
       save_steps: s.save_steps,
     };
   };
-  const size = modelSize(config.model.base);
+  const size = modelSize(modelFolder(config) ?? config.model.base);
   const throughput = hostThroughput(host, size.params, stageRanks(config.sft.ranks, gpus), cost.throughput);
   const gce = host.provider === 'gce';
   const spot = gce ? host.spot : false;
