@@ -43,19 +43,19 @@ export const PRICE_SOURCES: Record<string, PriceSource> = {
   },
   'a2-ultragpu': {
     gpu: 'A100 80 GB',
-    as_of: 'list before 2025-03',
+    as_of: 'recalled, before 2025-03',
     how: 'on-demand recalled from the us-central1 list, not re-read; spot = on-demand x 0.35 (the a2-highgpu ratio)',
     needs_refresh: true,
   },
   'g2-standard': {
     gpu: 'L4',
-    as_of: 'list before 2025-03',
+    as_of: 'recalled, before 2025-03',
     how: 'on-demand recalled from the us-central1 list, not re-read; spot = on-demand x 0.35 (the a2-highgpu ratio)',
     needs_refresh: true,
   },
   'a3-highgpu': {
     gpu: 'H100 80 GB',
-    as_of: 'list before 2025-03',
+    as_of: 'recalled, before 2025-03',
     how: 'on-demand of a3-highgpu-8g recalled from the us-central1 list (before Google\'s 2025 H100 price changes, likely lower now), smaller shapes scaled by GPU count; spot = on-demand x 0.35',
     needs_refresh: true,
   },

@@ -121,7 +121,7 @@ export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean
       ? { per_hour: SPOT_PREEMPTIONS_PER_HOUR, boot_s: GCE_BOOT_SECONDS, source: 'assumed (src/plan/estimate.ts) until bench/results/gpu-share.json measures it; a preemption costs a boot and half a save interval of steps' }
       : { per_hour: 0, boot_s: 0, source: 'a local host is not preempted' },
     price: gce
-      ? { ...price, source: cost.prices[host.machine_type] ? 'cost.prices in the config' : `GCE list, us-central1, ${source?.as_of}: ${source?.how}`, needs_refresh: !cost.prices[host.machine_type] && (source?.needs_refresh ?? true) }
+      ? { ...price, source: cost.prices[host.machine_type] ? 'cost.prices in the config' : `GCE list, us-central1 (${source?.as_of}): ${source?.how}`, needs_refresh: !cost.prices[host.machine_type] && (source?.needs_refresh ?? true) }
       : { ...price, source: 'cost.local_usd_per_hour', needs_refresh: false },
     ...est,
     usd: { spot: est.spot.usd, on_demand: est.on_demand.usd },

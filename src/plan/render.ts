@@ -16,7 +16,7 @@ function lengthLine(stage: string, s: LengthStats): string {
 function provisioningLine(label: string, p: Provisioning, rate: number, paid: boolean): string {
   const gpu = p.gpu_hours === null ? '' : `, ${p.gpu_hours.toFixed(2)} GPU h`;
   const pre = p.preemptions > 0 ? `, ~${p.preemptions} preemptions` : '';
-  return `  ${label.padEnd(10)} ${hours(p.wall_hours).padStart(9)} wall${gpu}${pre}  at $${rate}/h = ${usd(p.usd)}${paid ? '   <- this config' : ''}`;
+  return `  ${label.padEnd(10)} ${hours(p.wall_hours).padStart(9)} wall${gpu}${pre}  at $${rate.toFixed(2)}/h = ${usd(p.usd)}${paid ? '   <- this config' : ''}`;
 }
 
 /** The plan's lines, local paths shown relative to the folder the command runs in. */
