@@ -42,6 +42,8 @@ export interface RunOutcome {
   /** What the workflow's own ledger billed (from each host's first use to its release: boot is not in it). */
   workflowLedgerUsd: number | null;
   checks: Check[];
+  /** The simulated world, for tests that look closer. */
+  world: SimWorld;
 }
 
 /** The seed-like run as a config: a GCE spot host, the simulated stages' steps and save interval. */
@@ -161,5 +163,6 @@ export async function runOne(
     missedPreemptions: world.missed(endMs),
     workflowLedgerUsd: ran.result?.cost.spentUsd ?? ran.progress?.cost?.spentUsd ?? null,
     checks,
+    world,
   };
 }

@@ -70,6 +70,8 @@ export class SimWorld {
   readonly executed = new Map<string, number>();
   readonly committed = new Map<string, number>();
   readonly finished = new Set<string>();
+  /** Every job the workflow posted: where it ran and the step it started from. */
+  readonly jobs: { jobId: string; hostId: string; resume: boolean; fromStep: number }[] = [];
   readonly ledger: SimLedger = { billedS: 0, bootS: 0, productiveS: 0, uploadS: 0, redoneS: 0 };
   private readonly planned: { atMs: number; zone?: string; used: boolean }[];
 
@@ -211,6 +213,7 @@ export class SimWorld {
     const saveEvery = stepped && p.periodicCheckpoints ? work.saveSteps! : null;
     const uploadMs = a.uploadS * 1000;
     const from = stepped && job.resume ? (this.committed.get(tag) ?? 0) : 0;
+    this.jobs.push({ jobId: job.job_id, hostId: host.hostId, resume: job.resume, fromStep: from });
     const timeline = new Timeline(startMs, from, total, stepMs, saveEvery, uploadMs);
 
     const P = host.preemptMs;

@@ -1,0 +1,94 @@
+/**
+ * The gpu-share bench's simulation on one short, hand-checked trace: the real
+ * fineTunePipeline on the time-skipping server with the simulated host
+ * provider. A preemption planned at t strikes at t; steps redone are the
+ * distance to the last committed checkpoint (0 when the notice checkpoint
+ * fits, 25 when the upload outlasts the notice, every step without
+ * checkpoints); the productive share is the arithmetic of the billed seconds.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultAssumptions, type Assumptions, type Policy } from '../../bench/gpuShare/model';
+import { runOne } from '../../bench/gpuShare/runOne';
+import { parseTrace, TraceInvalid } from '../../bench/gpuShare/traces';
+import { timeSkippingSuite } from '../support/temporal';
+
+const suite = timeSkippingSuite();
+let n = 0;
+
+/** 150 SFT steps of 6 s, a 50-step DPO, a fixed 180 s boot: every second below can be counted by hand. */
+function small(checkpointMb = 400): Assumptions {
+  const a = defaultAssumptions({ stepS: 6, sftHours: 0.25, saveSteps: 25, checkpointMb, uploadMbPerS: 100 });
+  a.stages.dpo = { steps: 50, stepS: 9, saveSteps: 25 };
+  const fixed = [{ name: 'boot', medianS: 180, sigma: 0, source: 'test' }];
+  a.boot = { 'durable-finetune': fixed, 'restart-from-scratch': fixed, 'skypilot-like': fixed };
+  return a;
+}
+
+// Boot 0-180, preflight 180-240, SFT from 240: step 25 ends at 390, so the notice (557) comes during step 52 (554-560).
+const trace = parseTrace('{"at_s": 587}\n{"zone": "europe-west4-a", "at_s": 600}\n');
+
+async function simulate(policy: Policy, a: Assumptions) {
+  const run = await runOne(suite.env, suite.bundle, { a, policy, trace, seed: 1, runId: `gpu-share-test-${++n}` });
+  for (const c of run.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+  return run;
+}
+
+describe('gpu-share simulation', () => {
+  it('durable-finetune: the notice checkpoint fits, 0 steps redone, resume from step 52; the billed seconds add up', async () => {
+    const run = await simulate('durable-finetune', small());
+    const w = run.world;
+    assert.equal(w.strikes.length, 1, 'the europe-west4-a preemption strikes no host in us-central1-a');
+    assert.equal(w.strikes[0].plannedMs - w.t0Ms, 557_000);
+    assert.ok(w.strikes[0].observedMs - w.strikes[0].plannedMs < 1000);
+    assert.deepEqual(
+      w.jobs.filter((j) => j.jobId.startsWith('sft')).map((j) => [j.jobId, j.resume, j.fromStep]),
+      [['sft-1', false, 0], ['sft-2', true, 52]],
+    );
+    assert.equal(run.finished, true);
+    assert.equal(run.hostLosses, 1);
+    assert.equal(run.stepsRedone, 0);
+    // h1: 587 s, to the hard stop. h2: boot 180, SFT 98 steps (588) + uploads at 75/100/125 (12), merge 300,
+    // DPO 450 + one upload (4), eval 600, delete 30.
+    const billed = 587 + 180 + 588 + 12 + 300 + 454 + 600 + 30;
+    assert.ok(Math.abs(run.billedS - billed) < 2, `billed ${run.billedS} s, by hand ${billed} s`);
+    const productive = 60 + 900 + 300 + 450 + 600;
+    assert.equal(run.productiveS, productive);
+    assert.equal(run.bootS, 360);
+    assert.equal(run.uploadS, (3 + 3 + 1) * 4, 'h1: 25, 50 and the notice; h2: 75, 100, 125; DPO: 25');
+    assert.ok(Math.abs(run.productiveS / run.billedS - productive / billed) < 0.001);
+  });
+
+  it('durable-finetune: an upload longer than the notice commits nothing; 25 steps redone from the checkpoint at 25', async () => {
+    // Uploads of 40 s: step 25 ends 390, its upload commits 430; step 50 ends 580 and is uploading at the stop (587).
+    const run = await simulate('durable-finetune', small(4000));
+    assert.equal(run.stepsRedone, 25);
+    assert.deepEqual(run.world.losses.map((l) => [l.lastStep, l.committed]), [[50, 25]]);
+    assert.equal(run.world.jobs.find((j) => j.jobId === 'sft-2')?.fromStep, 25);
+  });
+
+  it('restart-from-scratch: every step before the stop is redone', async () => {
+    const run = await simulate('restart-from-scratch', small());
+    // No uploads: step k ends at 240 + 6k; 57 steps are done at 587.
+    assert.equal(run.stepsRedone, 57);
+    assert.equal(run.world.jobs.find((j) => j.jobId === 'sft-2')?.fromStep, 0);
+    assert.equal(run.uploadS, 0);
+  });
+
+  it('skypilot-like: the loss is seen at the next 15 s status poll and the next VM is created 60 s later', async () => {
+    const run = await simulate('skypilot-like', small());
+    const [h1, h2] = [...run.world.hosts.values()];
+    // Status polls every 15 s from the job's start (240): the first at or after the stop (587) is 600.
+    assert.ok(Math.abs(run.world.losses[0].detectedMs - run.world.t0Ms - 600_000) < 1000);
+    assert.ok(Math.abs(h2.createdMs - h1.createdMs - 660_000) < 1000, `h2 created at +${(h2.createdMs - h1.createdMs) / 1000} s`);
+    assert.equal(run.stepsRedone, 57);
+  });
+
+  it('refuses a trace line without at_s, naming the line and the fix', () => {
+    assert.throws(() => parseTrace('{"at_s": 5}\n{"zone": "us-central1-a"}\n', 'season.jsonl'), (err: Error) => {
+      assert.ok(err instanceof TraceInvalid);
+      assert.match(err.message, /season\.jsonl line 2: at_s must be a number of seconds/);
+      return true;
+    });
+  });
+});
