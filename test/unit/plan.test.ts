@@ -28,7 +28,7 @@ const tinyConfig = (over: Record<string, unknown> = {}) =>
     ...over,
   });
 
-describe('finetune plan (CLI)', { concurrency: true }, () => {
+describe('finetune plan with the tokenizer (each in its own Python process)', { concurrency: true }, () => {
   it('the tiny example --json: one JSON object, tokens counted with the model tokenizer, steps, hours and dollars', async () => {
     const r = await finetune(['plan', 'examples/tiny/config.yaml', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -59,6 +59,25 @@ describe('finetune plan (CLI)', { concurrency: true }, () => {
     assert.match(r.stdout, /spot .* at \$2\.59\/h = \$\d+\.\d\d {3}<- this config/);
     assert.match(r.stdout, /on-demand .* at \$7\.35\/h = \$\d+\.\d\d/);
     assert.match(r.stdout, /budget: none set/);
+  });
+
+  it('an hf: model fetched into the local store by an earlier run: counted with its tokenizer; never fetched: estimated from bytes', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-hub-'));
+    try {
+      const hf = (store: string) => tinyConfig({ store: `file://${store}`, model: { base: 'hf:tiny-org/tiny-llama' } });
+      const fresh = await planRun(hf(path.join(dir, 'empty')), { tokenizer: true });
+      assert.equal(fresh.tokens_method, 'bytes');
+      assert.match(fresh.tokens_note, /hf:tiny-org\/tiny-llama is not on this machine, so tokens estimated from the rows' bytes at 4 bytes per token/);
+      const commit = 'a'.repeat(40);
+      fs.cpSync(path.join(projectRoot, 'examples/tiny/model'), path.join(dir, 'store/hub/models/tiny-org/tiny-llama', commit), { recursive: true });
+      const cached = await planRun(hf(path.join(dir, 'store')), { tokenizer: true });
+      assert.equal(cached.tokens_method, 'tokenizer');
+      assert.match(cached.tokens_note, new RegExp(`as an earlier run fetched it into the store .*${commit}`));
+      assert.equal(cached.tokens?.sft, 30017, 'the same count as the local folder gives');
+      assert.equal(cached.model.params, 2 * (2 * 256 * 256 + 2 * 256 * 128 + 3 * 256 * 512) + 583 * 256);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -125,27 +144,6 @@ describe('a run records its plan', () => {
       assert.equal(plan?.steps, config.sft.max_steps + config.dpo.max_steps);
       assert.equal(plan?.budget_ok, true);
       assert.ok(plan?.planned_at);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('an hf: model in a plan', () => {
-  it('fetched into the local store by an earlier run: counted with its tokenizer; never fetched: estimated from bytes', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-hub-'));
-    try {
-      const hf = (store: string) => tinyConfig({ store: `file://${store}`, model: { base: 'hf:tiny-org/tiny-llama' } });
-      const fresh = await planRun(hf(path.join(dir, 'empty')), { tokenizer: true });
-      assert.equal(fresh.tokens_method, 'bytes');
-      assert.match(fresh.tokens_note, /hf:tiny-org\/tiny-llama is not on this machine, so tokens estimated from the rows' bytes at 4 bytes per token/);
-      const commit = 'a'.repeat(40);
-      fs.cpSync(path.join(projectRoot, 'examples/tiny/model'), path.join(dir, 'store/hub/models/tiny-org/tiny-llama', commit), { recursive: true });
-      const cached = await planRun(hf(path.join(dir, 'store')), { tokenizer: true });
-      assert.equal(cached.tokens_method, 'tokenizer');
-      assert.match(cached.tokens_note, new RegExp(`as an earlier run fetched it into the store .*${commit}`));
-      assert.equal(cached.tokens?.sft, 30017, 'the same count as the local folder gives');
-      assert.equal(cached.model.params, 2 * (2 * 256 * 256 + 2 * 256 * 128 + 3 * 256 * 512) + 583 * 256);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
