@@ -192,7 +192,16 @@ export const CostConfig = z
      * Training tokens per second of one whole host, per machine type (or `local`), overriding the
      * estimate `finetune plan` derives (src/plan/throughput.ts); read it from a run of your own.
      */
-    throughput: z.record(z.string(), z.number().positive()).default({}),
+    throughput: z
+      .record(z.string(), z.number().positive())
+      .superRefine((rates, ctx) => {
+        for (const key of Object.keys(rates)) {
+          if (!/^(local|[a-z][a-z0-9]*-[a-z]+-\d+g?)$/.test(key)) {
+            ctx.addIssue({ code: 'custom', path: [key], input: key, message: 'is not a host: use local or a GCE machine type such as a2-highgpu-2g as the key' });
+          }
+        }
+      })
+      .default({}),
     /** What a local host costs per hour (default: nothing). */
     local_usd_per_hour: z.number().min(0).default(0),
     /** A per-token managed fine-tuning price, for the comparison in the report; unset: no comparison. */

@@ -5,8 +5,10 @@
  * it as plan.json, the first thing a run writes. Reads local files only and
  * reaches no cloud: gs:// data is read when the run starts.
  */
+import * as fs from 'node:fs';
 import { expectedGpus } from '../config/machineGpus';
 import type { PipelineConfig } from '../config/schema';
+import { venvPython } from '../paths';
 import { machinePrice, priceSource, type MachinePrice } from '../cost/prices';
 import { cachedHubModel } from './hubCache';
 import { estimate, GCE_BOOT_SECONDS, SPOT_PREEMPTIONS_PER_HOUR, type Estimate, type StageWork } from './estimate';
@@ -52,6 +54,9 @@ async function countTokens(config: PipelineConfig, useTokenizer: boolean): Promi
   }
   const rows = readDataRows(data);
   const folder = modelFolder(config);
+  if (useTokenizer && folder && !fs.existsSync(venvPython())) {
+    return { counts: byteCounts(rows), rows, note: `the project's virtualenv (${venvPython()}) is missing, so tokens estimated from the rows' bytes at ${BYTES_PER_TOKEN} bytes per token; \`npm run setup\` makes it` };
+  }
   if (useTokenizer && folder) {
     const from = folder === model.base ? model.base : `${model.base} as an earlier run fetched it into the store (${folder})`;
     return { counts: await tokenizerCounts(folder, data), rows, note: `counted with the tokenizer and chat template of ${from}` };

@@ -131,6 +131,29 @@ describe('plan arithmetic', () => {
   });
 });
 
+describe('plan without the virtualenv, and cost.throughput keys', () => {
+  it('a missing virtualenv falls back to the bytes estimate and says how to make it', async () => {
+    const before = process.env.FINETUNE_AGENT_PYTHON;
+    process.env.FINETUNE_AGENT_PYTHON = '/nonexistent/python';
+    try {
+      const p = await planRun(tinyConfig(), { tokenizer: true });
+      assert.equal(p.tokens_method, 'bytes');
+      assert.match(p.tokens_note, /virtualenv \(\/nonexistent\/python\) is missing.*npm run setup/);
+    } finally {
+      if (before === undefined) delete process.env.FINETUNE_AGENT_PYTHON;
+      else process.env.FINETUNE_AGENT_PYTHON = before;
+    }
+  });
+
+  it('a cost.throughput key that is no host is refused, naming the field and the fix', () => {
+    assert.throws(
+      () => tinyConfig({ cost: { throughput: { A100: 5000 } } }),
+      (err: unknown) => err instanceof ConfigInvalid && /cost\.throughput\.A100: is not a host: use local or a GCE machine type such as a2-highgpu-2g/.test(err.message),
+    );
+    assert.equal(tinyConfig({ cost: { throughput: { local: 10, 'g2-standard-8': 3000 } } }).cost.throughput['g2-standard-8'], 3000);
+  });
+});
+
 describe('a run records its plan', () => {
   it('prepareRun writes plan.json beside run.json: the same figures, tokens from the bytes', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-prepare-'));
