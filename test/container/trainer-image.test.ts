@@ -28,10 +28,10 @@ import { progressQuery } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/pipeline';
 import type { RunProgress } from '../../workflows/progress';
 import { containerProcesses, docker, DOCKER, ensureDockerDaemon, trainerImage, type ContainerProcess, type DockerDaemon } from '../support/docker';
-import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
-import { bootVm, PREEMPTION_GRACE_MS, type FakeVm } from '../support/fakeVm';
-import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
-import { fastConfig, startHarness, type Harness } from '../support/integration';
+import type { FakeCompute } from '../support/fakeCompute';
+import { PREEMPTION_GRACE_MS, type FakeVm } from '../support/fakeVm';
+import { startGceWorld, type GceWorld } from '../support/gceWorld';
+import { fastConfig, type Harness } from '../support/integration';
 
 const BUCKET = 'finetune-runs';
 const STORE = `gs://${BUCKET}/finetune`;
@@ -47,11 +47,11 @@ interface Inspect {
 
 let daemon: DockerDaemon;
 let image: string;
+let world: GceWorld;
 let h: Harness;
-let gcs: GcsEmulator;
 let fake: FakeCompute;
-const vms: FakeVm[] = [];
-const shutdowns: Promise<unknown>[] = [];
+let vms: FakeVm[];
+let shutdowns: Promise<unknown>[];
 let result: PipelineResult;
 let progress: RunProgress;
 /** What the first VM's container was while SFT ran, and how it stopped. */
@@ -62,7 +62,6 @@ let first: {
   checkpoint: number;
   shutdown: { stoppedCleanly: boolean; seconds: number };
 };
-const saved = { gcs: process.env.STORAGE_EMULATOR_HOST, gce: process.env.FINETUNE_GCE_API_ENDPOINT };
 
 /** Once SFT on the first VM has committed a checkpoint: look at its container, then GCE preempts that VM. */
 async function preemptMidSft(): Promise<typeof first> {
@@ -89,17 +88,8 @@ async function preemptMidSft(): Promise<typeof first> {
 before(async () => {
   daemon = await ensureDockerDaemon();
   image = await trainerImage();
-  gcs = await startGcsEmulator([BUCKET]);
-  fake = await startFakeCompute('finetune-test');
-  // Set before the worker starts: its GCE provider and the startup scripts it renders read them.
-  process.env.STORAGE_EMULATOR_HOST = gcs.host;
-  process.env.FINETUNE_GCE_API_ENDPOINT = fake.url;
-  h = await startHarness('container');
-  fake.onCreate = (inst) => vms.push(bootVm(inst, { dir: h.dir, docker: DOCKER }));
-  fake.onDelete = (inst) => {
-    const vm = vms.find((v) => v.name === inst.name && v.zone === inst.zone);
-    if (vm) shutdowns.push(vm.shutdown());
-  };
+  world = await startGceWorld('container', [BUCKET], { docker: DOCKER });
+  ({ h, fake, vms, shutdowns } = world);
   // Small batches and a few eval items: the point is the container, not the training.
   const evalItems = path.join(h.dir, 'eval.jsonl');
   fs.writeFileSync(evalItems, fs.readFileSync(path.join(projectRoot, 'examples/tiny/data/eval.jsonl'), 'utf8').split('\n').slice(0, 12).join('\n') + '\n');
@@ -133,16 +123,8 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(shutdowns);
-  await Promise.all(vms.map((vm) => vm.shutdown()));
-  await h?.close();
-  await fake?.close();
-  await gcs?.stop();
+  await world?.close();
   await daemon?.stop();
-  for (const [name, value] of [['STORAGE_EMULATOR_HOST', saved.gcs], ['FINETUNE_GCE_API_ENDPOINT', saved.gce]] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
 });
 
 describe('the trainer image runs the agent as a VM does, and a preempted container resumes in a new one', () => {

@@ -25,10 +25,11 @@ import { openStore } from '../../src/store/open';
 import { progressQuery } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/pipeline';
 import type { RunProgress } from '../../workflows/progress';
-import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
+import type { FakeCompute } from '../support/fakeCompute';
 import { bootVm, PREEMPTION_GRACE_MS, type FakeVm } from '../support/fakeVm';
-import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
-import { fastConfig, startHarness, type Harness } from '../support/integration';
+import type { GcsEmulator } from '../support/gcsEmulator';
+import { startGceWorld, type GceWorld } from '../support/gceWorld';
+import { fastConfig, type Harness } from '../support/integration';
 
 const BUCKET = 'finetune-runs';
 const STORE = `gs://${BUCKET}/finetune`;
@@ -44,16 +45,16 @@ const host: Partial<GceHostConfig> = {
   agent_start_timeout_s: 120,
 };
 
+let world: GceWorld;
 let h: Harness;
 let config: ReturnType<typeof fastConfig>;
 let gcs: GcsEmulator;
 let fake: FakeCompute;
-const vms: FakeVm[] = [];
-const shutdowns: Promise<unknown>[] = [];
+let vms: FakeVm[];
+let shutdowns: Promise<unknown>[];
 let result: PipelineResult;
 let progress: RunProgress;
 let preempted: { step: number; checkpoint: number; serial: string; shutdown: { stoppedCleanly: boolean; seconds: number } };
-const saved = { gcs: process.env.STORAGE_EMULATOR_HOST, gce: process.env.FINETUNE_GCE_API_ENDPOINT };
 
 /** Waits until SFT on the first VM has committed a checkpoint, then GCE preempts that VM. */
 async function preemptMidSft(): Promise<typeof preempted> {
@@ -76,17 +77,8 @@ async function preemptMidSft(): Promise<typeof preempted> {
 }
 
 before(async () => {
-  gcs = await startGcsEmulator([BUCKET]);
-  fake = await startFakeCompute('finetune-test');
-  // Set before the worker starts: its GCE provider and the startup scripts it renders read them.
-  process.env.STORAGE_EMULATOR_HOST = gcs.host;
-  process.env.FINETUNE_GCE_API_ENDPOINT = fake.url;
-  h = await startHarness('gce-preemption');
-  fake.onCreate = (inst) => vms.push(bootVm(inst, { dir: h.dir }));
-  fake.onDelete = (inst) => {
-    const vm = vms.find((v) => v.name === inst.name && v.zone === inst.zone);
-    if (vm) shutdowns.push(vm.shutdown());
-  };
+  world = await startGceWorld('gce-preemption', [BUCKET]);
+  ({ h, gcs, fake, vms, shutdowns } = world);
   config = fastConfig(h.dir, {
     store: STORE,
     // Two ranks, as on a 2-GPU VM (gloo here): the preemption's SIGTERM must reach both.
@@ -110,15 +102,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(shutdowns);
-  await Promise.all(vms.map((vm) => vm.shutdown()));
-  await h?.close();
-  await fake?.close();
-  await gcs?.stop();
-  for (const [name, value] of [['STORAGE_EMULATOR_HOST', saved.gcs], ['FINETUNE_GCE_API_ENDPOINT', saved.gce]] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  await world?.close();
 });
 
 describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint', () => {
