@@ -43,7 +43,7 @@ run_tier() {
 skip_tier() { SUMMARY+=("$(printf '  %-12s skipped  (%s)' "$1" "$2")"); }
 
 python_tests() {
-  PYTHONPATH="trainer${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m pytest -q trainer/tests
+  PYTHONPATH="trainer${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m pytest -q --durations=12 trainer/tests
   local rc=$?
   # pytest exits 5 when it collected nothing: an empty folder is not a failure.
   [ "$rc" -eq 5 ] && { echo "(no python tests collected)"; return 0; }
