@@ -5,6 +5,7 @@
  * figure the results rest on; each carries where it comes from.
  */
 import { MACHINE_PRICES, PRICE_TABLE_READ_ON, PRICE_TABLE_REGION } from '../../src/cost/prices';
+import { GCE_BOOT_SECONDS } from '../../src/plan/estimate';
 
 export const POLICIES = ['durable-finetune', 'restart-from-scratch', 'skypilot-like'] as const;
 export type Policy = (typeof POLICIES)[number];
@@ -60,18 +61,30 @@ export interface Assumptions {
   policies: Record<Policy, PolicyModel>;
 }
 
-/** The stock Deep Learning VM boot; the product bakes nothing today, so every policy boots the same way. */
-export const STOCK_BOOT: BootPhase[] = [
-  { name: 'vm_create', medianS: 45, sigma: 0.3, source: 'assumption: GCE insert to RUNNING for an A100 spot VM, tens of seconds' },
-  { name: 'driver', medianS: 90, sigma: 0.3, source: 'assumption: a Deep Learning VM image installs the NVIDIA driver on first boot (minutes, not seconds)' },
-  { name: 'image_pull', medianS: 75, sigma: 0.4, source: 'assumption: pulling the trainer image (~10 GB, torch+CUDA) from Artifact Registry' },
-  { name: 'model_load', medianS: 45, sigma: 0.4, source: 'assumption: base model (~15 GB, 7B bf16) from the bucket into GPU memory' },
+/**
+ * The stock Deep Learning VM boot, in four phases whose medians add up to the
+ * plan's GCE_BOOT_SECONDS (one source for the figure). The product bakes
+ * nothing today, so every policy boots the same way.
+ */
+const BOOT_WEIGHTS: { name: string; weight: number; sigma: number; source: string }[] = [
+  { name: 'vm_create', weight: 1, sigma: 0.3, source: 'GCE insert to RUNNING for an A100 spot VM' },
+  { name: 'driver', weight: 2, sigma: 0.3, source: 'a Deep Learning VM image installs the NVIDIA driver on first boot' },
+  { name: 'image_pull', weight: 2.5, sigma: 0.4, source: 'pulling the trainer image (~10 GB: torch and CUDA) from Artifact Registry' },
+  { name: 'model_load', weight: 1.5, sigma: 0.4, source: 'the base model (~15 GB, 7B in bf16) from the bucket into GPU memory' },
 ];
+const weightSum = BOOT_WEIGHTS.reduce((s, p) => s + p.weight, 0);
+export const STOCK_BOOT: BootPhase[] = BOOT_WEIGHTS.map((p) => ({
+  name: p.name,
+  medianS: Math.round((GCE_BOOT_SECONDS * p.weight) / weightSum),
+  sigma: p.sigma,
+  source: `assumption: ${p.source}`,
+}));
 
 export const BOOT_SOURCE =
-  'Sum of four lognormal phases; its median (~4.5 min) is above the 3-minute floor issue 17 sets for a stock Deep Learning VM, ' +
-  'and below the ~7 minutes one public report gives for a GCP GPU runner (quoted in issue 17). No measurement of our own: ' +
-  'this machine cannot reach Google Cloud. The GCP example allows agent_start_timeout_s 1200 for it.';
+  `Four lognormal phases whose medians add up to GCE_BOOT_SECONDS (${GCE_BOOT_SECONDS} s, src/plan/estimate.ts, the figure finetune plan uses): ` +
+  'one public report puts a GCP GPU runner at about 7 minutes (issue 17), above the 3-minute floor issue 17 sets for a stock Deep Learning VM image. ' +
+  'The split between phases and their spread are assumptions, not measurements: this machine cannot reach Google Cloud. ' +
+  'The GCP example allows agent_start_timeout_s 1200 for the whole boot.';
 
 export function defaultAssumptions(overrides: { stepS?: number; sftHours?: number; saveSteps?: number; checkpointMb?: number; uploadMbPerS?: number; machineType?: string; maxHostLosses?: number } = {}): Assumptions {
   const stepS = overrides.stepS ?? 6;

@@ -10,6 +10,8 @@ export interface ResultRow {
   productive_share: number | null;
   /** Every dollar the runs billed (finished or not) over the runs that finished; null when none did. */
   usd_per_finished_run: number | null;
+  /** Mean dollars billed per run, finished or not (what a run that gave up still cost). */
+  usd_per_run: number | null;
   /** Mean wall time of the finished runs. */
   wall_hours: number | null;
   /** Mean steps run twice per run. */
@@ -40,6 +42,7 @@ export function aggregate(policy: Policy, trace: string, perHour: number | null,
     preemptions_per_hour: perHour,
     productive_share: ok ? round(sum((r) => r.productiveS) / billed, 4) : null,
     usd_per_finished_run: ok && done.length > 0 ? round(sum((r) => r.usd) / done.length, 2) : null,
+    usd_per_run: ok ? round(sum((r) => r.usd) / runs.length, 2) : null,
     wall_hours: ok && done.length > 0 ? round(done.reduce((s, r) => s + r.wallS, 0) / done.length / 3600, 2) : null,
     steps_redone: ok ? round(sum((r) => r.stepsRedone) / runs.length, 1) : null,
     runs: runs.length,
@@ -62,7 +65,7 @@ export function aggregate(policy: Policy, trace: string, perHour: number | null,
 
 export function renderTable(rows: ResultRow[], a: Assumptions): string {
   const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
-  const head = ['policy', 'preempt/h', 'productive', 'boot', 'upload', 'redone', '$/finished run', 'wall h', 'steps redone', 'finished'];
+  const head = ['policy', 'preempt/h', 'productive', 'boot', 'upload', 'redone', '$/finished run', '$/run', 'wall h', 'steps redone', 'finished'];
   const body = rows.map((r) => [
     r.policy,
     r.preemptions_per_hour === null ? r.trace : String(r.preemptions_per_hour),
@@ -71,6 +74,7 @@ export function renderTable(rows: ResultRow[], a: Assumptions): string {
     pct(r.split?.upload ?? null),
     pct(r.split?.redone ?? null),
     r.usd_per_finished_run === null ? '-' : `$${r.usd_per_finished_run.toFixed(2)}`,
+    r.usd_per_run === null ? '-' : `$${r.usd_per_run.toFixed(2)}`,
     r.wall_hours === null ? '-' : r.wall_hours.toFixed(2),
     r.steps_redone === null ? '-' : String(r.steps_redone),
     `${r.finished}/${r.runs}${r.stopped_by.length ? ` (${[...new Set(r.stopped_by)].join(', ')})` : ''}`,

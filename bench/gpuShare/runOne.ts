@@ -14,6 +14,16 @@ import type { Assumptions, Policy } from './model';
 import { SimWorld } from './simHost';
 import type { Preemption } from './traces';
 
+/** Real seconds one simulated run may take before it is abandoned (a sound run takes under 15). */
+const STALL_MS = 120_000;
+
+export class SimulationStalled extends Error {
+  readonly name = 'SimulationStalled';
+  constructor(runId: string, ms: number) {
+    super(`simulated run ${runId} did not end within ${ms / 1000} real seconds: the test server's clock is stuck`);
+  }
+}
+
 export interface Check {
   name: string;
   ok: boolean;
@@ -65,9 +75,9 @@ export function benchConfig(a: Assumptions, budgetUsd?: number): PipelineConfigI
     },
     sft: { max_steps: sft.steps!, save_steps: sft.saveSteps! },
     dpo: { max_steps: dpo.steps!, save_steps: dpo.saveSteps! },
-    // poll_interval_s sets runJob's heartbeat timeout (3x) in the workflow: 300 s lets the simulated
-    // clock move in 200 s sleeps. The simulated loss detection uses the product's default poll (a.pollS).
-    monitor: { max_host_losses: a.maxHostLosses, poll_interval_s: 100 },
+    // poll_interval_s sets runJob's heartbeat timeout (3x) in the workflow: 900 s lets the simulated
+    // clock move in 200 s sleeps with room for late heartbeats. The simulated loss detection uses the product's default poll (a.pollS).
+    monitor: { max_host_losses: a.maxHostLosses, poll_interval_s: 300 },
     ...(budgetUsd !== undefined ? { cost: { budget_usd: budgetUsd } } : {}),
   } as PipelineConfigInput;
 }
@@ -94,12 +104,22 @@ export async function runOne(
     const handle = await env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: opts.runId, args: [benchConfig(a, opts.budgetUsd)] });
     let result = null;
     let failure: string | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    const stall = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SimulationStalled(opts.runId, STALL_MS)), STALL_MS);
+    });
     try {
-      result = await handle.result();
+      result = await Promise.race([handle.result(), stall]);
     } catch (err) {
+      if (err instanceof SimulationStalled) {
+        await handle.terminate('simulation stalled').catch(() => undefined);
+        return { result: null, failure: 'SimulationStalled', progress: null };
+      }
       let e: unknown = (err as { cause?: unknown }).cause;
       while (e instanceof ActivityFailure && e.cause) e = e.cause;
       failure = e instanceof ApplicationFailure ? (e.type ?? 'Error') : String(err);
+    } finally {
+      clearTimeout(timer);
     }
     const progress = await handle.query(progressQuery).catch(() => null);
     return { result, failure, progress };
@@ -107,7 +127,7 @@ export async function runOne(
   const endMs = world.lastMs;
 
   // A run that stopped leaves its last host to the workflow's release; bill any that is still open up to now.
-  for (const host of world.hosts.values()) if (host.billedEndMs === null) throw new Error(`${host.hostId} was never released`);
+  const unreleased = [...world.hosts.values()].filter((h) => h.billedEndMs === null).map((h) => h.hostId);
   const l = world.ledger;
   const finished = ran.result !== null;
   const productiveS = l.productiveS + (finished ? 0 : world.keptUnfinishedSeconds());
@@ -116,6 +136,12 @@ export async function runOne(
   const wfRedone = ran.result?.stepsRedone ?? ran.progress?.stepsRedone ?? null;
   const wfLosses = ran.progress?.losses ?? [];
   const checks: Check[] = [];
+  checks.push({
+    name: 'every activity ran once, on the simulated clock',
+    ok: world.retried.length === 0 && ran.failure !== 'SimulationStalled',
+    detail: ran.failure === 'SimulationStalled' ? 'the run stalled' : world.retried.length ? `ran again: ${world.retried.join(', ')}` : 'none ran again',
+  });
+  checks.push({ name: 'every host released', ok: unreleased.length === 0, detail: unreleased.length ? `never released: ${unreleased.join(', ')}` : 'all released' });
 
   const late = world.strikes.map((s) => s.observedMs - s.plannedMs);
   checks.push({

@@ -18,8 +18,9 @@ import { drawBoot, rng, type Assumptions, type Policy, type StageWork } from './
 import type { Preemption } from './traces';
 
 /**
- * Each sleep stays well under the activities' heartbeat timeouts: 300 s for runJob with the
- * bench config's monitor.poll_interval_s (runOne.ts says why), 5 minutes for provisionHost.
+ * Each sleep is at most a quarter of the activity's heartbeat timeout (900 s for runJob with the
+ * bench config's monitor.poll_interval_s, runOne.ts says why; 5 minutes for provisionHost), so a
+ * heartbeat that reaches the server late on a busy machine still lands in time.
  */
 const CHUNK_MS = 200_000;
 const HEARTBEAT_LEAD_MS = 10;
@@ -64,6 +65,8 @@ export class SimWorld {
   readonly losses: SimLoss[] = [];
   /** Boots lost to a preemption before the agent came up (retried inside provisionHost). */
   bootLosses = 0;
+  /** Activities that ran again (a timeout or a failed attempt): the simulated clock is then not to be trusted. */
+  readonly retried: string[] = [];
   /** The server's clock when the last simulated work ended: the run's end (the server skips ahead once the workflow is done). */
   lastMs: number;
   /** Steps run per job tag, and the newest committed checkpoint per job tag (the store). */
@@ -91,6 +94,9 @@ export class SimWorld {
   /** Moves the server's clock to `targetMs`, heartbeating between sleeps; returns the clock after. */
   async advanceTo(targetMs: number): Promise<number> {
     const ctx = Context.current();
+    if (ctx.info.attempt > 1) this.retried.push(`${ctx.info.activityType} attempt ${ctx.info.attempt}`);
+    // An activity without a heartbeat timeout reports 0.
+    const chunk = Math.min(CHUNK_MS, (ctx.info.heartbeatTimeoutMs || 4 * CHUNK_MS) / 4);
     for (;;) {
       const now = await this.env.currentTimeMs();
       if (now >= targetMs) {
@@ -100,7 +106,7 @@ export class SimWorld {
       ctx.heartbeat();
       // The heartbeat travels on its own: let it reach the server before the clock moves past it.
       await new Promise((r) => setTimeout(r, HEARTBEAT_LEAD_MS));
-      await this.env.sleep(Math.min(CHUNK_MS, targetMs - now));
+      await this.env.sleep(Math.min(chunk, targetMs - now));
     }
   }
 
