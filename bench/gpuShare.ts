@@ -151,7 +151,7 @@ async function main(): Promise<void> {
               `${run.hostLosses} losses${bad.length ? `, CHECK FAILED: ${bad.map((c) => `${c.name} (${c.detail})`).join('; ')}` : ''}\n`,
           );
         }
-        rows.push(aggregate(policy, t.label, t.perHour, runs, a));
+        rows.push(aggregate(policy, t.label, t.perHour, runs));
       }
     }
   } finally {

@@ -23,19 +23,20 @@ export interface ResultRow {
   split: { boot: number; productive: number; upload: number; redone: number; other: number } | null;
   mean_host_losses: number;
   mean_boot_losses: number;
+  /** Preemptions that fell while no VM was up (between a loss and the next create, or in a backoff). */
+  mean_missed_preemptions: number;
   /** Checks that failed: the figures above are then null. */
   premise_failures: string[];
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 
-export function aggregate(policy: Policy, trace: string, perHour: number | null, runs: RunOutcome[], a: Assumptions): ResultRow {
+export function aggregate(policy: Policy, trace: string, perHour: number | null, runs: RunOutcome[]): ResultRow {
   const sum = (f: (r: RunOutcome) => number) => runs.reduce((s, r) => s + f(r), 0);
   const failures = runs.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `seed ${r.seed}: ${c.name}: ${c.detail}`));
   const done = runs.filter((r) => r.finished);
   const billed = sum((r) => r.billedS);
   const ok = failures.length === 0;
-  void a;
   return {
     policy,
     trace,
@@ -59,6 +60,7 @@ export function aggregate(policy: Policy, trace: string, perHour: number | null,
       : null,
     mean_host_losses: round(sum((r) => r.hostLosses) / runs.length, 2),
     mean_boot_losses: round(sum((r) => r.bootLosses) / runs.length, 2),
+    mean_missed_preemptions: round(sum((r) => r.missedPreemptions) / runs.length, 2),
     premise_failures: failures,
   };
 }
