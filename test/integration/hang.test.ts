@@ -15,7 +15,6 @@ import { jobActivities } from '../../activities/jobs';
 import type { ActivityDeps } from '../../activities/deps';
 import { MonitorConfig } from '../../src/config/schema';
 import type { HostLease } from '../../src/hosts/provider';
-import type { JobSpec } from '../../src/jobs/contract';
 import { projectRoot, venvPython } from '../../src/paths';
 import { startRun } from '../../src/client/runs';
 import { liveGroupMembers } from '../../src/hosts/processes';
@@ -24,6 +23,7 @@ import { progressQuery } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import { fastConfig, startHarness, type Harness } from '../support/integration';
 import { agentRunning, progressOf, until } from '../support/faults';
+import { jobOn } from '../support/jobs';
 
 const HANG_TIMEOUT_S = 30;
 
@@ -115,16 +115,7 @@ describe('a stage slower than hang_timeout_s whose progress moves', () => {
     // Preflight waits out a rank that never joins the all-reduce (bounded by timeout_s) and
     // refreshes progress.json while it waits: more than twice hang_timeout_s without a new step.
     const timeoutS = 26;
-    const job: JobSpec = {
-      job_id: 'preflight-1',
-      run_id: lease.runId,
-      host_id: lease.hostId,
-      stage: 'preflight',
-      resume: false,
-      created_at: new Date().toISOString(),
-      inputs: {},
-      params: { ranks: 2, timeout_s: timeoutS, min_free_disk_gb: 0, debug_hang_rank: 1 },
-    };
+    const job = jobOn(lease, 'preflight-1', 'preflight', { ranks: 2, timeout_s: timeoutS, min_free_disk_gb: 0, debug_hang_rank: 1 });
     const t0 = Date.now();
     const failure = await env.run(acts.runJob, { lease, storeUri, job, monitor }).then(
       () => assert.fail('a rank that never joins must fail preflight'),

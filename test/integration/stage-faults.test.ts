@@ -18,11 +18,12 @@ import { jobActivities } from '../../activities/jobs';
 import type { ActivityDeps } from '../../activities/deps';
 import { MonitorConfig } from '../../src/config/schema';
 import type { HostLease } from '../../src/hosts/provider';
-import type { JobSpec } from '../../src/jobs/contract';
 import { FAILURES } from '../../src/jobs/failures';
 import { projectRoot, venvPython } from '../../src/paths';
 import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
 import { bootVm, type FakeVm } from '../support/fakeVm';
+import { applicationFailureOf } from '../support/failures';
+import { jobOn } from '../support/jobs';
 
 const runId = 'it-faults-1';
 let dir: string;
@@ -47,24 +48,9 @@ after(async () => {
   delete process.env.FINETUNE_ALLOW_FAULT_INJECTION;
 });
 
-async function failureOf(jobId: string, fault: string, m = monitor, on: HostLease = lease): Promise<ApplicationFailure> {
-  const job: JobSpec = {
-    job_id: jobId,
-    run_id: on.runId,
-    host_id: on.hostId,
-    stage: 'sft',
-    resume: false,
-    created_at: new Date().toISOString(),
-    inputs: {},
-    params: { debug_inject: fault },
-  };
-  try {
-    await env.run(acts.runJob, { lease: on, storeUri, job, monitor: m });
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, String(err));
-    return err;
-  }
-  assert.fail(`${fault}: runJob succeeded`);
+function failureOf(jobId: string, fault: string, m = monitor, on: HostLease = lease): Promise<ApplicationFailure> {
+  const job = jobOn(on, jobId, 'sft', { debug_inject: fault });
+  return applicationFailureOf(env.run(acts.runJob, { lease: on, storeUri, job, monitor: m }), `${fault}: runJob`);
 }
 
 describe('injected stage crashes reach the activity as classified failures', () => {
@@ -85,20 +71,8 @@ describe('injected stage crashes reach the activity as classified failures', () 
   }
 
   it(`preflight on a host whose CUDA sees fewer GPUs than expected -> ${FAILURES.gpu_missing.type}, with the evidence and the fix`, async () => {
-    const job: JobSpec = {
-      job_id: 'preflight-1',
-      run_id: lease.runId,
-      host_id: lease.hostId,
-      stage: 'preflight',
-      resume: false,
-      created_at: new Date().toISOString(),
-      inputs: {},
-      params: { ranks: 1, timeout_s: 30, min_free_disk_gb: 0, expected_gpus: 1 },
-    };
-    const failure = await env.run(acts.runJob, { lease, storeUri, job, monitor }).then(
-      () => assert.fail('preflight passed on a machine without a GPU'),
-      (err: unknown) => err as ApplicationFailure,
-    );
+    const job = jobOn(lease, 'preflight-1', 'preflight', { ranks: 1, timeout_s: 30, min_free_disk_gb: 0, expected_gpus: 1 });
+    const failure = await applicationFailureOf(env.run(acts.runJob, { lease, storeUri, job, monitor }), 'preflight on a machine without a GPU');
     assert.equal(failure.type, FAILURES.gpu_missing.type);
     assert.equal(failure.nonRetryable, true);
     assert.match(failure.message, /expected 1 GPU\(s\), CUDA sees 0: torch .*nvidia-smi.*\/dev\/nvidia/);

@@ -11,3 +11,20 @@ export function testConfig(overrides: Partial<PipelineConfigInput> = {}): Pipeli
     ...overrides,
   };
 }
+
+/** A config input whose references are all remote, so parsing it touches no file. */
+export const remoteConfig = (name: string) => ({
+  name,
+  store: 'gs://bucket/runs',
+  model: { base: 'hf:org/m' },
+  data: { sft: 'a.jsonl', preferences: 'b.jsonl', eval: 'c.jsonl' },
+});
+
+/** A gce host section of this machine type. */
+export const gceHost = (machine_type: string) => ({
+  provider: 'gce',
+  project: 'finetune-test',
+  zones: ['us-central1-a'],
+  machine_type,
+  trainer_image: 'us-docker.pkg.dev/p/r/trainer:1',
+});

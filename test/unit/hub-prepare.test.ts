@@ -22,6 +22,7 @@ import { projectRoot } from '../../src/paths';
 import { filesUnder } from '../../src/store/file';
 import { openStore } from '../../src/store/open';
 import { LocalHub, publishTinyModels, TINY_HUB_TOKENS, tinyModelFiles } from '../support/hubServer';
+import { applicationFailureOf } from '../support/failures';
 
 const CANARY = 'hf_canary_0c1f5e9b7a_never_print_me';
 let hub: LocalHub;
@@ -42,15 +43,7 @@ function prepare(runId: string, model: { base: string; token?: string }): Promis
 }
 
 /** The ApplicationFailure prepareRun threw, with its type and whether a retry may help. */
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, String(err));
-    return err;
-  }
-  assert.fail('prepareRun succeeded');
-}
+const failure = (p: Promise<unknown>): Promise<ApplicationFailure> => applicationFailureOf(p, 'prepareRun');
 
 const storeText = (): string =>
   filesUnderSync(path.join(dir, 'store')).map((f) => fs.readFileSync(f, 'latin1')).join('\n');

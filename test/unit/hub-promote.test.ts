@@ -27,6 +27,7 @@ import { runKey, stageKey } from '../../src/jobs/contract';
 import { projectRoot } from '../../src/paths';
 import { LocalHub, tinyModelFiles } from '../support/hubServer';
 import { buildReportFixture, type ReportFixture } from '../support/reportFixture';
+import { applicationFailureOf } from '../support/failures';
 
 const TOKENS = { writer: 'hf_localhub_acme_writer', readOnly: 'hf_localhub_acme_reader', tinyOwner: 'hf_localhub_tiny_owner' };
 const CANARY = 'hf_canary_refused_never_print_me';
@@ -76,15 +77,7 @@ function promote(output: string, promoteSection: PromoteInput['promote']): Promi
 
 const section = (token: string, extra: object = {}) => ({ private: true, overwrite: false, token, ...extra });
 
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, String(err));
-    return err;
-  }
-  assert.fail('promoteModel succeeded');
-}
+const failure = (p: Promise<unknown>): Promise<ApplicationFailure> => applicationFailureOf(p, 'promoteModel');
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -3,34 +3,23 @@ import assert from 'node:assert/strict';
 import { gpusOfMachineType } from '../../src/config/machineGpus';
 import { ConfigInvalid, parseConfig } from '../../src/config/parse';
 import { trainedTokens } from '../../workflows/cost';
+import { gceHost, remoteConfig } from '../support/config';
 
-const BASE = {
-  name: 'ranks',
-  store: 'gs://bucket/runs',
-  model: { base: 'hf:org/m' },
-  data: { sft: 'a.jsonl', preferences: 'b.jsonl', eval: 'c.jsonl' },
-};
-const gce = (machine_type: string) => ({
-  provider: 'gce',
-  project: 'finetune-test',
-  zones: ['us-central1-a'],
-  machine_type,
-  trainer_image: 'us-docker.pkg.dev/p/r/trainer:1',
-});
+const BASE = remoteConfig('ranks');
 
 test("sft and dpo default to 'auto' ranks (one per GPU of the host), or the number asked for", () => {
   const c = parseConfig(BASE);
   assert.equal(c.sft.ranks, 'auto');
   assert.equal(c.dpo.ranks, 'auto');
-  assert.equal(parseConfig({ ...BASE, host: gce('a2-highgpu-1g') }).sft.ranks, 'auto', 'auto is never more than the GPUs');
-  const two = parseConfig({ ...BASE, host: gce('a2-highgpu-2g'), sft: { ranks: 2 }, dpo: { ranks: 2 } });
+  assert.equal(parseConfig({ ...BASE, host: gceHost('a2-highgpu-1g') }).sft.ranks, 'auto', 'auto is never more than the GPUs');
+  const two = parseConfig({ ...BASE, host: gceHost('a2-highgpu-2g'), sft: { ranks: 2 }, dpo: { ranks: 2 } });
   assert.equal(two.sft.ranks, 2);
   assert.equal(two.dpo.ranks, 2);
 });
 
 test('more ranks than the GCE machine type has GPUs is refused before a VM starts', () => {
   assert.throws(
-    () => parseConfig({ ...BASE, host: gce('a2-highgpu-1g'), dpo: { ranks: 2 } }),
+    () => parseConfig({ ...BASE, host: gceHost('a2-highgpu-1g'), dpo: { ranks: 2 } }),
     (err: unknown) =>
       err instanceof ConfigInvalid &&
       err.issues.some((i) => i.field === 'dpo.ranks' && i.value === 2 && /1 GPU\(s\) of host\.machine_type a2-highgpu-1g/.test(i.problem)),
