@@ -6,6 +6,7 @@
  */
 import { MACHINE_PRICES, PRICE_TABLE_READ_ON, PRICE_TABLE_REGION } from '../../src/cost/prices';
 import { GCE_BOOT_SECONDS } from '../../src/plan/estimate';
+import { seededRandom } from '../../src/eval/bootstrap';
 
 export const POLICIES = ['durable-finetune', 'restart-from-scratch', 'skypilot-like'] as const;
 export type Policy = (typeof POLICIES)[number];
@@ -147,18 +148,6 @@ export function defaultAssumptions(overrides: { stepS?: number; sftHours?: numbe
   };
 }
 
-/** A seeded uniform in [0,1) (mulberry32), so every trace and boot draw can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 function normal(u: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
 }
@@ -170,7 +159,7 @@ export function drawBoot(phases: BootPhase[], u: () => number): Record<string, n
 
 /** Median and 90th percentile of the boot total, from 10,000 seeded draws: what the JSON reports. */
 export function bootSummary(phases: BootPhase[]): { median_s: number; p90_s: number } {
-  const u = rng(12345);
+  const u = seededRandom(12345);
   const totals = Array.from({ length: 10_000 }, () => Object.values(drawBoot(phases, u)).reduce((a, b) => a + b, 0)).sort((a, b) => a - b);
   return { median_s: Math.round(totals[5000]), p90_s: Math.round(totals[9000]) };
 }

@@ -14,7 +14,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities, HostLostDetails, JobResult, RunJobInput } from '../../activities/types';
 import type { HostLease } from '../../src/hosts/provider';
 import { HOST_LOST } from '../../src/jobs/failures';
-import { drawBoot, rng, type Assumptions, type Policy, type StageWork } from './model';
+import { seededRandom } from '../../src/eval/bootstrap';
+import { drawBoot, type Assumptions, type Policy, type StageWork } from './model';
 import type { Preemption } from './traces';
 
 /**
@@ -153,7 +154,7 @@ export class SimWorld {
       async provisionHost({ runId, hostIndex }): Promise<HostLease> {
         let now = await world.env.currentTimeMs();
         if (hostIndex > 1 && p.relaunchBackoffS > 0) now = await world.advanceTo(now + p.relaunchBackoffS * 1000);
-        const u = rng(world.seed * 1000 + hostIndex);
+        const u = seededRandom(world.seed * 1000 + hostIndex);
         for (;;) {
           const bootS = Object.values(drawBoot(a.boot[world.policy], u)).reduce((x, y) => x + y, 0);
           const host: SimHost = { hostId: `${runId}-h${hostIndex}`, createdMs: now, readyMs: now + bootS * 1000, preemptMs: world.nextPreemption(now), billedEndMs: null };

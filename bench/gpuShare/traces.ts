@@ -6,7 +6,7 @@
  * is up in that zone at that time; one that finds no host strikes nothing.
  */
 import * as fs from 'node:fs';
-import { rng } from './model';
+import { seededRandom } from '../../src/eval/bootstrap';
 
 export interface Preemption {
   atS: number;
@@ -19,7 +19,7 @@ export class TraceInvalid extends Error {
 
 /** Preemptions of a Poisson process at `perHour`, seeded, up to `horizonS`. */
 export function poissonTrace(perHour: number, seed: number, horizonS: number): Preemption[] {
-  const u = rng(seed);
+  const u = seededRandom(seed);
   const out: Preemption[] = [];
   for (let t = 0; ; ) {
     t += (-Math.log(1 - u()) / perHour) * 3600;
