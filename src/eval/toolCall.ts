@@ -2,7 +2,7 @@
  * Reading and comparing tool calls. Two parsers on purpose: a strict one (the
  * reply is exactly one call, what a program consuming the model needs) and a
  * lenient one (a call somewhere in the text). Reporting both keeps a metric
- * from rewarding or punishing formatting alone (DESIGN.md: the benchmark that lied).
+ * from rewarding or punishing formatting alone (docs/design.md: the benchmark that lied).
  */
 export interface ToolCall {
   name: string;

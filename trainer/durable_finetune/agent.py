@@ -38,7 +38,7 @@ LOG_TAIL_LINES = 40
 
 
 # Where GCP GPU images keep the host's NCCL and its net/tuner plugins; on LD_LIBRARY_PATH
-# they shadow the NCCL that torch ships and was built against (DESIGN.md, failure 1).
+# they shadow the NCCL that torch ships and was built against (docs/design.md, failure 1).
 HOST_NCCL_DIRS = ("/usr/local/nvidia/lib64", "/usr/local/gib/lib64")
 
 
