@@ -50,7 +50,7 @@ export function notifyActivities(deps: Pick<ActivityDeps, 'env'>) {
       };
       let secret: string;
       try {
-        secret = resolveSecret(`notify.webhooks.${input.index}.secret`, input.webhook.secret, env).reveal();
+        secret = (await resolveSecret(`notify.webhooks.${input.index}.secret`, input.webhook.secret, env)).reveal();
       } catch (err) {
         // Trying again cannot set the variable: give up now.
         if (err instanceof SecretUnavailable) return giveUp(err.message);

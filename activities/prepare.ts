@@ -41,7 +41,7 @@ export function prepareActivities(deps: ActivityDeps) {
       const store = openStore(config.store);
       const { runId } = input;
       await checkInputs(config);
-      checkPromoteToken(config, deps.env ?? process.env);
+      await checkPromoteToken(config, deps.env ?? process.env);
       const earlier = await store.getJson<RunRecord>(runKey(runId, 'run.json'));
       if (earlier) refuseOtherTraining(runId, earlier.config, config);
       const model = isHfRef(config.model.base) ? await hubModel(store, runId, config.model, earlier?.model?.commit, deps.env ?? process.env) : undefined;
@@ -77,7 +77,7 @@ async function hubModel(store: Store, runId: string, model: PipelineConfig['mode
   try {
     const access: HubAccess = {
       endpoint: hubEndpoint(env),
-      ...(model.token ? { token: { value: resolveSecret('model.token', model.token, env), ref: model.token } } : {}),
+      ...(model.token ? { token: { value: await resolveSecret('model.token', model.token, env), ref: model.token } } : {}),
     };
     const heartbeat = Context.current().heartbeat.bind(Context.current());
     const out = await fetchHubModel(store, parseHfRef(model.base), access, { pinned, progress: (p) => heartbeat(p) });
@@ -106,10 +106,10 @@ async function recordPlan(store: Store, runId: string, config: PipelineConfig): 
 }
 
 /** A Hub output's token that cannot be read fails now, before any host is paid for, not after the gate. */
-function checkPromoteToken(config: PipelineConfig, env: NodeJS.ProcessEnv): void {
+async function checkPromoteToken(config: PipelineConfig, env: NodeJS.ProcessEnv): Promise<void> {
   if (config.output === undefined || !isHfRef(config.output) || !config.promote.token) return;
   try {
-    resolveSecret('promote.token', config.promote.token, env);
+    await resolveSecret('promote.token', config.promote.token, env);
   } catch (err) {
     if (err instanceof SecretUnavailable) throw ApplicationFailure.nonRetryable(err.message, err.name, { field: err.field });
     throw err;

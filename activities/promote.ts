@@ -59,7 +59,7 @@ async function promoteToHub(store: Store, input: PromoteInput, card: string, env
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'finetune-promote-'));
   try {
     if (!promote.token) throw new SecretUnavailable('promote.token', `is not set; output ${input.outputUri} needs a token with write access (promote.token: secret:env:<NAME>)`);
-    const token = { value: resolveSecret('promote.token', promote.token, env), ref: promote.token };
+    const token = { value: await resolveSecret('promote.token', promote.token, env), ref: promote.token };
     // Through the worker's disk, file by file: a multi-GB shard is streamed, never held in memory.
     const staged = new FileStore(`file://${tmp}`);
     await store.copyPrefix(input.fromKey, staged, 'model');

@@ -74,23 +74,22 @@ describe('model.token secret references', () => {
     assert.doesNotMatch(r.text, /PastedTokenCanary/);
   });
 
-  it('parses secret:gcp: and says it is not supported yet, pointing to secret:env:', () => {
+  it('accepts secret:gcp: (Secret Manager) for an hf: base', () => {
     assert.deepEqual(parseSecretRef('secret:gcp:projects/my-proj/secrets/hf-token/versions/3'), { kind: 'gcp', project: 'my-proj', secret: 'hf-token', version: '3' });
-    const r = refusal({ base: 'hf:org/m', token: 'secret:gcp:projects/my-proj/secrets/hf-token/versions/latest' });
-    assert.equal(r.field, 'model.token');
-    assert.match(r.problem, /not supported yet.*secret:env:<NAME>/);
-    assert.throws(() => resolveSecret('model.token', 'secret:gcp:projects/my-proj/secrets/s/versions/1', {}), (e: unknown) => e instanceof SecretUnavailable && /not supported yet/.test(e.message));
+    const token = 'secret:gcp:projects/my-proj/secrets/hf-token/versions/latest';
+    assert.equal(parseConfig(config({ base: 'hf:org/m', token })).model.token, token);
   });
 
   it('refuses a token for a base that is not hf:', () => {
     assert.match(refusal({ base: '/models/m', token: 'secret:env:HF_TOKEN' }).problem, /only for an hf: model.base; remove it/);
   });
 
-  it('resolves secret:env: from the environment given, and never prints the value', () => {
-    const secret = resolveSecret('model.token', 'secret:env:MY_TOKEN', { MY_TOKEN: 'hf_canary_value' });
+  it('resolves secret:env: from the environment given, and never prints the value', async () => {
+    const secret = await resolveSecret('model.token', 'secret:env:MY_TOKEN', { MY_TOKEN: 'hf_canary_value' });
     assert.equal(secret.reveal(), 'hf_canary_value');
     assert.equal(`${secret} ${JSON.stringify({ secret })}`, '[secret] {"secret":"[secret]"}');
-    assert.throws(() => resolveSecret('model.token', 'secret:env:MY_TOKEN', {}), /model.token: secret:env:MY_TOKEN names the environment variable MY_TOKEN, which is not set on the worker/);
+    await assert.rejects(resolveSecret('model.token', 'secret:env:MY_TOKEN', {}), (e: unknown) =>
+      e instanceof SecretUnavailable && /model.token: secret:env:MY_TOKEN names the environment variable MY_TOKEN, which is not set on the worker/.test(e.message));
   });
 });
 
