@@ -1,10 +1,10 @@
 /** Wires the pipeline's workflows and activities into a Temporal worker. */
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { jobProgressSignal, TASK_QUEUE } from '../workflows/messages';
 import { projectRoot, venvPython } from '../src/paths';
 import type { TemporalSettings } from '../src/client/connection';
+import { connectClient } from '../src/client/temporalClient';
 
 export interface FineTuneWorker {
   worker: Worker;
@@ -12,9 +12,9 @@ export interface FineTuneWorker {
 }
 
 export async function createFineTuneWorker(settings: TemporalSettings, taskQueue = TASK_QUEUE): Promise<FineTuneWorker> {
+  // The worker's own client (progress signals) and its workers seal payloads with the same data converter.
+  const { client, connection: clientConnection, dataConverter } = await connectClient(settings);
   const connection = await NativeConnection.connect(settings.connection as Parameters<typeof NativeConnection.connect>[0]);
-  const clientConnection = await Connection.connect(settings.connection);
-  const client = new Client({ connection: clientConnection, namespace: settings.namespace });
   const activities = createActivities({
     projectRoot,
     python: venvPython(),
@@ -24,6 +24,7 @@ export async function createFineTuneWorker(settings: TemporalSettings, taskQueue
     connection,
     namespace: settings.namespace,
     taskQueue,
+    dataConverter,
     workflowsPath: require.resolve('../workflows'),
     activities,
   });

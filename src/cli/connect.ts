@@ -3,8 +3,9 @@
  * or, for commands that may bring their own, the embedded dev server.
  * A server that cannot be reached is exit code 4 with what to do about it.
  */
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { temporalSettings, type TemporalSettings } from '../client/connection';
+import { connectClient, dataConverterFor, type TemporalClient } from '../client/temporalClient';
 import { ensureSearchAttributes } from '../client/searchAttributes';
 import { ensureDevServer } from '../client/embedded';
 import { uiLink } from '../client/runs';
@@ -27,9 +28,10 @@ export function uiBaseFor(settings: TemporalSettings, env: NodeJS.ProcessEnv = p
 }
 
 export async function connectTemporal(settings: TemporalSettings = temporalSettings(), uiBase = uiBaseFor(settings)): Promise<CliTemporal> {
-  let connection: Connection;
+  const dataConverter = await dataConverterFor(settings);
+  let connected: TemporalClient;
   try {
-    connection = await Connection.connect({ ...settings.connection, connectTimeout: '5s' });
+    connected = await connectClient(settings, { connectTimeout: '5s' }, dataConverter);
   } catch (err) {
     throw new CliError(
       `cannot reach Temporal at ${settings.address} (namespace ${settings.namespace}): ${(err as Error).message}. ` +
@@ -38,7 +40,7 @@ export async function connectTemporal(settings: TemporalSettings = temporalSetti
       EXIT.unreachable,
     );
   }
-  const client = new Client({ connection, namespace: settings.namespace });
+  const { client, connection } = connected;
   return {
     settings,
     client,

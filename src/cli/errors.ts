@@ -4,6 +4,8 @@
  * 3 no such run or schedule, 4 Temporal cannot be reached.
  */
 import { ScheduleNotFoundError, WorkflowFailedError, WorkflowNotFoundError, isGrpcServiceError } from '@temporalio/client';
+import { CodecKeysInvalid } from '../client/codec/keys';
+import { CodecTokenInvalid } from '../client/codec/token';
 import { TemporalSettingsInvalid } from '../client/connection';
 import { ConfigFileUnreadable } from '../config/load';
 import { ConfigInvalid } from '../config/parse';
@@ -31,7 +33,7 @@ function grpcCode(err: unknown): number | undefined {
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof ConfigInvalid || err instanceof ConfigFileUnreadable || err instanceof TemporalSettingsInvalid) return EXIT.badInput;
+  if (err instanceof ConfigInvalid || err instanceof ConfigFileUnreadable || err instanceof TemporalSettingsInvalid || err instanceof CodecKeysInvalid || err instanceof CodecTokenInvalid) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError || err instanceof ScheduleNotFoundError) return EXIT.notFound;
   if (err instanceof WorkflowFailedError) return EXIT.runFailed;
   const code = grpcCode(err);

@@ -4,7 +4,7 @@
  * a separate process that a test can kill), and the tiny example config
  * pointed at a temporary store.
  */
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { startDevServer, type DevServer } from '../../src/client/devServer';
 import { temporalSettings, type TemporalSettings } from '../../src/client/connection';
 import { installRuntime } from '../../src/client/runtime';
+import { connectClient } from '../../src/client/temporalClient';
 import { loadConfigFile, resolveLocalPaths } from '../../src/config/load';
 import type { PipelineConfig } from '../../src/config/schema';
 import { projectRoot } from '../../src/paths';
@@ -59,8 +60,7 @@ export async function startHarness(name: string): Promise<Harness> {
   const serverOpts = { port, ui: false, dbFile, logFile: path.join(dir, 'temporal.log') };
   let server = await startDevServer(serverOpts);
   const settings = temporalSettings({ TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default' });
-  const connection = await Connection.connect(settings.connection);
-  const client = new Client({ connection, namespace: settings.namespace });
+  const { connection, client } = await connectClient(settings);
   const children: ChildProcess[] = [];
   const workers: FineTuneWorker[] = [];
   const workerProcess = (taskQueue: string): ChildProcess => {
