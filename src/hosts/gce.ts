@@ -15,6 +15,7 @@ import { expectedGpus } from '../config/machineGpus';
 import type { GceHostConfig } from '../config/schema';
 import { classifyOperationErrors, classifyThrown, quotaFromMessage, type Classified, type ComputeError } from './gceDecisions';
 import { HostLease, HostProvider, HostRequest, HostState, hostIdOf } from './provider';
+import { SECRET_MANAGER_ENDPOINT_ENV } from '../secrets/ref';
 import { renderShutdownScript, renderStartupScript } from './startupScript';
 
 type IInstance = protos.google.cloud.compute.v1.IInstance;
@@ -336,7 +337,11 @@ export class GceHostProvider implements HostProvider {
   private instanceResource(cfg: GceHostConfig, req: HostRequest, zone: string, name: string, hostId: string): IInstance {
     const region = zone.replace(/-[a-z]$/, '');
     const agentEnv = { ...(this.opts.agentEnv ?? {}) };
-    if (process.env.STORAGE_EMULATOR_HOST && !agentEnv.STORAGE_EMULATOR_HOST) agentEnv.STORAGE_EMULATOR_HOST = process.env.STORAGE_EMULATOR_HOST;
+    // Endpoints, never secrets: the agent must reach the same storage and Secret Manager as the worker.
+    for (const name of ['STORAGE_EMULATOR_HOST', SECRET_MANAGER_ENDPOINT_ENV]) {
+      const value = process.env[name];
+      if (value && !agentEnv[name]) agentEnv[name] = value;
+    }
     const gpus = req.gpus !== undefined ? req.gpus : expectedGpus({ host: cfg, preflight: { gpus: 'auto' } });
     if (gpus === null) throw new HostConfigInvalid(`the GPUs of machine type ${cfg.machine_type} are not known; set preflight.gpus to the number the VM has`);
     const startup = renderStartupScript({ storeUri: req.storeUri, runId: req.runId, hostId, trainerImage: cfg.trainer_image, gpus, env: agentEnv });

@@ -10,10 +10,7 @@ import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { noAuth } from '../hosts/gce';
 import { crc32c } from './crc32c';
 import { SecretAccessDenied, SecretNotFound, SecretUnavailable } from './errors';
-import { describeSecretRef, secretVersionName, type SecretRef } from './ref';
-
-/** The environment variable that points both resolvers (worker and host) at another endpoint. */
-export const SECRET_MANAGER_ENDPOINT_ENV = 'FINETUNE_SECRET_MANAGER_ENDPOINT';
+import { describeSecretRef, SECRET_MANAGER_ENDPOINT_ENV, secretVersionName, type SecretRef } from './ref';
 
 type GcpRef = Extract<SecretRef, { kind: 'gcp' }>;
 

@@ -18,6 +18,12 @@ export type SecretRef =
 const ENV = /^secret:env:([A-Za-z_][A-Za-z0-9_]{0,127})$/;
 const GCP = /^secret:gcp:projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})\/versions\/(latest|[1-9][0-9]*)$/;
 
+/**
+ * Points both resolvers (the worker's and the host's) at another Secret Manager endpoint
+ * (http://host:port: a local stand-in, sent no credentials); a gce host's agent gets it too.
+ */
+export const SECRET_MANAGER_ENDPOINT_ENV = 'FINETUNE_SECRET_MANAGER_ENDPOINT';
+
 export const SECRET_REF_FORMS = 'secret:env:<NAME> (an environment variable) or secret:gcp:projects/<project>/secrets/<secret>/versions/<n|latest> (Secret Manager)';
 
 /** Parses a reference; undefined when the text is not one (never echo that text: it may be the secret). */
