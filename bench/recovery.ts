@@ -11,6 +11,12 @@
  *             checkpoints suffers: a restart from step 0), twice; a host killed
  *             mid-upload; a worker kill in SFT
  *
+ * Each SIGKILL and SIGTERM strikes at its planned step: the trainer holds at
+ * that step (FINETUNE_TEST_HOLD_AT, test/support/faults.ts holdEnv) until the
+ * fault comes, and the bench checks every strike landed where planned. A trial
+ * that struck elsewhere is left out of the figures and fails the bench: a kill
+ * that lands just after a checkpoint would report 0 steps redone and flatter us.
+ *
  * Writes bench/results/recovery.json and prints a table. Targets: SIGTERM
  * redoes 0 steps; SIGKILL redoes at most save_steps/2 + 1 on average and
  * save_steps at most; every trial's run completes.
@@ -24,7 +30,7 @@ import type { PipelineConfig } from '../src/config/schema';
 import { projectRoot } from '../src/paths';
 import { openStore } from '../src/store/open';
 import { fastConfig, startHarness, type Harness } from '../test/support/integration';
-import { injectFaults, startsPerJob, type FaultPlan, type Trial } from '../test/support/faults';
+import { HELD_FAULTS, holdEnv, injectFaults, startsPerJob, type FaultPlan, type Trial } from '../test/support/faults';
 
 const SAVE_STEPS = 10;
 const SFT_STEPS = 60;
@@ -119,6 +125,9 @@ async function runScenario(h: Harness, s: Scenario): Promise<{ trials: Trial[]; 
   const taskQueue = `bench-${s.name}`;
   if (s.commitDelay) process.env.FINETUNE_TEST_COMMIT_DELAY_S = COMMIT_DELAY_S;
   else delete process.env.FINETUNE_TEST_COMMIT_DELAY_S;
+  // The worker's hosts inherit the environment: their trainers hold at this scenario's fault steps.
+  delete process.env.FINETUNE_TEST_HOLD_AT;
+  Object.assign(process.env, holdEnv(s.plans, path.join(h.dir, s.name, 'holds')));
   const worker = h.replaceableWorker(taskQueue);
   const runId = `bench-recovery-${s.name}`;
   const started = Date.now();
@@ -140,6 +149,9 @@ async function runScenario(h: Harness, s: Scenario): Promise<{ trials: Trial[]; 
   return { trials, seconds: (Date.now() - started) / 1000, starts: await startsPerJob(store, runId) };
 }
 
+/** A held fault must have struck at its planned step; any other trial samples what it samples. */
+const struckAsPlanned = (t: Trial): boolean => !HELD_FAULTS.includes(t.fault) || t.step_at_fault === t.planned_step;
+
 function summarise(trials: Trial[]) {
   const kinds = [...new Set(trials.map((t) => t.fault))];
   return Object.fromEntries(
@@ -148,6 +160,7 @@ function summarise(trials: Trial[]) {
       const redone = ts.map((t) => t.steps_redone ?? NaN);
       const resume = ts.map((t) => t.seconds_to_resume ?? NaN);
       const mean = (xs: number[]) => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 100) / 100;
+      const phase = (name: keyof NonNullable<Trial['phases']>) => mean(ts.map((t) => t.phases?.[name] ?? NaN));
       return [
         kind,
         {
@@ -155,6 +168,12 @@ function summarise(trials: Trial[]) {
           steps_redone_mean: mean(redone),
           steps_redone_max: Math.max(...redone),
           seconds_to_resume_mean: mean(resume),
+          seconds_phases_mean: {
+            detection: phase('detection_s'),
+            new_host: phase('new_host_s'),
+            model_load: phase('model_load_s'),
+            first_step: phase('first_step_s'),
+          },
           completed: ts.every((t) => t.completed),
         },
       ];
@@ -163,15 +182,18 @@ function summarise(trials: Trial[]) {
 }
 
 function table(trials: Trial[]): string {
-  const head = ['fault', 'stage', 'job', 'step at fault', 'resumed from', 'steps redone', 's to resume', 'completed'];
+  const head = ['fault', 'stage', 'job', 'planned', 'step at fault', 'resumed from', 'steps redone', 's to resume', 'detect/host/load/step s', 'completed'];
+  const secs = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : String(x));
   const rows = trials.map((t) => [
     t.fault,
     t.stage,
     t.job_id,
-    String(t.step_at_fault),
+    String(t.planned_step),
+    `${t.step_at_fault}${struckAsPlanned(t) ? '' : ' (MISSED)'}`,
     String(t.resumed_from_step ?? '-'),
     String(t.steps_redone ?? '-'),
     String(t.seconds_to_resume ?? '-'),
+    t.phases ? [t.phases.detection_s, t.phases.new_host_s, t.phases.model_load_s, t.phases.first_step_s].map(secs).join('/') : '-',
     t.completed ? 'yes' : 'NO',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -197,10 +219,14 @@ async function main(): Promise<void> {
   } finally {
     await h.close();
   }
-  const summary = summarise(trials);
-  const sigterm = trials.filter((t) => t.fault === 'sigterm');
-  const sigkill = trials.filter((t) => t.fault === 'sigkill').map((t) => t.steps_redone ?? Infinity);
+  // Figures come only from trials that sampled what they claim; a miss fails the bench.
+  const missed = trials.filter((t) => !struckAsPlanned(t));
+  const sampled = trials.filter(struckAsPlanned);
+  const summary = summarise(sampled);
+  const sigterm = sampled.filter((t) => t.fault === 'sigterm');
+  const sigkill = sampled.filter((t) => t.fault === 'sigkill').map((t) => t.steps_redone ?? Infinity);
   const targets = {
+    every_fault_struck_as_planned: missed.length === 0,
     sigterm_zero_redone: sigterm.every((t) => t.steps_redone === 0),
     sigkill_mean_le: SAVE_STEPS / 2 + 1,
     sigkill_mean_ok: sigkill.reduce((a, b) => a + b, 0) / sigkill.length <= SAVE_STEPS / 2 + 1,
@@ -225,11 +251,16 @@ async function main(): Promise<void> {
   console.log(table(trials));
   console.log();
   for (const [kind, s] of Object.entries(summary)) {
-    console.log(`${kind.padEnd(18)} n=${s.trials}  redone mean ${s.steps_redone_mean} max ${s.steps_redone_max}  resume mean ${s.seconds_to_resume_mean} s`);
+    const ph = s.seconds_phases_mean;
+    console.log(
+      `${kind.padEnd(18)} n=${s.trials}  redone mean ${s.steps_redone_mean} max ${s.steps_redone_max}  resume mean ${s.seconds_to_resume_mean} s ` +
+        `(detection ${ph.detection}, new host ${ph.new_host}, model load ${ph.model_load}, first step ${ph.first_step})`,
+    );
   }
   console.log(`targets: ${JSON.stringify(targets)}`);
   console.log(`wrote ${path.relative(projectRoot, file)}`);
-  const ok = targets.sigterm_zero_redone && targets.sigkill_mean_ok && targets.sigkill_max_ok && targets.all_completed && targets.one_process_per_job;
+  for (const t of missed) console.log(`MISSED: ${t.fault} in ${t.stage} was planned at step ${t.planned_step} and struck at ${t.step_at_fault}: left out of the figures`);
+  const ok = targets.every_fault_struck_as_planned && targets.sigterm_zero_redone && targets.sigkill_mean_ok && targets.sigkill_max_ok && targets.all_completed && targets.one_process_per_job;
   process.exitCode = ok ? 0 : 1;
 }
 

@@ -38,6 +38,8 @@ export interface Trial {
   stage: StageName;
   job_id: string;
   host_id: string | null;
+  /** The step the plan named (kill_during_upload: the first upload at or after it). */
+  planned_step: number;
   /** The last step the faulted job completed. */
   step_at_fault: number;
   resumed_from_step: number | null;
@@ -49,6 +51,25 @@ export interface Trial {
   uncommitted_step?: number;
   /** sigterm: seconds from the signal to the interrupted status. */
   seconds_to_stop?: number;
+  /**
+   * seconds_to_resume split where a new job ran (sigkill, sigterm, host_freeze, kill_during_upload,
+   * baseline_restart): the fault until the workflow recorded the host loss, until the next job's
+   * process started on a host, until that job had loaded its model and checkpoint (its first
+   * progress.json), and until its first new step. Each phase is null when it was not seen.
+   */
+  phases?: { detection_s: number | null; new_host_s: number | null; model_load_s: number | null; first_step_s: number | null };
+}
+
+/** Faults whose strike step can be held for (FINETUNE_TEST_HOLD_AT): those that stop the job at once. */
+export const HELD_FAULTS: readonly FaultKind[] = ['sigkill', 'sigterm', 'baseline_restart', 'host_freeze'];
+
+/**
+ * The trainer's test hold (trainer/durable_finetune/training.py HoldAtStep) for these plans:
+ * the environment a host's trainer reads, so that each held fault strikes at its planned step.
+ */
+export function holdEnv(plans: FaultPlan[], markerDir: string): Record<string, string> {
+  const at = plans.filter((p) => HELD_FAULTS.includes(p.kind)).map((p) => `${p.stage}:${p.atStep}`);
+  return at.length ? { FINETUNE_TEST_HOLD_AT: at.join(','), FINETUNE_TEST_HOLD_DIR: markerDir } : {};
 }
 
 export interface FaultEnv {
@@ -157,6 +178,7 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
     stage,
     job_id: jobId,
     host_id: agent?.host_id ?? null,
+    planned_step: uncommitted ?? plan.atStep,
     step_at_fault: target.step,
     resumed_from_step: null,
     steps_redone: null,
@@ -206,11 +228,36 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
     if (plan.kind === 'baseline_restart') await store.deletePrefix(ckptPrefix);
   }
 
+  const lossesBefore = ((await env.handle.query(progressQuery)) as RunProgress).losses.length;
+  const seen: { detection?: number; newHost?: number; loaded?: number } = {};
+  const since = (): number => round((Date.now() - faultAt) / 1000);
+  const watchDetection = (async () => {
+    while (seen.detection === undefined && !seen.loaded) {
+      const p = (await env.handle.query(progressQuery).catch(() => null)) as RunProgress | null;
+      if (p && p.losses.length > lossesBefore) seen.detection = since();
+      else await sleep(100);
+    }
+  })();
   const resumed = await until(`the next ${stage} job's first new step after ${plan.kind}`, 600_000, async () => {
+    if (seen.newHost === undefined) {
+      const starts = await store.list(stageKey(runId, stage, 'starts/'));
+      if (starts.some((k) => !k.includes(`/starts/${jobId}/`))) seen.newHost = since();
+    }
     const p = await progressOf(store, runId, stage);
+    if (p && p.job_id !== jobId && seen.loaded === undefined) seen.loaded = since();
     return p && p.job_id !== jobId && p.step > p.resumed_from_step ? p : null;
   }, 50);
-  trial.seconds_to_resume = round((Date.now() - faultAt) / 1000);
+  trial.seconds_to_resume = since();
+  await watchDetection;
+  // Each phase from the end of the one before: detection, then a new host running the job, then its load.
+  const after = (t: number | undefined, from: number | undefined): number | null =>
+    t === undefined ? null : round(t - (from ?? 0));
+  trial.phases = {
+    detection_s: after(seen.detection, 0),
+    new_host_s: after(seen.newHost, seen.detection),
+    model_load_s: after(seen.loaded, seen.newHost),
+    first_step_s: after(trial.seconds_to_resume, seen.loaded),
+  };
   trial.resumed_from_step = resumed.resumed_from_step;
   trial.steps_redone = Math.max(0, trial.step_at_fault - resumed.resumed_from_step);
   return trial;

@@ -144,7 +144,10 @@ class Agent:
             self._write_failed("bad_data", f"unknown stage {stage!r}", None, None)
             self._finish()
             return
-        cmd = [sys.executable, "-X", "faulthandler", "-m", f"durable_finetune.stages.{stage}",
+        # Test and bench only: the simulated stage speaks the same contract without torch (sim_stage.py).
+        module = "durable_finetune.sim_stage" if os.environ.get("FINETUNE_TEST_SIMULATED_STAGES") == "1" \
+            else f"durable_finetune.stages.{stage}"
+        cmd = [sys.executable, "-X", "faulthandler", "-m", module,
                "--job", str(job_path), "--store", self.store.uri, "--workdir", str(self.workdir)]
         log = open(self.log_path, "ab")
         log.write(f"[agent {now_iso()}] starting {job_id}: {' '.join(cmd)}\n".encode())

@@ -19,8 +19,10 @@ agreed across ranks so that none waits in a collective the others left.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,43 @@ class FaultAtStep(TrainerCallback):
             inject_fault(self.fault)
 
 
+class HoldAtStep(TrainerCallback):
+    """Test only: a fault planned at a step must strike at that step, not wherever the throttled
+    progress.json happened to be read (npm run bench:recovery checks it). FINETUNE_TEST_HOLD_AT
+    ("sft:3,sft:17") names the steps; the first job of the stage to end such a step writes
+    progress.json at exactly that step and waits there (FINETUNE_TEST_HOLD_S, default 60 s) for
+    the planned fault. A SIGTERM ends the wait at once, and so the notice is handled at that same
+    step. Each hold is taken once per run (a marker file in FINETUNE_TEST_HOLD_DIR), so the job
+    that resumes after the fault trains through the step."""
+
+    def __init__(self, stage: str, steps: set[int], marker_dir: Path, progress: Progress, stop: StopFlag,
+                 seconds: float):
+        self.stage, self.steps, self.marker_dir = stage, steps, marker_dir
+        self.progress, self.stop, self.seconds = progress, stop, seconds
+
+    @classmethod
+    def from_env(cls, ctx: StageContext, progress: Progress, stop: StopFlag) -> "HoldAtStep | None":
+        spec, folder = os.environ.get("FINETUNE_TEST_HOLD_AT"), os.environ.get("FINETUNE_TEST_HOLD_DIR")
+        if not spec or not folder or not ctx.rank.is_zero:
+            return None
+        steps = {int(step) for stage, _, step in (p.partition(":") for p in spec.split(",")) if stage == ctx.stage}
+        seconds = float(os.environ.get("FINETUNE_TEST_HOLD_S") or 60)
+        return cls(ctx.stage, steps, Path(folder), progress, stop, seconds) if steps else None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        step = state.global_step
+        marker = self.marker_dir / f"{self.stage}-{step}"
+        if step not in self.steps or marker.exists():
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(os.getpid()))
+        self.progress.update(step=step)
+        print(f"holding at step {step} for a planned fault (FINETUNE_TEST_HOLD_AT)", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline and not self.stop.requested:
+            time.sleep(0.05)
+
+
 def stage_progress(ctx: StageContext) -> Progress:
     """progress.json of this stage; written by rank 0 only (a single-process stage is rank 0)."""
     return Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, int(ctx.params["max_steps"]),
@@ -267,6 +306,10 @@ def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag,
     print(f"trainable parameters: {n}", file=sys.stderr, flush=True)
     cb = DurableCallback(ctx, progress, stop, start_step)
     trainer.add_callback(MovedCheck(int(ctx.params.get("noop_check_steps", 3))))
+    # Before DurableCallback: a notice that ends a hold is acted on at the step held.
+    hold = HoldAtStep.from_env(ctx, progress, stop)
+    if hold:
+        trainer.add_callback(hold)
     trainer.add_callback(cb)
     fault, at_step = debug_param(ctx.params, "debug_inject"), ctx.params.get("debug_inject_at_step")
     if fault and at_step is not None and fault_on_this_rank(ctx):
