@@ -1,6 +1,7 @@
 /** Wires the pipeline's workflows and activities into a Temporal worker. */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './workflowSource';
 import { jobProgressSignal, TASK_QUEUE } from '../workflows/messages';
 import { projectRoot, venvPython } from '../src/paths';
 import type { TemporalSettings } from '../src/client/connection';
@@ -25,7 +26,8 @@ export async function createFineTuneWorker(settings: TemporalSettings, taskQueue
     namespace: settings.namespace,
     taskQueue,
     dataConverter,
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath: WORKFLOWS_PATH,
+    interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     activities,
   });
   return {

@@ -26,7 +26,7 @@ import type { RunMetrics } from '../src/eval/metrics';
 import { hourlyRate } from '../src/cost/prices';
 import { CostTracker, trainedTokens, type CostSummary } from './cost';
 import { dpoSummary, type DpoSummary, runDpo } from './dpo';
-import { runGate } from './gate';
+import { EvalGate } from './gate';
 import { HostPool } from './hosts';
 import { Notifier, runFacts } from './notify';
 import { adviceFor } from '../src/notify/failure';
@@ -101,6 +101,8 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     applyJobProgress(progress, j);
     setCurrentDetails(renderDetails(progress));
   });
+  // Registers approve and reject now, so that one sent before the gate waits is refused, not held.
+  const evalGate = new EvalGate(config.eval, progress);
 
   const long = proxyActivities<Activities>({
     startToCloseTimeout: `${config.monitor.stage_timeout_s} seconds`,
@@ -233,7 +235,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     done('score');
 
     stage('gate');
-    const gate = await runGate(metrics, c.eval, (g) => {
+    const gate = await evalGate.run(metrics, c.eval, (g) => {
       progress.gate = g;
       setCurrentDetails(renderDetails(progress));
       if (g.state === 'awaiting_approval') notifier?.send('awaiting_approval', { ...facts(), gate: gateFacts(g) });

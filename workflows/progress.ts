@@ -231,7 +231,9 @@ export function renderDetails(p: RunProgress): string {
   if (p.gate) {
     const g = p.gate;
     lines.push('', `gate: **${g.state.replace('_', ' ')}**${g.by ? ` by ${g.by}` : ''}${g.note ? ` (${g.note})` : ''} · ${g.reason}`);
-    if (g.state === 'awaiting_approval') lines.push(`waiting until ${g.deadline}: signal \`approve\` or \`reject\` with {"by": "<you>", "note": "..."}`);
+    if (g.state === 'awaiting_approval') {
+      lines.push(`waiting until ${g.deadline}: \`finetune approve|reject ${p.runId} --note "..."\`, or the update \`approve\` or \`reject\` with {"note": "..."}; the approver on record is the caller's identity`);
+    }
   }
   if (p.cost) {
     const c = p.cost;

@@ -141,10 +141,19 @@ export const EvalConfig = z
     guardrails: z.array(z.enum(METRIC_NAMES)).default([]),
     /** Two methods of one metric differing by more than this many points are flagged in the report. */
     disagreement_points: z.number().min(0).max(100).default(10),
-    /** Wait for an approve or reject signal before promoting. */
+    /** Wait for a person's approve or reject (an update) before promoting. */
     require_approval: z.boolean().default(false),
     /** How long to wait for that decision; then the run ends without promoting. */
     approval_timeout_s: z.number().int().min(1).default(24 * 3600),
+    /**
+     * Who may approve or reject (absent: anyone who can reach the run). An entry is a user
+     * (`alice`: any identity alice@<host>, also temporal-cli:alice@<host>) or a whole client
+     * identity (`alice@build-box`), matched against the caller's client identity (src/eval/approvers.ts).
+     */
+    approvers: z
+      .array(z.string().regex(/^[^\s@\p{Cc}]+(@[^\s@\p{Cc}]+)?$/u, 'an approver is a user (alice) or user@host (alice@build-box), without spaces'))
+      .min(1, 'list at least one approver, or leave eval.approvers out to let anyone decide')
+      .optional(),
     /** Bootstrap resamples for the 95% intervals and paired deltas, and their seed. */
     bootstrap_resamples: z.number().int().min(100).max(100000).default(1000),
     bootstrap_seed: z.number().int().min(0).default(0),

@@ -92,8 +92,13 @@ export interface GateOutcome {
   candidate: 'sft' | 'dpo' | null;
   promote: 'sft' | 'dpo' | null;
   checks: GateCheck[];
-  /** Who approved or rejected, and their note (a person's decision only). */
+  /**
+   * Who approved or rejected, and their note (a person's decision only). With via
+   * 'update', by is the caller's client identity as the server recorded it; with
+   * 'signal' (runs whose gate opened before the gate took updates) a name the caller typed.
+   */
   by: string | null;
+  via?: 'update' | 'signal';
   note: string | null;
   decidedAt: string | null;
   /** While awaiting approval: since when, and until when the gate waits. */

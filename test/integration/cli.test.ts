@@ -17,6 +17,7 @@ import { fileUriToPath } from '../../src/store/uri';
 import { blockUntilCancelled, scriptedActivities, succeed } from '../support/scriptedActivities';
 import { finetune, freePortEnv, jsonOf, startFinetune, waitFor } from '../support/cli';
 import { startHarness, tinyConfig, type Harness } from '../support/integration';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/workflowSource';
 
 const taskQueue = 'cli-scripted';
 let h: Harness;
@@ -39,7 +40,13 @@ before(async () => {
   activities.runJob = (input) =>
     input.job.stage === 'sft' && input.job.run_id.startsWith('block-') ? blockUntilCancelled(input) : succeed()(input);
   nativeConnection = await NativeConnection.connect({ address: h.server.address });
-  worker = await Worker.create({ connection: nativeConnection, taskQueue, workflowsPath: require.resolve('../../workflows'), activities });
+  worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+    activities,
+  });
   workerDone = worker.run();
 });
 
@@ -49,16 +56,6 @@ after(async () => {
   await nativeConnection?.close();
   await h?.close();
 });
-
-const signalsOf = async (runId: string) => {
-  const history = await h.client.workflow.getHandle(runId).fetchHistory();
-  return (history.events ?? [])
-    .filter((e) => e.workflowExecutionSignaledEventAttributes)
-    .map((e) => ({
-      name: e.workflowExecutionSignaledEventAttributes!.signalName,
-      input: JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0].data!).toString()),
-    }));
-};
 
 describe('finetune validate', () => {
   it('accepts the example config and exits 0', async () => {
@@ -98,7 +95,7 @@ describe('finetune validate', () => {
   });
 });
 
-describe('finetune run, status, list, approve, report, cancel, watch', () => {
+describe('finetune run, status, list, approve, reject, report, cancel, watch', () => {
   const runId = 'block-cli-1';
 
   it('starts a run and prints its id as JSON', async () => {
@@ -139,16 +136,33 @@ describe('finetune run, status, list, approve, report, cancel, watch', () => {
     assert.match(again.stderr, new RegExp(`run ${runId} is still going: follow it with \`finetune watch ${runId}\``));
   });
 
-  it('delivers approve and reject signals signed with the OS user', async () => {
+  it('approve and reject are refused before the gate, saying where the run is (exit 2)', async () => {
     const a = await finetune(['approve', runId, '--note', 'metrics look right'], env);
+    assert.equal(a.code, 2, a.stderr);
+    assert.match(a.stderr, new RegExp(`approve refused: run ${runId} is not at its eval gate yet: it is in stage sft, and the gate opens after merge, dpo, generate, score`));
+    const r = await finetune(['reject', runId, '--json'], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /reject refused: run block-cli-1 is not at its eval gate yet/);
+  });
+
+  it('approve at the gate records this user@host and the note; a second decision is refused', async () => {
+    const gated = path.join(h.dir, 'gated.json');
+    fs.writeFileSync(gated, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), eval: { require_approval: true } }));
+    assert.equal((await finetune(['run', gated, '--task-queue', taskQueue, '--run-id', 'cli-gate-1'], env)).code, 0);
+    await waitFor('cli-gate-1 to wait at its gate', 60_000, async () => jsonOf<{ gate: string }>(await finetune(['status', 'cli-gate-1', '--json'], env)).gate === 'awaiting_approval');
+    const me = `${os.userInfo().username}@${os.hostname()}`;
+    const a = await finetune(['approve', 'cli-gate-1', '--note', 'metrics look right', '--json'], env);
     assert.equal(a.code, 0, a.stderr);
-    assert.match(a.stdout, new RegExp(`approved ${runId} as ${os.userInfo().username}`));
-    assert.equal((await finetune(['reject', runId, '--json'], env)).code, 0);
-    const signals = (await signalsOf(runId)).filter((s) => s.name === 'approve' || s.name === 'reject');
-    assert.deepEqual(signals, [
-      { name: 'approve', input: { by: os.userInfo().username, note: 'metrics look right' } },
-      { name: 'reject', input: { by: os.userInfo().username } },
-    ]);
+    const recorded = jsonOf<{ decision: string; candidate: string; by: string; note: string; decidedAt: string }>(a);
+    assert.deepEqual([recorded.decision, recorded.candidate, recorded.by, recorded.note], ['approve', 'dpo', me, 'metrics look right']);
+    const again = await finetune(['reject', 'cli-gate-1'], env);
+    assert.equal(again.code, 2, again.stderr);
+    assert.ok(again.stderr.includes(`reject refused: run cli-gate-1 was already approved by ${me} at ${recorded.decidedAt} ("metrics look right")`), again.stderr);
+    const done = await waitFor('cli-gate-1 to finish', 60_000, async () => {
+      const s = jsonOf<{ status: string; result?: { gate: { by: string; via: string } } }>(await finetune(['status', 'cli-gate-1', '--json'], env));
+      return s.status === 'COMPLETED' ? s : null;
+    });
+    assert.deepEqual([done.result!.gate.by, done.result!.gate.via], [me, 'update']);
   });
 
   it('reports "no report yet" with exit 3, then the metrics once the store has them', async () => {

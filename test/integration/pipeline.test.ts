@@ -14,13 +14,14 @@ import { openStore } from '../../src/store/open';
 import { fingerprintPrefix, safetensorsKeys } from '../../src/store/fingerprint';
 import type { StageStatusFile } from '../../src/jobs/contract';
 import type { RunMetrics } from '../../src/eval/metrics';
-import { approveSignal, progressQuery, STAGE_ATTRIBUTE } from '../../workflows/messages';
+import { approveUpdate, progressQuery, STAGE_ATTRIBUTE, type GateDecision } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/pipeline';
 import type { RunProgress } from '../../workflows/progress';
 import { LocalHub, publishTinyModels, TINY_HUB_TOKENS } from '../support/hubServer';
 import { startHarness, tinyConfig, type Harness } from '../support/integration';
 import { projectRoot } from '../../src/paths';
 import { historyText } from '../support/history';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/workflowSource';
 
 let h: Harness;
 let hub: LocalHub;
@@ -28,6 +29,8 @@ let result: PipelineResult;
 let progress: RunProgress;
 let stageAttribute: unknown;
 let history: unknown;
+/** What the approve update answered. */
+let approval: GateDecision;
 /** What the store held while the run waited at the gate for a person. */
 let atGate: { progress: RunProgress; promotedKeys: string[] };
 const taskQueue = 'it-pipeline';
@@ -61,7 +64,7 @@ before(async () => {
       if (p.state !== 'running') throw new Error(`run ended as ${p.state} before the gate: ${p.error}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
-    await handle.signal(approveSignal, { by: 'integration-test', note: 'read the outputs' });
+    approval = await handle.executeUpdate(approveUpdate, { args: [{ note: 'read the outputs' }] });
     result = await handle.result();
     progress = await handle.query(progressQuery);
   });
@@ -82,8 +85,9 @@ describe('the tiny pipeline on real parts', () => {
     assert.equal(atGate.progress.promoted, null);
     assert.deepEqual(atGate.promotedKeys, [], 'nothing was pushed to the output repo before the approval');
     assert.equal(result.gate.state, 'approved');
-    assert.equal(result.gate.by, 'integration-test');
-    assert.equal(result.gate.note, 'read the outputs');
+    // The approver is the harness client's identity as the server recorded it with the update.
+    assert.ok(approval.by && approval.by !== 'unknown', JSON.stringify(approval));
+    assert.deepEqual([result.gate.by, result.gate.note, result.gate.via], [approval.by, 'read the outputs', 'update']);
   });
 
   it('finishes, promotes a model and says so in its progress and search attribute', () => {
@@ -102,7 +106,7 @@ describe('the tiny pipeline on real parts', () => {
     assert.ok(head.files.has('model.safetensors') && head.files.has('config.json') && head.files.has('tokenizer.json'));
     const card = head.files.get('README.md')!.data.toString();
     assert.match(card, new RegExp(`durable_finetune_run: "${result.runId}"`));
-    assert.match(card, /approved by integration-test/);
+    assert.ok(card.includes(`approved by ${approval.by}`), card);
     assert.doesNotMatch(historyText(history), new RegExp(IT_WRITE_TOKEN), 'the write token never enters workflow history');
   });
 
@@ -169,6 +173,6 @@ describe('the tiny pipeline on real parts', () => {
   });
 
   it('replays its own history against the current workflow code', async () => {
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history as never);
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }, history as never);
   });
 });

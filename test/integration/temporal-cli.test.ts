@@ -2,7 +2,7 @@
  * The `temporal` CLI path, run exactly as the README shows it, against a
  * `finetune dev` process (dev server + worker) that this test starts on free
  * ports: `temporal workflow start --input-file examples/tiny/run.json`, then
- * `workflow query --name progress` and `workflow signal --name approve`.
+ * `workflow query --name progress` and `workflow update execute --name approve`.
  * The same dev process proves the observability: JSON log lines with run id
  * and stage, and the Prometheus endpoint with the SDK's and our metrics.
  * Runs are cancelled once they have shown what they must, to save CPU.
@@ -67,7 +67,7 @@ after(async () => {
 });
 
 describe('the temporal CLI on finetune dev', () => {
-  it('starts a run from examples/tiny/run.json, answers the progress query and takes the approve signal', async () => {
+  it('starts a run from examples/tiny/run.json, answers the progress query, and refuses an approve update before the gate', async () => {
     const start = await temporal(
       'workflow', 'start', '--type', 'fineTunePipeline', '--task-queue', 'finetune', '--input-file', 'examples/tiny/run.json',
       '--workflow-id', plainRun,
@@ -80,10 +80,10 @@ describe('the temporal CLI on finetune dev', () => {
     assert.equal(progress.state, 'running');
     assert.equal(progress.baseModel, 'examples/tiny/model');
 
-    const signal = await temporal('workflow', 'signal', '--workflow-id', plainRun, '--name', 'approve', '--input', '{"by":"temporal-cli-test"}');
-    assert.equal(signal.code, 0, signal.stderr);
-    const history = await temporal('workflow', 'show', '--workflow-id', plainRun, '-o', 'json');
-    assert.match(history.stdout, /"signalName": "approve"/);
+    // approve is an update: before the gate the run refuses it and says where it stands.
+    const early = await temporal('workflow', 'update', 'execute', '--workflow-id', plainRun, '--name', 'approve', '--input', '{"note":"too early"}');
+    assert.notEqual(early.code, 0, early.stdout);
+    assert.match(early.stdout + early.stderr, new RegExp(`run ${plainRun} is not at its eval gate yet: it is in stage \\w+`));
 
     // Started without --search-attribute FinetuneStage=..., the run does not track its stage.
     const status = jsonOf<{ status: string; stage: string | null }>(await finetune(['status', plainRun, '--json'], env()));

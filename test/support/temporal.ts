@@ -5,6 +5,7 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 import * as fs from 'node:fs';
 import { installRuntime } from '../../src/client/runtime';
 import { venvBin } from '../../src/paths';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/workflowSource';
 
 function binary(name: string): string {
   const bin = venvBin(name);
@@ -35,7 +36,8 @@ let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   const noop = () => undefined;
   bundled ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
     logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop },
   });
   return bundled;

@@ -25,7 +25,8 @@ test("the UI details point to report.html and show the gate's state, who decided
   const waiting = renderDetails(p);
   assert.match(waiting, /report: file:\/\/\/s\/runs\/run-1\/report\/report\.html/);
   assert.match(waiting, /gate: \*\*awaiting approval\*\*/);
-  assert.match(waiting, /waiting until 2026-11-29T22:40:00\.000Z: signal `approve` or `reject`/);
+  assert.match(waiting, /waiting until 2026-11-29T22:40:00\.000Z: `finetune approve\|reject run-1 --note "\.\.\."`, or the update `approve` or `reject`/);
+  assert.doesNotMatch(waiting, /"by"/, 'nobody is told to type who they are');
 
   p.gate = { ...p.gate, state: 'rejected', by: 'bob', note: 'hallucinated sources', reason: 'not promoted: dpo rejected by bob: hallucinated sources' };
   assert.match(renderDetails(p), /gate: \*\*rejected\*\* by bob \(hallucinated sources\) · not promoted: dpo rejected by bob/);

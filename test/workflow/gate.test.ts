@@ -1,34 +1,45 @@
 /**
  * The eval gate on the time-skipping server, with scripted activities: with
- * eval.require_approval the run holds promotion until a person approves,
- * a rejection or a timeout ends it without promoting, and the thresholds
- * decide before anyone is asked.
+ * eval.require_approval the run holds promotion until a person approves (the
+ * approve update; the approver is the caller's client identity), a rejection
+ * or a timeout ends it without promoting, and the thresholds decide before
+ * anyone is asked. A decision before the gate waits, a second one, and one
+ * from outside eval.approvers are refused with the reason.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
-import { approveSignal, progressQuery, rejectSignal } from '../../workflows/messages';
+import { approveSignal, approveUpdate, progressQuery, rejectUpdate } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import type { RunMetrics } from '../../src/eval/metrics';
 import type { PipelineConfigInput } from '../../src/config/schema';
-import { scriptedActivities, type Recorder } from '../support/scriptedActivities';
+import { scriptedActivities, succeed, type JobScript, type Recorder } from '../support/scriptedActivities';
+import { updateRefusalOf } from '../support/failures';
 import { testConfig } from '../support/config';
 import { timeSkippingSuite } from '../support/temporal';
 
 const suite = timeSkippingSuite();
 let n = 0;
 
+/** A client that calls as this identity (what our CLI sets to user@host). */
+const as = (identity: string) => new Client({ connection: suite.env.connection, namespace: suite.env.namespace ?? 'default', identity });
+const handleAs = (identity: string, handle: Handle) => as(identity).workflow.getHandle<typeof fineTunePipeline>(handle.workflowId);
 
 const withApproval = (evalConfig: PipelineConfigInput['eval'] = {}): PipelineConfigInput =>
   testConfig({ eval: { require_approval: true, approval_timeout_s: 6 * 3600, ...evalConfig } });
 
 type Handle = WorkflowHandle<typeof fineTunePipeline>;
 
-async function run(config: PipelineConfigInput, during?: (handle: Handle, recorder: Recorder) => Promise<void>, metrics?: RunMetrics) {
+async function run(
+  config: PipelineConfigInput,
+  during?: (handle: Handle, recorder: Recorder) => Promise<void>,
+  metrics?: RunMetrics,
+  scripts: Partial<Record<string, JobScript[]>> = {},
+) {
   const taskQueue = `gate-test-${++n}`;
-  const { activities, recorder } = scriptedActivities({}, metrics);
+  const { activities, recorder } = scriptedActivities(scripts, metrics);
   const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
   const outcome = await worker.runUntil(async () => {
     const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `gate-${n}`, args: [config] });
@@ -49,44 +60,118 @@ async function awaitingApproval(handle: Handle): Promise<RunProgress> {
   throw new Error('the gate never started waiting for approval');
 }
 
+/** Polls the progress query until the run is in `stage`. */
+async function inStage(handle: Handle, stage: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if ((await handle.query(progressQuery).catch(() => null))?.stage === stage) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the run never reached ${stage}`);
+}
+
+/** An sft job that finishes only when the test lets it (so the run stands in sft meanwhile). */
+function heldSft(): { scripts: Partial<Record<string, JobScript[]>>; release: () => void } {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  return { scripts: { sft: [async (input) => (await released, succeed()(input))] }, release };
+}
+
 describe('the eval gate', () => {
-  it('holds promotion until an approve signal arrives, and records who approved and why', async () => {
+  it('holds promotion until the approve update, and records the caller\'s identity and note', async () => {
     let waiting: RunProgress | null = null;
     let promotedWhileWaiting = -1;
+    let answer: unknown;
     const { result, progress, recorder } = await run(withApproval(), async (handle, rec) => {
       waiting = await awaitingApproval(handle);
       await new Promise((r) => setTimeout(r, 300));
       promotedWhileWaiting = rec.promoted.length;
-      await handle.signal(approveSignal, { by: 'alice', note: 'read 20 outputs side by side' });
+      answer = await handleAs('alice@review-box', handle).executeUpdate(approveUpdate, { args: [{ note: 'read 20 outputs side by side' }] });
     });
     assert.equal(promotedWhileWaiting, 0, 'nothing is promoted while the gate waits');
     assert.equal(waiting!.stage, 'gate');
     assert.equal(waiting!.gate!.candidate, 'dpo');
     assert.ok(waiting!.gate!.deadline);
+    assert.deepEqual(answer, { decision: 'approve', candidate: 'dpo', by: 'alice@review-box', note: 'read 20 outputs side by side', decidedAt: result.gate.decidedAt });
     assert.equal(result.outcome, 'promoted');
     assert.equal(result.promoted.model, 'dpo');
     assert.equal(recorder.promoted.length, 1);
-    assert.deepEqual([result.gate.state, result.gate.by, result.gate.note], ['approved', 'alice', 'read 20 outputs side by side']);
-    assert.equal(progress.gate?.by, 'alice');
+    assert.deepEqual([result.gate.state, result.gate.by, result.gate.note, result.gate.via], ['approved', 'alice@review-box', 'read 20 outputs side by side', 'update']);
+    assert.equal(progress.gate?.by, 'alice@review-box');
     assert.equal(progress.state, 'succeeded');
     assert.equal(recorder.gates.at(-1)?.state, 'approved', 'the decision is written to the report');
-    assert.equal(recorder.gates.at(-1)?.by, 'alice');
+    assert.equal(recorder.gates.at(-1)?.by, 'alice@review-box');
   });
 
   it('does not promote when the candidate is rejected', async () => {
     const { result, progress, recorder } = await run(withApproval(), async (handle) => {
       await awaitingApproval(handle);
-      await handle.signal(rejectSignal, { by: 'bob', note: 'cites sources that do not say this' });
+      await handleAs('bob@laptop', handle).executeUpdate(rejectUpdate, { args: [{ note: 'cites sources that do not say this' }] });
     });
     assert.equal(result.outcome, 'not_promoted');
     assert.deepEqual(result.promoted, { model: 'none', uri: '' });
     assert.equal(recorder.promoted.length, 0);
     assert.equal(result.gate.state, 'rejected');
-    assert.match(result.gate.reason, /^not promoted: dpo rejected by bob: cites sources/);
+    assert.match(result.gate.reason, /^not promoted: dpo rejected by bob@laptop: cites sources/);
     assert.equal(progress.state, 'not_promoted');
     assert.equal(progress.stages.promote.state, 'pending');
     assert.equal(recorder.gates.at(-1)?.state, 'rejected');
     assert.deepEqual(recorder.released, recorder.provisioned.map((l) => l.hostId));
+  });
+
+  it('refuses a decision before the gate waits, saying where the run is, and holds nothing for later', async () => {
+    const held = heldSft();
+    let early: Awaited<ReturnType<typeof updateRefusalOf>> | undefined;
+    let waiting: RunProgress | null = null;
+    const { result } = await run(
+      withApproval({ approval_timeout_s: 3600 }),
+      async (handle) => {
+        await inStage(handle, 'sft');
+        early = await updateRefusalOf(handleAs('alice@review-box', handle).executeUpdate(approveUpdate, { args: [{ note: 'too early' }] }), 'an approve in sft');
+        // The signal that used to be held and approve the moment the gate opened.
+        await handle.signal(approveSignal, { by: 'mallory', note: 'sent early' });
+        held.release();
+        waiting = await awaitingApproval(handle);
+      },
+      undefined,
+      held.scripts,
+    );
+    assert.equal(early!.type, 'GateNotOpen');
+    assert.match(early!.message, /^run gate-\d+ is not at its eval gate yet: it is in stage sft, and the gate opens after merge, dpo, generate, score/);
+    assert.equal(waiting!.gate!.state, 'awaiting_approval', 'neither the early update nor the early signal decided');
+    assert.equal(result.gate.state, 'timed_out', 'nobody decided at the gate, so it timed out');
+    assert.equal(result.gate.by, null);
+  });
+
+  it('takes one decision: a second approve or a reject is refused with who decided and when; the payload cannot name the approver', async () => {
+    const refusals: Awaited<ReturnType<typeof updateRefusalOf>>[] = [];
+    const { result } = await run(withApproval(), async (handle) => {
+      await awaitingApproval(handle);
+      refusals.push(await updateRefusalOf(handle.executeUpdate(approveUpdate, { args: [{ by: 'ceo', note: 'trust me' } as never] }), 'an approve naming its approver'));
+      await handleAs('alice@review-box', handle).executeUpdate(approveUpdate, { args: [{ note: 'looks right' }] });
+      refusals.push(await updateRefusalOf(handleAs('bob@laptop', handle).executeUpdate(rejectUpdate, { args: [{}] }), 'a reject after the approve'));
+      refusals.push(await updateRefusalOf(handleAs('alice@review-box', handle).executeUpdate(approveUpdate, { args: [{}] }), 'a second approve'));
+    });
+    assert.equal(refusals[0].type, 'GateDecisionInvalid');
+    assert.match(refusals[0].message, /approve takes no "by": the approver on record is the caller's client identity/);
+    for (const r of refusals.slice(1)) {
+      assert.equal(r.type, 'GateAlreadyDecided');
+      assert.match(r.message, new RegExp(`^run gate-\\d+ was already approved by alice@review-box at ${result.gate.decidedAt!.replace(/\./g, '\\.')} \\("looks right"\\): a decision is final$`));
+    }
+    assert.deepEqual([result.gate.state, result.gate.by, result.gate.note], ['approved', 'alice@review-box', 'looks right']);
+  });
+
+  it('refuses a caller outside eval.approvers, naming who may decide, and takes one inside it', async () => {
+    const refusals: Awaited<ReturnType<typeof updateRefusalOf>>[] = [];
+    const { result } = await run(withApproval({ approvers: ['bob', 'carol@ci-runner'] }), async (handle) => {
+      await awaitingApproval(handle);
+      refusals.push(await updateRefusalOf(handleAs('alice@review-box', handle).executeUpdate(approveUpdate, { args: [{}] }), 'alice'));
+      refusals.push(await updateRefusalOf(handleAs('carol@laptop', handle).executeUpdate(approveUpdate, { args: [{}] }), 'carol on another host'));
+      await handleAs('temporal-cli:bob@laptop', handle).executeUpdate(approveUpdate, { args: [{ note: 'ok' }] });
+    });
+    assert.deepEqual(refusals.map((r) => r.type), ['ApproverNotAllowed', 'ApproverNotAllowed']);
+    assert.match(refusals[0].message, /^alice@review-box may not approve run gate-\d+: eval\.approvers allows bob, carol@ci-runner$/);
+    assert.match(refusals[1].message, /^carol@laptop may not approve/);
+    assert.deepEqual([result.gate.state, result.gate.by], ['approved', 'temporal-cli:bob@laptop']);
   });
 
   it('ends as a clear "not promoted" when nobody decides within eval.approval_timeout_s', async () => {
@@ -100,8 +185,21 @@ describe('the eval gate', () => {
     assert.equal(recorder.gates.at(-1)?.state, 'timed_out');
   });
 
-  it('promotes without waiting when approval is not required, and says so', async () => {
-    const { result, recorder } = await run(testConfig());
+  it('promotes without waiting when approval is not required, says so, and refuses a decision', async () => {
+    const held = heldSft();
+    let refused: Awaited<ReturnType<typeof updateRefusalOf>> | undefined;
+    const { result, recorder } = await run(
+      testConfig(),
+      async (handle) => {
+        await inStage(handle, 'sft');
+        refused = await updateRefusalOf(handleAs('alice@review-box', handle).executeUpdate(approveUpdate, { args: [{}] }), 'an approve without a gate');
+        held.release();
+      },
+      undefined,
+      held.scripts,
+    );
+    assert.equal(refused!.type, 'NoApprovalGate');
+    assert.match(refused!.message, /^run gate-\d+ has no approval gate \(eval\.require_approval is off\)/);
     assert.equal(result.gate.state, 'automatic');
     assert.equal(result.promoted.model, 'dpo');
     assert.equal(recorder.promoted.length, 1);

@@ -18,7 +18,7 @@ import type { PipelineConfigInput } from '../../src/config/schema';
 import { FAILURES } from '../../src/jobs/failures';
 import { configureLog } from '../../src/log';
 import { fineTunePipeline } from '../../workflows';
-import { approveSignal, progressQuery } from '../../workflows/messages';
+import { approveUpdate, progressQuery } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import { failAs, loseHost, scriptedActivities, type JobScript } from '../support/scriptedActivities';
 import { testConfig } from '../support/config';
@@ -95,7 +95,7 @@ describe('notifications (workflow)', () => {
         assert.equal(waiting.gate.state, 'awaiting_approval');
         assert.ok(waiting.gate.deadline);
         assert.equal(waiting.ui_url, `https://temporal.example.com/namespaces/default/workflows/${runId}`);
-        await suite.env.client.workflow.getHandle(runId).signal(approveSignal, { by: 'alice' });
+        await suite.env.client.workflow.getHandle(runId).executeUpdate(approveUpdate, { args: [{}] });
       },
     );
     assert.equal(error, null);
