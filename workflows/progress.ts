@@ -9,6 +9,7 @@ import type { HubModel } from '../src/hub/fetch';
 import type { RunMetrics } from '../src/eval/metrics';
 import type { CostSummary } from './cost';
 import type { DpoSummary } from './dpo';
+import { hasBuckets, splitLine } from '../src/cost/ledger';
 
 export const PIPELINE_STAGES = [
   'provision',
@@ -240,6 +241,7 @@ export function renderDetails(p: RunProgress): string {
     const budget = c.budgetUsd === null ? '' : ` of $${c.budgetUsd} budget`;
     const wasted = c.split.wastedUsd.redone + c.split.wastedUsd.failed + c.split.wastedUsd.idle;
     lines.push('', `cost: $${c.spentUsd.toFixed(2)}${budget} (wasted $${wasted.toFixed(2)}; burning $${c.burnUsdPerHour.toFixed(2)}/h)${c.warning ? ` · **${c.warning}**` : ''}`);
+    if (hasBuckets(c.split)) lines.push(splitLine(c.split));
     if (c.managed) {
       lines.push(`the same ${c.managed.trainedTokens.toLocaleString('en-US')} trained tokens (at most) on a managed service at $${c.managed.usdPerMillionTokens}/M: $${c.managed.usd.toFixed(2)}`);
     }

@@ -10,6 +10,7 @@ import { higherIsBetter } from '../eval/metricInfo';
 import { seededRandom } from '../eval/bootstrap';
 import type { ItemResult } from '../eval/score';
 import type { ProgressPoint } from '../jobs/contract';
+import type { SplitFacts } from '../cost/ledger';
 
 /** The run as the workflow knows it when it scores (RunProgress's shape, minus what the report does not need). */
 export interface RunSummary {
@@ -21,7 +22,7 @@ export interface RunSummary {
   losses?: RecoveryLoss[];
   stages: Record<string, { state: string; attempts: number; startedAt: string | null; finishedAt: string | null }>;
   /** The hosts' bill up to scoring (all hosts are released by then); absent in older runs. */
-  cost?: { spentUsd: number; wastedUsd: number; budgetUsd: number | null; managedUsd: number | null };
+  cost?: { spentUsd: number; wastedUsd: number; budgetUsd: number | null; managedUsd: number | null; split?: SplitFacts };
 }
 
 /** One lost host, as the workflow's progress records it (workflows/progress.ts HostLoss). */

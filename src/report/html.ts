@@ -10,6 +10,7 @@ import type { Interval } from '../eval/bootstrap';
 import type { ItemResult } from '../eval/score';
 import type { ProgressPoint } from '../jobs/contract';
 import { pickItems, type PickedItem, type ReportData } from './data';
+import { hasBuckets, splitLine } from '../cost/ledger';
 
 const MODEL_ORDER = ['base', 'sft', 'dpo'];
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c'];
@@ -75,7 +76,8 @@ function runSection(data: ReportData): string {
 <div><span class="k">host losses</span><span class="v" id="host-losses">${losses}</span></div>
 <div><span class="k">steps redone</span><span class="v">${r ? r.stepsRedone : '-'}</span></div>
 ${r?.cost ? `<div><span class="k">cost</span><span class="v" id="cost">$${r.cost.spentUsd.toFixed(2)}${r.cost.budgetUsd === null ? '' : ` of $${r.cost.budgetUsd}`}</span></div>
-<div><span class="k">of it wasted</span><span class="v">$${r.cost.wastedUsd.toFixed(2)}</span></div>${r.cost.managedUsd === null ? '' : `
+<div><span class="k">of it wasted</span><span class="v">$${r.cost.wastedUsd.toFixed(2)}</span></div>${r.cost.split && hasBuckets(r.cost.split) ? `
+<div><span class="k">billed, insert to delete</span><span class="v small" id="cost-split">${esc(splitLine(r.cost.split))}</span></div>` : ''}${r.cost.managedUsd === null ? '' : `
 <div><span class="k">managed service</span><span class="v">$${r.cost.managedUsd.toFixed(2)}</span></div>`}` : ''}
 <div><span class="k">started</span><span class="v small">${esc(r?.startedAt ?? data.stages[0]?.startedAt ?? '-')}</span></div>
 </div>

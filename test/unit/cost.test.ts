@@ -1,7 +1,21 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { billedSeconds, costUsd } from '../../src/cost/billing';
-import { costSplit, hostDown, hostUp, markRedone, newLedger, spanEnd, spanStart, burnRate } from '../../src/cost/ledger';
+import {
+  burnRate,
+  capacityWaited,
+  costSplit,
+  hostDown,
+  hostUp,
+  markRedone,
+  newLedger,
+  provisionEmpty,
+  provisionFailed,
+  spanEnd,
+  spanStart,
+  splitLine,
+  type CostSplit,
+} from '../../src/cost/ledger';
 import { hourlyRate, PriceUnknown } from '../../src/cost/prices';
 import { ConfigInvalid, parseConfig } from '../../src/config/parse';
 
@@ -65,6 +79,68 @@ describe('the cost ledger', () => {
     assert.equal(burnRate(l), 3600);
     hostDown(l, 'h1', 100 * S);
     assert.equal(burnRate(l), 0);
+  });
+});
+
+describe('billing from insert to delete', () => {
+  const bucketsAddUp = (split: CostSplit) => {
+    const s = split.seconds;
+    assert.equal(s.boot + s.productive + s.redone + s.idle + s.failed, split.billedSeconds, 'the buckets add up to the billed seconds');
+    const w = split.wastedUsd;
+    assert.ok(Math.abs(split.bootUsd + split.productiveUsd + w.redone + w.idle + w.failed - split.totalUsd) < 1e-9, 'and to the bill');
+  };
+
+  it('bills boot from the insert to the first heartbeat, and the life the provider timed', () => {
+    const l = newLedger();
+    // $1/s. The lease came at 100 s after a 40 s boot; sft ran 100-200 s; the delete completed
+    // 150 s after the insert by the provider's clock (the workflow heard of it at 230 s).
+    hostUp(l, 'h1', 3600, 100 * S, 40 * S);
+    assert.equal(costSplit(l, 100 * S).totalUsd, 60, 'a booted host is billed its minimum at once');
+    assert.equal(costSplit(l, 130 * S).bootUsd, 40);
+    spanStart(l, 'sft', 'h1', 100 * S);
+    spanEnd(l, 'succeeded', 200 * S);
+    hostDown(l, 'h1', 230 * S, 150 * S);
+    const split = costSplit(l, 500 * S);
+    assert.equal(split.totalUsd, 150, 'the provider-timed life, not the workflow clock (170 s)');
+    assert.deepEqual(split.seconds, { boot: 40, productive: 100, redone: 0, idle: 10, failed: 0 });
+    assert.deepEqual(split.hosts, [{ hostId: 'h1', lifeSeconds: 150, billedSeconds: 150, bootSeconds: 40, usd: 150, failed: null, held: false }]);
+    bucketsAddUp(split);
+  });
+
+  it('bills a VM whose agent never started as failed, at least a minute; no VM and capacity waits at $0', () => {
+    const l = newLedger();
+    provisionFailed(l, 'h1', 3600, 1300 * S, 1230.4 * S, 'AgentStartTimeout: no heartbeat');
+    provisionFailed(l, 'h2', 3600, 1400 * S, 20 * S, 'AgentStartTimeout: no heartbeat');
+    provisionEmpty(l);
+    capacityWaited(l, 600);
+    hostUp(l, 'h3', 3600, 2000 * S, 30 * S);
+    hostDown(l, 'h3', 2100 * S);
+    const split = costSplit(l, 3000 * S);
+    assert.equal(split.wastedUsd.failed, 1231 + 60, 'whole seconds, a minute at least');
+    assert.deepEqual(split.failedProvisions, { withVm: 2, withoutVm: 1 });
+    assert.equal(split.capacityWaitS, 600);
+    assert.equal(split.totalUsd, 1231 + 60 + 130, 'the wait and the empty provision add nothing');
+    assert.equal(split.bootUsd, 30);
+    assert.equal(burnRate(l), 0, 'failed VMs are deleted: nothing burns');
+    bucketsAddUp(split);
+    assert.equal(
+      splitLine(split),
+      'boot $30.00 · productive $0.00 · redone $0.00 · idle $100.00 · failed $1291.00 (2 provisions whose agent never started; 1 provision that got no VM: $0; 600 s waiting for capacity with no VM: $0)',
+    );
+  });
+
+  it('fits work into what is billed after boot, so buckets never exceed the bill', () => {
+    const l = newLedger();
+    hostUp(l, 'h1', 3600, 100 * S, 50 * S);
+    spanStart(l, 'sft', 'h1', 100 * S);
+    spanEnd(l, 'lost', 400 * S);
+    markRedone(l, 'sft', 120);
+    // The provider says the VM lived 200 s, less than the workflow clock saw: the work is capped at 150 s.
+    hostDown(l, 'h1', 400 * S, 200 * S);
+    const split = costSplit(l, 400 * S);
+    assert.equal(split.billedSeconds, 200);
+    assert.deepEqual(split.seconds, { boot: 50, productive: 30, redone: 120, idle: 0, failed: 0 });
+    bucketsAddUp(split);
   });
 });
 
