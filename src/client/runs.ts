@@ -5,6 +5,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import { BASE_MODEL_ATTRIBUTE, COST_ATTRIBUTE, GATE_ATTRIBUTE, progressQuery, STAGE_ATTRIBUTE, TASK_QUEUE, WORKFLOW_TYPE } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 import type { PipelineResult } from '../../workflows/pipeline';
+import { checkRunId } from '../jobs/runId';
 
 export function newRunId(name: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
@@ -16,7 +17,8 @@ export async function startRun(
   config: PipelineConfig,
   opts: { runId?: string; taskQueue?: string } = {},
 ): Promise<WorkflowHandle> {
-  const runId = opts.runId ?? newRunId(config.name);
+  // Checked before the start: the run id becomes a store folder, a VM name and an agent argument.
+  const runId = checkRunId(opts.runId ?? newRunId(config.name), '--run-id');
   return client.workflow.start(WORKFLOW_TYPE, {
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     workflowId: runId,

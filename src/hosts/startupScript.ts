@@ -15,6 +15,7 @@
  * to a folder, so the very script that a VM runs also runs there, files and
  * all, without touching this machine's /etc.
  */
+import { runIdProblem } from '../jobs/runId';
 
 /**
  * The uid:gid the agent runs as in the trainer image: the startup script passes it to
@@ -63,6 +64,13 @@ export function checkValue(field: string, value: string): string {
   return value;
 }
 
+/** A run or host id: a value, and the run id rule (src/jobs/runId.ts) too. */
+function checkId(field: string, value: string): string {
+  const problem = runIdProblem(checkValue(field, value));
+  if (problem) throw new StartupValueInvalid(field, problem);
+  return value;
+}
+
 function checkCount(field: string, value: number): number {
   if (!Number.isInteger(value) || value < 0) throw new StartupValueInvalid(field, `${value} is not a whole number >= 0`);
   return value;
@@ -72,8 +80,9 @@ function checkCount(field: string, value: number): number {
 export function renderValues(v: StartupValues): string {
   const lines = [
     `FT_STORE=${shellQuote(checkValue('store', v.storeUri))}`,
-    `FT_RUN_ID=${shellQuote(checkValue('run id', v.runId))}`,
-    `FT_HOST_ID=${shellQuote(checkValue('host id', v.hostId))}`,
+    // Quoting makes any value safe for bash; the run id rule also keeps an id from reading as an agent option.
+    `FT_RUN_ID=${shellQuote(checkId('run id', v.runId))}`,
+    `FT_HOST_ID=${shellQuote(checkId('host id', v.hostId))}`,
     `FT_IMAGE=${shellQuote(checkValue('host.trainer_image', v.trainerImage))}`,
     `FT_GPUS=${shellQuote(String(checkCount('gpus', v.gpus)))}`,
     `FT_AGENT_UID=${shellQuote(String(AGENT_UID))}`,

@@ -2,6 +2,10 @@
  * The store files that a job reads and writes, as TypeScript types
  * (docs/store-contract.md is the source; test/fixtures/store/ holds examples).
  */
+import { quoted } from '../printable';
+import { StoreKeyInvalid, normaliseKey } from '../store/keys';
+import { checkHostId, checkRunId } from './runId';
+
 export type StageName = 'preflight' | 'sft' | 'merge' | 'dpo' | 'generate';
 
 export interface JobSpec {
@@ -78,8 +82,19 @@ export interface StageStatusFile {
   finished_at: string;
 }
 
-export const runKey = (runId: string, rest: string): string => `runs/${runId}/${rest}`;
-export const jobKey = (runId: string, hostId: string): string => runKey(runId, `hosts/${hostId}/job.json`);
-export const agentKey = (runId: string, hostId: string): string => runKey(runId, `hosts/${hostId}/agent.json`);
-export const stageKey = (runId: string, stage: StageName, rest: string): string =>
-  runKey(runId, `stages/${stage}/${rest}`);
+/** The run's keys: the ids are checked here too, so no key reaches outside runs/<run id>/ (src/jobs/runId.ts). */
+export function runKey(runId: string, rest: string): string {
+  const key = `runs/${checkRunId(runId)}/${rest}`;
+  normaliseKey(key); // refuses '..', '//' and the like in rest; a trailing / (a list prefix) is kept
+  return key;
+}
+export const hostKey = (runId: string, hostId: string, name: string): string => runKey(runId, `hosts/${checkHostId(hostId)}/${name}`);
+export const jobKey = (runId: string, hostId: string): string => hostKey(runId, hostId, 'job.json');
+export const agentKey = (runId: string, hostId: string): string => hostKey(runId, hostId, 'agent.json');
+export const STAGE_NAMES: readonly StageName[] = ['preflight', 'sft', 'merge', 'dpo', 'generate'];
+export const stageKey = (runId: string, stage: StageName, rest: string): string => {
+  // A stage read back from job.json is only typed, not checked: a name outside the list is refused.
+  const key = runKey(runId, `stages/${stage}/${rest}`);
+  if (!STAGE_NAMES.includes(stage)) throw new StoreKeyInvalid(key, `stage ${quoted(stage)} is not one of ${STAGE_NAMES.join(', ')}`);
+  return key;
+};

@@ -126,10 +126,14 @@ describe('the startup script keeps values inert', () => {
     const dir = scratch();
     const canary = path.join(dir, 'pwned');
     for (const value of hostile(canary).filter(NEWLINE_FREE)) {
+      // Ids follow the run id rule (src/jobs/runId.ts), so a hostile one never gets this far.
+      for (const [field, key] of [['run id', 'runId'], ['host id', 'hostId']] as const) {
+        assert.throws(() => renderValues({ storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1', gpus: 0, ...{ [key]: value } }), (err: unknown) => err instanceof StartupValueInvalid && err.field === field);
+      }
       const values = {
         storeUri: `gs://finetune-runs/${value}`,
-        runId: value,
-        hostId: `${value}-h1`,
+        runId: 'r-1',
+        hostId: 'r-1-h1',
         trainerImage: value,
         gpus: 2,
         env: { STORAGE_EMULATOR_HOST: value },

@@ -14,12 +14,27 @@ import { projectRoot, venvPython } from '../../src/paths';
 import { FileStore } from '../../src/store/file';
 import { StoreUriInvalid } from '../../src/store/fileUri';
 import { StoreKeyInvalid, normaliseKey } from '../../src/store/keys';
+import { hostKey, runKey, stageKey, type StageName } from '../../src/jobs/contract';
+import { RunIdInvalid, checkHostId, checkRunId } from '../../src/jobs/runId';
+
+const KEY_FNS = {
+  run: (run: string, rest: string) => runKey(run, rest),
+  host: (run: string, host: string, name: string) => hostKey(run, host, name),
+  stage: (run: string, stage: string, rest: string) => stageKey(run, stage as StageName, rest),
+};
 import { openStore } from '../../src/store/open';
 import { fileUriToPath } from '../../src/store/uri';
 
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(projectRoot, 'test/fixtures/store', name), 'utf8'));
 const uris: { means: { uri: string; folder: string }[]; refused: { uri: string; why: string }[] } = fixture('uris.json');
-const keys: { good: { key: string; is: string }[]; bad: string[] } = fixture('keys.json');
+const keys: {
+  good: { key: string; is: string }[];
+  bad: string[];
+  prefixes: { good: { prefix: string; is: string }[]; bad: string[] };
+  run_ids: { good: string[]; bad: { id: string; why: string }[] };
+  host_ids: { good: string[]; bad: string[] };
+  run_keys: { good: { fn: keyof typeof KEY_FNS; args: string[]; is: string }[]; bad: { fn: keyof typeof KEY_FNS; args: string[] }[] };
+} = fixture('keys.json');
 
 test('a file:// URI names the folder its percent-decoded path names, and the store writes there', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'store-uris-'));
@@ -68,6 +83,32 @@ test('store keys: the same ones accepted and refused as in the Python store', as
     }
   } finally {
     fs.rmSync(store.root, { recursive: true, force: true });
+  }
+});
+
+test('store prefixes: only the empty one names the whole store, as in the Python store', () => {
+  for (const { prefix, is } of keys.prefixes.good) assert.equal(normaliseKey(prefix, { allowEmpty: true }), is, prefix);
+  for (const prefix of keys.prefixes.bad) assert.throws(() => normaliseKey(prefix, { allowEmpty: true }), StoreKeyInvalid, JSON.stringify(prefix));
+});
+
+test('run ids and host ids: the same ones accepted and refused as by the agent, each refusal saying why', () => {
+  for (const id of keys.run_ids.good) assert.equal(checkRunId(id), id);
+  for (const { id, why } of keys.run_ids.bad) {
+    assert.throws(() => checkRunId(id, '--run-id'), (err: unknown) => {
+      assert.ok(err instanceof RunIdInvalid, String(err));
+      assert.ok(err.message.startsWith('--run-id ') && err.message.includes(why), `${JSON.stringify(id)}: "${err.message}" lacks "${why}"`);
+      assert.doesNotMatch(err.message, /\p{Cc}/u, 'no control character is echoed');
+      return true;
+    });
+  }
+  for (const id of keys.host_ids.good) assert.equal(checkHostId(id), id);
+  for (const id of keys.host_ids.bad) assert.throws(() => checkHostId(id), RunIdInvalid, JSON.stringify(id));
+});
+
+test("a run's keys: built inside runs/<run id>/ or refused, as in the Python store", () => {
+  for (const { fn, args, is } of keys.run_keys.good) assert.equal((KEY_FNS[fn] as (...a: string[]) => string)(...args), is);
+  for (const { fn, args } of keys.run_keys.bad) {
+    assert.throws(() => (KEY_FNS[fn] as (...a: string[]) => string)(...args), (err: unknown) => err instanceof RunIdInvalid || err instanceof StoreKeyInvalid, `${fn}(${JSON.stringify(args)})`);
   }
 });
 

@@ -27,10 +27,11 @@ from pathlib import Path
 
 from .diagnosis import classify, signal_name
 from .lifeline import die_with_parent
+from . import runs
+from .runs import RunIdInvalid, check_host_id, check_run_id, printable, run_id_problem
 from .store import Store, open_store
 from .timeutil import now_iso
 
-STAGES = ("preflight", "sft", "merge", "dpo", "generate")
 STOP_GRACE_S = 25.0
 # How often a running stage's log is copied to the store, so a hang or a lost host has a recent tail.
 LOG_UPLOAD_S = 10.0
@@ -95,10 +96,10 @@ class Agent:
 
     # -- store keys --
     def host_key(self, name: str) -> str:
-        return f"runs/{self.run_id}/hosts/{self.host_id}/{name}"
+        return runs.host_key(self.run_id, self.host_id, name)
 
     def stage_key(self, stage: str, rel: str) -> str:
-        return f"runs/{self.run_id}/stages/{stage}/{rel}"
+        return runs.stage_key(self.run_id, stage, rel)
 
     # -- heartbeat --
     def heartbeat(self, force: bool = False) -> None:
@@ -120,7 +121,13 @@ class Agent:
     # -- jobs --
     def should_start(self, job: dict) -> bool:
         job_id = job.get("job_id")
-        if not job_id or job_id in self.finished:
+        if not job_id or not isinstance(job_id, str) or job_id in self.finished:
+            return False
+        problem = job_problem(job)
+        if problem:
+            # job.json names files and keys: one it cannot name safely is refused, never half-run.
+            print(f"agent: refusing job {printable(repr(job_id))}: {problem}", flush=True)
+            self._mark_finished(job_id)
             return False
         if self.job is not None and self.job.get("job_id") == job_id:
             return False  # running now
@@ -139,11 +146,6 @@ class Agent:
         self.job, self.job_started_at, self.job_t0 = job, now_iso(), time.monotonic()
         self.log_path = self.workdir / "logs" / f"{job_id}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if stage not in STAGES:
-            self.log_path.write_text(f"unknown stage {stage!r}\n")
-            self._write_failed("bad_data", f"unknown stage {stage!r}", None, None)
-            self._finish()
-            return
         # Test and bench only: the simulated stage speaks the same contract without torch (sim_stage.py).
         module = "durable_finetune.sim_stage" if os.environ.get("FINETUNE_TEST_SIMULATED_STAGES") == "1" \
             else f"durable_finetune.stages.{stage}"
@@ -269,6 +271,17 @@ class Agent:
         print("agent: exiting", flush=True)
 
 
+def job_problem(job: dict) -> str | None:
+    """Why the agent cannot run this job.json, or None: its job id names a local file and store
+    keys, its stage a module and store folder (the worker makes both; the agent checks again)."""
+    problem = run_id_problem(job.get("job_id"))
+    if problem:
+        return f"job_id {problem}"
+    if job.get("stage") not in runs.STAGES:
+        return f"stage {printable(repr(job.get('stage')))} is not one of {', '.join(runs.STAGES)}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", required=True)
@@ -278,6 +291,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--poll-s", type=float, default=1.0)
     ap.add_argument("--heartbeat-s", type=float, default=5.0)
     a = ap.parse_args(argv)
+    try:
+        check_run_id(a.run, "--run")
+        check_host_id(a.host, "--host")
+    except RunIdInvalid as e:
+        ap.error(str(e))
     workdir = Path(a.workdir or f".df-agent/{a.run}/{a.host}").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     Agent(open_store(a.store), a.run, a.host, workdir, a.poll_s, a.heartbeat_s).run()

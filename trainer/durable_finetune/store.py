@@ -50,13 +50,30 @@ class StoreKeyInvalid(ValueError):
         self.key, self.reason = key, reason
 
 
+# A folder or file name on Linux filesystems, and a GCS object name, at most (bytes of UTF-8).
+MAX_SEGMENT_BYTES = 255
+MAX_KEY_BYTES = 1024
+
+
 def check_key(key: str, allow_empty: bool = False) -> str:
-    """The key without trailing slashes, or StoreKeyInvalid: the rules of normaliseKey in src/store/keys.ts."""
+    """The key without trailing slashes, or StoreKeyInvalid: the rules of normaliseKey in src/store/keys.ts.
+    Only '' itself is the empty prefix (allow_empty): '/' names the root too, but as if it were absolute."""
+    if not isinstance(key, str):
+        raise StoreKeyInvalid(str(key), f"it is a {type(key).__name__}, not a string")
+    if key == "" and allow_empty:
+        return ""
     trimmed = key.rstrip("/")
     if trimmed == "":
-        if allow_empty:
-            return ""
-        raise StoreKeyInvalid(key, "it is empty")
+        raise StoreKeyInvalid(key, "it is empty" if key == "" else "it names the store root itself; write a key relative to it")
+    try:
+        size = len(trimmed.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise StoreKeyInvalid(key, "it is not valid Unicode (a lone surrogate)") from None
+    control = _CONTROL_ANY.search(trimmed)
+    if control:
+        raise StoreKeyInvalid(key, f"it holds a control character (U+{ord(control.group()):04X})")
+    if size > MAX_KEY_BYTES:
+        raise StoreKeyInvalid(key, f"it is longer than {MAX_KEY_BYTES} bytes")
     if trimmed.startswith("/"):
         raise StoreKeyInvalid(key, "keys are relative to the store root; drop the leading /")
     if "\\" in trimmed:
@@ -64,7 +81,13 @@ def check_key(key: str, allow_empty: bool = False) -> str:
     for part in trimmed.split("/"):
         if part in ("", ".", ".."):
             raise StoreKeyInvalid(key, f"segment {part!r} is not allowed")
+        if len(part.encode("utf-8")) > MAX_SEGMENT_BYTES:
+            raise StoreKeyInvalid(key, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
     return trimmed
+
+
+# Unicode's Cc: C0, DEL and C1 (\p{Cc} in src/store/keys.ts).
+_CONTROL_ANY = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -166,7 +189,7 @@ class Store:
         prefix = key_prefix.rstrip("/") + "/"
         out = []
         for key in self.list(prefix):
-            dest = Path(local_dir) / key[len(prefix):]
+            dest = Path(local_dir) / check_key(key[len(prefix):])  # a listed name stays inside local_dir
             dest.parent.mkdir(parents=True, exist_ok=True)
             self.get_file(key, dest)
             out.append(dest)
@@ -248,7 +271,7 @@ class FileStore(Store):
         for p in folder.rglob("*"):
             if p.is_file() and not p.name.startswith(".tmp-"):
                 key = p.relative_to(self.root).as_posix()
-                if key.startswith(prefix.lstrip("/")):
+                if key.startswith(prefix):
                     keys.append(key)
         return sorted(keys)
 
@@ -366,7 +389,8 @@ class GcsStore(Store):
 
     def download_dir(self, key_prefix: str, local_dir: str | Path) -> list[Path]:
         prefix = key_prefix.rstrip("/") + "/"
-        pairs = [(key, Path(local_dir) / key[len(prefix):]) for key in self.list(prefix)]
+        # A bucket may hold any object name ('a/../../x'): each is checked, so none lands outside local_dir.
+        pairs = [(key, Path(local_dir) / check_key(key[len(prefix):])) for key in self.list(prefix)]
         self._parallel(lambda kp: self.get_file(*kp), pairs)
         return [dest for _, dest in pairs]
 

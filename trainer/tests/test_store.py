@@ -113,6 +113,40 @@ def test_keys_accepted_and_refused_as_in_the_typescript_store(store):
             store.put_bytes(key, b"1")
     with pytest.raises(StoreKeyInvalid):
         store.delete_prefix("")
+    for case in keys["prefixes"]["good"]:
+        assert check_key(case["prefix"], allow_empty=True) == case["is"]
+    for prefix in keys["prefixes"]["bad"]:
+        with pytest.raises(StoreKeyInvalid):
+            check_key(prefix, allow_empty=True)
+        with pytest.raises(StoreKeyInvalid):
+            store.list(prefix)
+        with pytest.raises(StoreKeyInvalid):
+            store.delete_prefix(prefix)
+    assert store.list(""), "a refused prefix deleted nothing"
+
+
+def test_run_ids_and_run_keys_as_in_the_typescript_contract():
+    from durable_finetune import runs
+
+    keys = _fixture("keys.json")
+    for run_id in keys["run_ids"]["good"]:
+        assert runs.check_run_id(run_id) == run_id
+    for case in keys["run_ids"]["bad"]:
+        with pytest.raises(runs.RunIdInvalid) as e:
+            runs.check_run_id(case["id"], "--run")
+        assert str(e.value).startswith("--run ") and case["why"] in str(e.value), case
+        assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in str(e.value)), "no control character is echoed"
+    for host_id in keys["host_ids"]["good"]:
+        assert runs.check_host_id(host_id) == host_id
+    for host_id in keys["host_ids"]["bad"]:
+        with pytest.raises(runs.RunIdInvalid):
+            runs.check_host_id(host_id)
+    fns = {"run": runs.run_key, "host": runs.host_key, "stage": runs.stage_key}
+    for case in keys["run_keys"]["good"]:
+        assert fns[case["fn"]](*case["args"]) == case["is"]
+    for case in keys["run_keys"]["bad"]:
+        with pytest.raises((runs.RunIdInvalid, StoreKeyInvalid)):
+            fns[case["fn"]](*case["args"])
 
 
 def test_a_job_input_is_read_as_the_control_plane_reads_it(store, tmp_path):

@@ -12,6 +12,7 @@ import { installRuntime } from '../../client/runtime';
 import { startRun } from '../../client/runs';
 import { loadConfigFile, resolveLocalPaths } from '../../config/load';
 import { checkDataFiles } from '../../data/check';
+import { RunIdInvalid, runIdProblem } from '../../jobs/runId';
 import { configureLog } from '../../log';
 import { createFineTuneWorker, type FineTuneWorker } from '../../../workers/worker';
 import { TASK_QUEUE } from '../../../workflows/messages';
@@ -35,6 +36,9 @@ export function readConfig(file: string, cwd = process.cwd()) {
 
 /** The whole `run` command; the demo calls it too. Returns the exit code. */
 export async function runPipeline(out: Output, configFile: string, opts: RunOptions, cwd = process.cwd()): Promise<number> {
+  // Before anything starts: the run id becomes a store folder, a VM name and an agent argument.
+  const badId = opts.runId === undefined ? undefined : runIdProblem(opts.runId);
+  if (badId) throw new CliError(new RunIdInvalid('--run-id', opts.runId, badId).message, EXIT.badInput);
   const config = readConfig(configFile, cwd);
   // A bad local data line fails here (exit 2) instead of after a workflow start; gs:// data is read by prepareRun.
   await checkDataFiles(config.data, { remote: false });

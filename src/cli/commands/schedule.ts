@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { runMetadata } from '../../client/runs';
+import { RunIdInvalid, scheduleIdProblem } from '../../jobs/runId';
 import { TASK_QUEUE, WORKFLOW_TYPE } from '../../../workflows/messages';
 import { action } from '../action';
 import { withTemporal } from '../connect';
@@ -85,6 +86,8 @@ export function scheduleCommand(program: Command): void {
     .option('--task-queue <queue>', 'task queue of the workers', TASK_QUEUE)
     .action(
       action<[string, string], CreateOptions>(async ({ out, opts }, id, file) => {
+        const badId = scheduleIdProblem(id);
+        if (badId) throw new CliError(new RunIdInvalid('schedule id', id, badId).message, EXIT.badInput);
         const overlap = OVERLAP[opts.overlap];
         if (!overlap) throw new CliError(`--overlap ${opts.overlap} is not a policy: use one of ${Object.keys(OVERLAP).join(', ')}`, EXIT.badInput);
         if (opts.every && !EVERY.test(opts.every)) throw new CliError(`--every ${opts.every}: use a number and a unit, e.g. 30m, 6h, 1d`, EXIT.badInput);

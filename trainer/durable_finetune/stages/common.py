@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ..checkpoint import COMMITTED, download_checkpoint
 from ..diagnosis import classify
 from ..ranks import Rank, die_with_torchrun, record_failure, this_rank
+from ..runs import STAGES, run_id_problem, stage_key
 from ..store import Store, StoreKeyInvalid, check_key, file_uri_path, open_store
 from ..timeutil import now_iso
 
@@ -93,10 +94,11 @@ class StageContext:
     # Store keys of this stage.
     @property
     def stage_prefix(self) -> str:
-        return f"runs/{self.run_id}/stages/{self.stage}"
+        return stage_key(self.run_id, self.stage, "").rstrip("/")
 
     def key(self, rel: str) -> str:
-        return f"{self.stage_prefix}/{rel}"
+        """A key of this stage; the run id and stage of job.json are checked again here (runs.py)."""
+        return stage_key(self.run_id, self.stage, rel)
 
     @property
     def local_dir(self) -> Path:
@@ -136,9 +138,10 @@ def recorded_probe(ctx: StageContext, name: str, fingerprint: str) -> dict | Non
     `output.probe`), when that status is for exactly this output and fingerprint; else None."""
     value = (ctx.inputs.get(name) or "").rstrip("/")
     parts = value.split("/")
-    if len(parts) < 5 or parts[0] != "runs" or parts[2] != "stages" or parts[4] != "output":
+    if len(parts) < 5 or parts[0] != "runs" or parts[2] != "stages" or parts[4] != "output" \
+            or run_id_problem(parts[1]) or parts[3] not in STAGES:
         return None
-    status = ctx.store.get_json(f"runs/{parts[1]}/stages/{parts[3]}/status.json") or {}
+    status = ctx.store.get_json(stage_key(parts[1], parts[3], "status.json")) or {}
     out = status.get("output") or {}
     if status.get("state") != "succeeded" or (out.get("key") or "").rstrip("/") != value \
             or out.get("fingerprint") != fingerprint:
