@@ -5,8 +5,9 @@ import type { HostLease, HostProvider } from '../src/hosts/provider';
 import type { PipelineConfig } from '../src/config/schema';
 import { openStore } from '../src/store/open';
 import { agentKey, type AgentHeartbeat } from '../src/jobs/contract';
+import { AGENT_START_TIMEOUT } from '../src/jobs/failures';
 import type { ActivityDeps } from './deps';
-import type { ProvisionInput } from './types';
+import type { AgentStartTimeoutDetails, ProvisionInput } from './types';
 import { runLog } from '../src/log';
 import * as path from 'node:path';
 
@@ -35,32 +36,32 @@ export function hostProvider(deps: ActivityDeps, host: PipelineConfig['host'] | 
 
 /** How long a new agent has to write its first heartbeat. */
 const AGENT_START_S = 120;
+/**
+ * Why an activity is cancelled when its run no longer wants the host: the run was cancelled,
+ * or it is gone (terminated). Not a worker shutdown or timeout: a retry adopts the VM then.
+ */
+const RUN_GONE = new Set(['CANCELLED', 'NOT_FOUND']);
 
 export function hostActivities(deps: ActivityDeps) {
   return {
-    /** Provisions (or adopts) the host and waits until its agent heartbeats. */
+    /**
+     * Provisions (or adopts) the host and waits until its agent heartbeats. A VM whose agent
+     * stays silent for agent_start_timeout_s is deleted at once (AgentStartTimeout: the run
+     * moves to a new host), and so is one whose provision the run cancels: no VM outlives this
+     * activity without a lease in the workflow, except when the worker itself dies (the reaper).
+     */
     async provisionHost(input: ProvisionInput): Promise<HostLease> {
       const provider = hostProvider(deps, input.host);
-      const lease = await provider.provision(input).catch(toWorkflowFailure);
-      const store = openStore(input.storeUri);
-      const since = Date.now();
-      const startS = input.host.provider === 'gce' ? input.host.agent_start_timeout_s : AGENT_START_S;
-      for (;;) {
-        const agent = await store.getJson<AgentHeartbeat>(agentKey(input.runId, lease.hostId));
-        if (agent && isAgentOf(agent, lease)) {
-          runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).info({ provider: lease.provider, seconds: (Date.now() - since) / 1000 }, 'host up');
-          return lease;
-        }
-        const state = await provider.state(lease);
-        if (state.kind === 'gone') {
-          const tail = await provider.logTail(lease, 30);
-          throw new Error(`agent on ${lease.hostId} exited before its first heartbeat: ${state.reason}\n${tail.join('\n')}`);
-        }
-        if (Date.now() - since > startS * 1000) {
-          throw new Error(`agent on ${lease.hostId} wrote no heartbeat within ${startS} s`);
-        }
-        Context.current().heartbeat();
-        await Context.current().sleep(500);
+      // A provision the run cancelled has deleted what it inserted (gce.ts); report it as cancelled.
+      const lease = await provider.provision(input).catch((err) => toWorkflowFailure(runCancellation() ?? err));
+      try {
+        return await awaitAgent(provider, lease, input);
+      } catch (err) {
+        const cancelled = runCancellation();
+        if (!cancelled && !(err instanceof ApplicationFailure && err.type === AGENT_START_TIMEOUT)) throw err;
+        await provider.release(lease);
+        runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).warn({ provider: lease.provider, cancelled: !!cancelled }, 'host deleted before its agent started');
+        throw cancelled ?? err;
       }
     },
 
@@ -69,6 +70,46 @@ export function hostActivities(deps: ActivityDeps) {
       runLog({ runId: lease.runId, hostId: lease.hostId }).info({ provider: lease.provider }, 'host released');
     },
   };
+}
+
+/** Waits for the first heartbeat of the lease's agent; AgentStartTimeout (with the console tail) when none comes in time. */
+async function awaitAgent(provider: HostProvider, lease: HostLease, input: ProvisionInput): Promise<HostLease> {
+  const store = openStore(input.storeUri);
+  const since = Date.now();
+  const startS = input.host.provider === 'gce' ? input.host.agent_start_timeout_s : AGENT_START_S;
+  for (;;) {
+    const agent = await store.getJson<AgentHeartbeat>(agentKey(input.runId, lease.hostId));
+    if (agent && isAgentOf(agent, lease)) {
+      runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).info({ provider: lease.provider, seconds: (Date.now() - since) / 1000 }, 'host up');
+      return lease;
+    }
+    const state = await provider.state(lease);
+    if (state.kind === 'gone') {
+      const tail = await provider.logTail(lease, 30);
+      throw new Error(`agent on ${lease.hostId} exited before its first heartbeat: ${state.reason}\n${tail.join('\n')}`);
+    }
+    if (Date.now() - since > startS * 1000) {
+      const logTail = await provider.logTail(lease, 30).catch(() => []);
+      const details: AgentStartTimeoutDetails = { hostId: lease.hostId, hostIndex: lease.hostIndex, waitedS: Math.round((Date.now() - since) / 1000), provisionedAt: lease.provisionedAt, logTail };
+      throw ApplicationFailure.create({
+        type: AGENT_START_TIMEOUT,
+        message:
+          `the agent on ${lease.hostId} wrote no heartbeat within ${startS} s (host.agent_start_timeout_s); the host was deleted. ` +
+          'Read its console tail (boot, driver, image pull) in the details; a slow first boot needs a larger agent_start_timeout_s.',
+        nonRetryable: true,
+        details: [details],
+      });
+    }
+    Context.current().heartbeat();
+    await Context.current().sleep(500);
+  }
+}
+
+/** The cancellation to report when the run cancelled this activity or is gone; undefined otherwise. */
+function runCancellation(): Error | undefined {
+  const signal = activityContext()?.cancellationSignal;
+  const reason = signal?.aborted ? (signal.reason as Error | undefined) : undefined;
+  return reason && RUN_GONE.has(reason.message) ? reason : undefined;
 }
 
 /** A local agent is known by its pid; a VM's agent by having started on this VM (not an earlier one of the same name). */

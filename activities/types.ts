@@ -42,6 +42,17 @@ export interface ProvisionInput {
   gpus?: number | null;
 }
 
+/** What an AgentStartTimeout failure of provisionHost carries (the host is already deleted). */
+export interface AgentStartTimeoutDetails {
+  hostId: string;
+  hostIndex: number;
+  waitedS: number;
+  /** When the VM was created: it was billed from then until its deletion. */
+  provisionedAt: string;
+  /** The host's console (serial port) tail: boot, driver, image pull, agent. */
+  logTail: string[];
+}
+
 export interface RunJobInput {
   lease: HostLease;
   storeUri: string;

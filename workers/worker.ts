@@ -6,6 +6,8 @@ import { jobProgressSignal, TASK_QUEUE } from '../workflows/messages';
 import { projectRoot, venvPython } from '../src/paths';
 import type { TemporalSettings } from '../src/client/connection';
 import { connectClient } from '../src/client/temporalClient';
+import { scheduleReaperOnStart } from '../src/client/reaper';
+import { log } from '../src/log';
 
 export interface FineTuneWorker {
   worker: Worker;
@@ -30,6 +32,10 @@ export async function createFineTuneWorker(settings: TemporalSettings, taskQueue
     interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     activities,
   });
+  // No VM outlives its run: once a worker of a GCP project has started, the project's reaper runs.
+  const reaper = await scheduleReaperOnStart(client, taskQueue);
+  if (!reaper.scheduled && reaper.failed) log().warn(reaper, 'reaper not scheduled');
+  else log().info(reaper, reaper.scheduled ? 'reaper scheduled' : 'reaper not scheduled');
   return {
     worker,
     close: async () => {

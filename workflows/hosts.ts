@@ -1,11 +1,14 @@
 /**
  * The hosts a run holds. The workflow keeps at most one lease at a time;
  * a lost host is released and replaced by the next host index, so names stay
- * deterministic and a retried provision adopts instead of duplicating.
+ * deterministic and a retried provision adopts instead of duplicating. A host
+ * whose agent never started (AgentStartTimeout, already deleted) is a lost
+ * host too: the next index is provisioned, within monitor.max_host_losses.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { HostLease } from '../src/hosts/provider';
-import type { ProvisionInput } from '../activities/types';
+import { AGENT_START_TIMEOUT } from '../src/jobs/failures';
+import type { AgentStartTimeoutDetails, ProvisionInput } from '../activities/types';
 
 export interface HostVerbs {
   provisionHost(input: ProvisionInput): Promise<HostLease>;
@@ -16,6 +19,8 @@ export interface HostVerbs {
 export interface HostEvents {
   up(hostId: string): void;
   down(hostId: string): void;
+  /** A host was made but its agent never started; provisionHost deleted it. */
+  startFailed?(failed: AgentStartTimeoutDetails, reason: string): void;
 }
 
 export class HostPool {
@@ -31,8 +36,18 @@ export class HostPool {
   ) {}
 
   async current(): Promise<HostLease> {
-    if (!this.lease) {
-      this.lease = await this.verbs.provisionHost({ ...this.request, hostIndex: this.nextIndex });
+    while (!this.lease) {
+      const hostIndex = this.nextIndex;
+      try {
+        this.lease = await this.verbs.provisionHost({ ...this.request, hostIndex });
+      } catch (err) {
+        const failed = agentStartTimeout(err);
+        if (!failed) throw err;
+        this.nextIndex += 1;
+        this.events?.startFailed?.(failed.details, failed.message);
+        this.count(`${failed.details.hostId}: ${failed.message}`);
+        continue;
+      }
       this.nextIndex += 1;
       this.events?.up(this.lease.hostId);
     }
@@ -41,10 +56,14 @@ export class HostPool {
 
   /** Releases the lost host; the next current() provisions a new one. */
   async lost(reason: string): Promise<void> {
-    this.losses += 1;
     const lease = this.lease;
     this.lease = null;
     if (lease) await this.release(lease);
+    this.count(reason);
+  }
+
+  private count(reason: string): void {
+    this.losses += 1;
     if (this.losses > this.maxLosses) {
       throw ApplicationFailure.nonRetryable(
         `lost ${this.losses} hosts, more than monitor.max_host_losses (${this.maxLosses}); last: ${reason}`,
@@ -63,4 +82,9 @@ export class HostPool {
     await this.verbs.releaseHost(lease);
     this.events?.down(lease.hostId);
   }
+}
+
+function agentStartTimeout(err: unknown): { details: AgentStartTimeoutDetails; message: string } | null {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure) || err.cause.type !== AGENT_START_TIMEOUT) return null;
+  return { details: err.cause.details?.[0] as AgentStartTimeoutDetails, message: `${AGENT_START_TIMEOUT}: ${err.cause.message}` };
 }

@@ -4,10 +4,12 @@
  * the business process; side effects live in activities.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -15,7 +17,7 @@ import {
   workflowInfo,
   type ActivityInterfaceFor,
 } from '@temporalio/workflow';
-import type { Activities, HostLostDetails, JobResult, PreparedRun, PromoteResult } from '../activities/types';
+import type { Activities, AgentStartTimeoutDetails, HostLostDetails, JobResult, PreparedRun, PromoteResult } from '../activities/types';
 import { expectedGpus } from '../src/config/machineGpus';
 import { parseConfig } from '../src/config/parse';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
@@ -146,15 +148,26 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       startToCloseTimeout: `${waitS + 900} seconds`,
       heartbeatTimeout: '5 minutes',
       retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['QuotaExceeded', 'CapacityUnavailable', 'HostConfigInvalid'] },
+      // A cancelled run waits for provisionHost to delete the VM it was making or booting, so
+      // the run never closes with a VM that no lease names.
+      ...(patched('provision-deletes-on-cancel') ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
     });
+    const startFailed = (failed: AgentStartTimeoutDetails, reason: string): void => {
+      // No job ran on it, so no steps are redone: the loss costs the wait for the next host.
+      const checkpoint = progress.lastCheckpointStep;
+      recordLoss(progress, progress.stage, { hostId: failed.hostId, reason, preempted: false, lastStep: checkpoint ?? 0, lastCheckpointStep: checkpoint, jobId: 'none' }, new Date());
+      setCurrentDetails(renderDetails(progress));
+      notifier?.send('host_lost', { ...facts(), host: { hostId: failed.hostId, reason, preempted: false, maxHostLosses: run.config.monitor.max_host_losses } });
+    };
     hosts = new HostPool(
       { provisionHost: provisioning.provisionHost, releaseHost: short.releaseHost },
       { runId, storeUri: run.storeUri, host, gpus: expectedGpus(run.config) },
       config.monitor.max_host_losses,
-      { up: (hostId) => bill.hostUp(hostId), down: (hostId) => bill.hostDown(hostId) },
+      { up: (hostId) => bill.hostUp(hostId), down: (hostId) => bill.hostDown(hostId), startFailed },
     );
     const lease = await hosts.current();
     progress.host = lease.hostId;
+    closeLosses(progress, 'provision', new Date());
     done('provision');
 
     const runStage = async (name: StageName, inputs: Record<string, string>, params: object, jobTag?: string): Promise<JobResult> => {

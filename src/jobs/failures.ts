@@ -49,4 +49,6 @@ export const FAILURES: Record<FailureClass, FailureKind> = {
 };
 
 export const HOST_LOST = 'HostLost';
+/** A host whose agent wrote no heartbeat within its start timeout: deleted at once, and counted as a lost host. */
+export const AGENT_START_TIMEOUT = 'AgentStartTimeout';
 export const STAGE_HUNG = FAILURES.hang.type;

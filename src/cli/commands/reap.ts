@@ -3,7 +3,7 @@
  * reapOrphanHosts workflow, on a worker), now or on a schedule.
  */
 import type { Command } from 'commander';
-import { REAPER_SCHEDULE_ID, ensureReaperSchedule } from '../../client/reaper';
+import { ensureReaperSchedule, reaperIntervalProblem, reaperScheduleId } from '../../client/reaper';
 import type { ReapReport } from '../../../activities/reaper';
 import { TASK_QUEUE } from '../../../workflows/messages';
 import { action, positiveInt } from '../action';
@@ -27,7 +27,7 @@ export function reapCommand(program: Command): void {
     .option('--zones <list>', 'comma-separated zones; default all')
     .option('--min-age <seconds>', 'leave hosts younger than this alone (their run may be starting)', positiveInt, 900)
     .option('--dry-run', 'report what would be deleted, delete nothing')
-    .option('--schedule <interval>', 'instead of now, create or update the reaper schedule to run every interval (e.g. 30m)')
+    .option('--schedule <interval>', 'instead of now, create or update the reaper schedule to run every interval (e.g. 30m); workers create it at start')
     .option('--task-queue <queue>', 'task queue of the workers', TASK_QUEUE)
     .action(
       action<[], ReapOptions>(async ({ out, opts }) => {
@@ -41,11 +41,13 @@ export function reapCommand(program: Command): void {
         };
         await withTemporal(async (t) => {
           if (opts.schedule) {
-            if (!/^\d+(s|m|h|d)$/.test(opts.schedule)) throw new CliError(`--schedule ${opts.schedule}: use a number and a unit, e.g. 30m, 6h`, EXIT.badInput);
+            const problem = reaperIntervalProblem(opts.schedule);
+            if (problem) throw new CliError(`--schedule ${problem}`, EXIT.badInput);
             const every = opts.schedule as `${number}m`;
+            const scheduleId = reaperScheduleId(project);
             await ensureReaperSchedule(t.client, { ...input, every, taskQueue: opts.taskQueue });
-            out.result({ scheduleId: REAPER_SCHEDULE_ID, every: opts.schedule, ...input }, [
-              `reaper schedule ${REAPER_SCHEDULE_ID}: every ${opts.schedule} in ${project} (finetune schedule describe ${REAPER_SCHEDULE_ID})`,
+            out.result({ scheduleId, every: opts.schedule, ...input }, [
+              `reaper schedule ${scheduleId}: every ${opts.schedule} in ${project} (finetune schedule describe ${scheduleId})`,
             ]);
             return;
           }
