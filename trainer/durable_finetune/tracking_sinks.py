@@ -3,7 +3,7 @@ files uploaded to the store, an MLflow tracking server, W&B. Each has open, log,
 (a checkpoint was committed) and close; any of them may raise, which ends that sink only.
 
 params.tracking, as the config's `tracking:` section puts it in the job:
-    mlflow: {tracking_uri, experiment}
+    mlflow: {tracking_uri, experiment, token: secret:env:<NAME>}
     wandb:  {project, entity, mode, api_key: secret:env:<NAME>}
 """
 from __future__ import annotations
@@ -78,12 +78,18 @@ class MlflowSink:
         self.cfg, self.run_id, self.lineage, self.job_id, self.params = cfg, run_id, lineage, job_id, params
         self.client = None
         self.mlflow_run: str | None = None
+        self.secrets: list[str] = []
 
     def open(self) -> None:
         # The client's defaults retry a refused connection for minutes; a server that is down
         # should cost one warning soon after the stage starts, not a stuck close at its end.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+        if self.cfg.get("token"):
+            # The client reads a bearer token only from its environment: this process's, in memory.
+            token = resolve_secret("tracking.mlflow.token", self.cfg["token"])
+            self.secrets.append(token)
+            os.environ["MLFLOW_TRACKING_TOKEN"] = token
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 

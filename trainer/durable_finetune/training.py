@@ -10,7 +10,9 @@
 - no trainable parameters before the first step, or trainable weights that
   have not moved after the first `noop_check_steps` optimizer steps, is a
   failure (`no_op_training`): a frozen adapter trains nothing, silently;
-- progress.json on every logged step.
+- progress.json on every logged step;
+- each logged step's metrics tracked (tracking.py): TensorBoard files in the store,
+  MLflow and W&B when params.tracking names them.
 
 With several ranks (launcher.py) every rank runs this same code: rank 0 alone
 writes progress and commits checkpoints, every rank resumes from the
@@ -32,6 +34,7 @@ from .checkpoint import checkpoint_steps, commit_checkpoint, download_checkpoint
 from .progress import Progress
 from .ranks import barrier, read_plan
 from .stages.common import StageContext, StageFailure, debug_param, fault_on_this_rank, inject_fault
+from .tracking import stage_tracker
 
 # Metrics worth keeping in progress history (trl names); loss is kept separately.
 # Elements of each trainable tensor compared before and after the first steps: enough
@@ -314,6 +317,22 @@ def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag,
     fault, at_step = debug_param(ctx.params, "debug_inject"), ctx.params.get("debug_inject_at_step")
     if fault and at_step is not None and fault_on_this_rank(ctx):
         trainer.add_callback(FaultAtStep(str(fault), int(at_step)))
+    tracker = stage_tracker(ctx, job_tag(ctx.job_id), start_step)
+    if tracker is None:
+        return _train(ctx, trainer, progress, stop, resume_path, cb)
+    # First, so that the step a later callback stops on (the DPO collapse guard) is tracked too.
+    trainer.callback_handler.callbacks.insert(0, tracker)
+    outcome = "failed"
+    try:
+        interrupted, out = _train(ctx, trainer, progress, stop, resume_path, cb)
+        outcome = "interrupted" if interrupted else "finished"
+        return interrupted, out
+    finally:
+        tracker.close(outcome)
+
+
+def _train(ctx: StageContext, trainer, progress: Progress, stop: StopFlag, resume_path: str | None,
+           cb: DurableCallback) -> tuple[bool, Any]:
     out = trainer.train(resume_from_checkpoint=resume_path)
     step = trainer.state.global_step
     # Agreed once more after the last step: a notice that reached one rank after the last step end
