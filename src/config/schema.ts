@@ -12,6 +12,7 @@ import { refProblem, type RefKind } from './refs';
 import { hfRefProblem, isHfRef } from '../hub/ref';
 import { secretRefProblem } from '../secrets/ref';
 import { NotifyConfig } from '../notify/config';
+import { TrackingConfig } from './tracking';
 
 const name = z
   .string()
@@ -296,7 +297,7 @@ export const GceHostConfig = z
 export const HostConfig = z.discriminatedUnion('provider', [LocalHostConfig, GceHostConfig]);
 
 /** Fields that hold secret references: an error never echoes their value, which may be a secret pasted by mistake. */
-export const SECRET_FIELDS = new Set(['model.token', 'promote.token', 'notify.webhooks.*.secret']);
+export const SECRET_FIELDS = new Set(['model.token', 'promote.token', 'notify.webhooks.*.secret', 'tracking.mlflow.token', 'tracking.wandb.api_key']);
 
 /**
  * How promote publishes to the Hub (output: hf:<org>/<name>; docs/config.md).
@@ -354,6 +355,8 @@ export const PipelineConfig = z
     cost: CostConfig.prefault({}),
     /** Webhooks told of approval waits, the run's end, budget stops and host losses (src/notify/config.ts). */
     notify: NotifyConfig.prefault({}),
+    /** Where the training stages also send their per-step metrics: MLflow, W&B (src/config/tracking.ts, docs/tracking.md). */
+    tracking: TrackingConfig.prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -7,7 +7,7 @@
 import { EvalConfig } from '../config/schema';
 import { runKey, stageKey, type StageName, type StageProgressFile, type StageStatusFile } from '../jobs/contract';
 import { renderReportHtml } from '../report/html';
-import { baseModelOf, type ReportData, type RunSummary, type StageTiming } from '../report/data';
+import { baseModelOf, tensorboardLink, type ReportData, type RunSummary, type StageTiming } from '../report/data';
 import { openStore } from '../store/open';
 import type { Store } from '../store/store';
 import type { GateOutcome } from './gate';
@@ -99,6 +99,8 @@ async function writeReport(store: Store, ctx: ScoreContext, evaluation: Evaluati
     store.getJson<GateOutcome>(runKey(ctx.runId, 'report/gate.json')),
     store.getJson<Parameters<typeof baseModelOf>[0]>(runKey(ctx.runId, 'run.json')),
   ]);
+  const tensorboardKey = runKey(ctx.runId, 'tensorboard');
+  const tensorboard = tensorboardLink(store.uri, tensorboardKey, await store.list(`${tensorboardKey}/`));
   const stages: StageTiming[] = [];
   for (const stage of STAGES) {
     const s = await store.getJson<StageStatusFile & { duration_s?: number }>(stageKey(ctx.runId, stage, 'status.json'));
@@ -117,6 +119,7 @@ async function writeReport(store: Store, ctx: ScoreContext, evaluation: Evaluati
     stages,
     gate: gate ?? null,
     baseModel: baseModelOf(run),
+    tensorboard,
   };
   await store.putBytes(runKey(ctx.runId, 'report/report.html'), Buffer.from(renderReportHtml(data), 'utf8'));
 }

@@ -3,6 +3,7 @@
  * model's reply to every item with its scores, the training curves from
  * progress.json, the stages' timing, and the gate's decision.
  */
+import * as path from 'node:path';
 import type { GateOutcome } from '../eval/gate';
 import type { EvalItem } from '../eval/items';
 import type { RunMetrics } from '../eval/metrics';
@@ -10,6 +11,7 @@ import { higherIsBetter } from '../eval/metricInfo';
 import { seededRandom } from '../eval/bootstrap';
 import type { ItemResult } from '../eval/score';
 import type { ProgressPoint } from '../jobs/contract';
+import { fileUriToPath } from '../store/uri';
 import type { SplitFacts } from '../cost/ledger';
 
 /** The run as the workflow knows it when it scores (RunProgress's shape, minus what the report does not need). */
@@ -77,6 +79,27 @@ export interface ReportData {
   gate: GateOutcome | null;
   /** Absent in reports of runs scored before it was recorded. */
   baseModel?: BaseModelLine | null;
+  /** The run's TensorBoard files; null or absent when the training stages wrote none. */
+  tensorboard?: TensorBoardLink | null;
+}
+
+/** Where the run's TensorBoard files are: runs/<run>/tensorboard/<lineage>/ (trainer/durable_finetune/tracking.py). */
+export interface TensorBoardLink {
+  /** What `tensorboard --logdir` takes: the folder of a file:// store, or the gs:// URI. */
+  logdir: string;
+  /** The folder relative to report.html (runs/<run>/report/). */
+  href: string;
+  /** One TensorBoard run per training lineage: sft, dpo, dpo.r2, ... */
+  runs: string[];
+}
+
+/** The TensorBoard link of a run whose store lists `keys` under runs/<run>/tensorboard/; null when none. */
+export function tensorboardLink(storeUri: string, tensorboardKey: string, keys: string[]): TensorBoardLink | null {
+  const prefix = `${tensorboardKey}/`;
+  const runs = [...new Set(keys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('/')[0]))].sort();
+  if (runs.length === 0) return null;
+  const logdir = storeUri.startsWith('file:') ? path.join(fileUriToPath(storeUri), ...tensorboardKey.split('/')) : `${storeUri}/${tensorboardKey}`;
+  return { logdir, href: '../tensorboard/', runs };
 }
 
 export interface PickedItem {

@@ -143,7 +143,16 @@ ${lineChart('sft-loss', 'SFT loss', [{ name: 'loss', points: series(data.curves.
 ${lineChart('dpo-loss', 'DPO loss', [{ name: 'loss', points: series(data.curves.dpo, 'loss') }])}
 ${lineChart('dpo-rewards', 'DPO rewards', rewards)}
 ${lineChart('dpo-accuracy', 'DPO reward accuracy', [{ name: 'accuracies', points: series(data.curves.dpo, 'rewards/accuracies') }])}
-</div></section>`;
+</div>${tensorboardLine(data)}</section>`;
+}
+
+/** Every logged step of every training lineage, in TensorBoard: the folder, and the command that opens it. */
+function tensorboardLine(data: ReportData): string {
+  const tb = data.tensorboard;
+  if (!tb) return '';
+  const logdir = /^[\w@%+=:,./-]+$/.test(tb.logdir) ? tb.logdir : `'${tb.logdir.replace(/'/g, `'\\''`)}'`;
+  return `
+<p id="tensorboard">Every logged step (loss, learning rate, grad norm, tokens/s, DPO rewards and margins) of ${tb.runs.map((r) => `<code>${esc(r)}</code>`).join(', ')} in TensorBoard: <a href="${esc(tb.href)}">runs/${esc(data.runId)}/tensorboard/</a> · <code>tensorboard --logdir ${esc(logdir)}</code></p>`;
 }
 
 interface Series {

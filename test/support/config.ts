@@ -1,4 +1,19 @@
+import assert from 'node:assert/strict';
+import { ConfigInvalid, parseConfig, type ConfigIssue } from '../../src/config/parse';
 import type { PipelineConfigInput } from '../../src/config/schema';
+
+/** The issue parseConfig(raw) reports for `field`; fails the test when it parses or names another field. */
+export function configIssue(raw: object, field: string): ConfigIssue {
+  try {
+    parseConfig(raw);
+  } catch (err) {
+    assert.ok(err instanceof ConfigInvalid, String(err));
+    const found = err.issues.find((i) => i.field === field);
+    assert.ok(found, JSON.stringify(err.issues));
+    return found;
+  }
+  assert.fail(`expected ConfigInvalid naming ${field}`);
+}
 
 /** A valid config for workflow tests; the scripted activities never read its paths. */
 export function testConfig(overrides: Partial<PipelineConfigInput> = {}): PipelineConfigInput {

@@ -133,6 +133,10 @@ export async function buildReportFixture(): Promise<ReportFixture> {
     });
   await progress('sft', sftHistory);
   await progress('dpo', dpoHistory);
+  // What the training stages upload (trainer/durable_finetune/tracking.py): event files per lineage.
+  for (const lineage of ['sft', 'dpo', 'dpo.r2']) {
+    await store.putBytes(runKey(runId, `tensorboard/${lineage}/events.out.tfevents.1796236975.host.1.0`), Buffer.from('events'));
+  }
   const timings: [string, string, number][] = [['preflight', 'preflight-1', 21], ['sft', 'sft-2', 412], ['merge', 'merge-1', 35], ['dpo', 'dpo-1', 198], ['generate', 'generate-1', 64]];
   for (const [stage, jobId, seconds] of timings) {
     await store.putJson(stageKey(runId, stage as 'sft', 'status.json'), {

@@ -5,24 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigInvalid, parseConfig } from '../../src/config/parse';
+import { parseConfig } from '../../src/config/parse';
+import { configIssue } from '../support/config';
 import * as path from 'node:path';
 import { resolveLocalPaths } from '../../src/config/load';
 import { projectRoot } from '../../src/paths';
 
 const base = { name: 'p', store: '/tmp/s', model: { base: 'hf:tiny-org/tiny-llama' }, data: { sft: 'sft.jsonl', preferences: 'preferences.jsonl', eval: 'eval.jsonl' } };
 
-function issue(raw: object, field: string) {
-  try {
-    parseConfig(raw);
-  } catch (err) {
-    assert.ok(err instanceof ConfigInvalid, String(err));
-    const found = err.issues.find((i) => i.field === field);
-    assert.ok(found, JSON.stringify(err.issues));
-    return found;
-  }
-  assert.fail(`expected ConfigInvalid naming ${field}`);
-}
+const issue = configIssue;
 
 test('a Hub output takes a promote.token reference; private and no overwrite by default; kept as written by path resolution', () => {
   const c = parseConfig({ ...base, output: 'hf:acme/tiny-ft', promote: { token: 'secret:env:HF_WRITE_TOKEN' } });

@@ -70,6 +70,15 @@ describe('metrics.json and report.html of a scored run', () => {
     assert.match(html, /data-series="margins"/);
   });
 
+  it('links the run\'s TensorBoard folder, names its lineages and gives the command that opens it', () => {
+    const line = /<p id="tensorboard">(.*?)<\/p>/s.exec(html)?.[1] ?? '';
+    assert.match(line, /<code>dpo<\/code>, <code>dpo\.r2<\/code>, <code>sft<\/code>/);
+    assert.match(line, new RegExp(`<a href="\\.\\./tensorboard/">runs/${f.runId}/tensorboard/</a>`));
+    assert.ok(line.includes(`<code>tensorboard --logdir ${f.dir}/runs/${f.runId}/tensorboard</code>`), line);
+    // The link resolves from report.html's folder to the folder the stages wrote.
+    assert.ok(fs.existsSync(`${f.dir}/runs/${f.runId}/report/../tensorboard/dpo.r2`));
+  });
+
   it('puts real outputs side by side: regressions, disagreements, random items', () => {
     for (const group of ['regression', 'disagreement', 'random']) assert.match(html, new RegExp(`data-group="${group}"`));
     assert.match(html, /Paris is famous for its cafes and long summer evenings \[1\]/);

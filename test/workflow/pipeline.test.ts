@@ -49,6 +49,7 @@ describe('fineTunePipeline', () => {
     assert.equal(result.promoted.model, 'dpo');
     assert.equal(progress?.state, 'succeeded');
     assert.equal(progress?.stages.generate.state, 'succeeded');
+    assert.ok(!('tracking' in recorder.jobs[1].params), 'no tracking: section, no tracking params');
   });
 
   it('chains fingerprints: merge gets the SFT adapter, DPO gets the merged model', async () => {
@@ -62,10 +63,15 @@ describe('fineTunePipeline', () => {
     assert.deepEqual(Object.keys(generate.params.models as object).sort(), ['base', 'dpo', 'sft']);
   });
 
-  it('passes model.dtype to every stage that loads weights, generate included', async () => {
-    const { recorder } = await run({}, testConfig({ model: { base: '/tmp/model', dtype: 'bfloat16' } }));
+  it('passes model.dtype to every stage that loads weights, generate included, and tracking: to the training stages', async () => {
+    const tracking = { wandb: { project: 'tiny', api_key: 'secret:env:WANDB_API_KEY' } };
+    const { recorder } = await run({}, testConfig({ model: { base: '/tmp/model', dtype: 'bfloat16' }, tracking }));
     for (const stage of ['sft', 'merge', 'dpo', 'generate']) {
-      assert.equal(recorder.jobs.find((j) => j.stage === stage)!.params.dtype, 'bfloat16', stage);
+      const params = recorder.jobs.find((j) => j.stage === stage)!.params;
+      assert.equal(params.dtype, 'bfloat16', stage);
+      // The reference travels, never a key; only the stages that train track.
+      const expected = stage === 'sft' || stage === 'dpo' ? { wandb: { ...tracking.wandb, mode: 'online' } } : undefined;
+      assert.deepEqual(params.tracking, expected, stage);
     }
   });
 
