@@ -70,7 +70,7 @@ function valueAt(raw: unknown, path: PropertyKey[]): { present: boolean; value: 
     if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, key)) return { present: false, value: undefined };
     v = (v as Record<PropertyKey, unknown>)[key];
   }
-  return { present: true, value: v };
+  return { present: v !== undefined, value: v };
 }
 
 function problemOf(issue: z.core.$ZodIssue, present: boolean, given: unknown): string {

@@ -12,6 +12,8 @@
 import type { InstancesClient, ZoneOperationsClient, protos } from '@google-cloud/compute';
 import { createHash } from 'node:crypto';
 import { expectedGpus } from '../config/machineGpus';
+import { checkRunId } from '../jobs/runId';
+import { quoted } from '../printable';
 import type { GceHostConfig } from '../config/schema';
 import { classifyOperationErrors, classifyThrown, quotaFromMessage, type Classified, type ComputeError } from './gceDecisions';
 import { HostLease, HostProvider, HostRequest, HostState, hostIdOf } from './provider';
@@ -77,7 +79,18 @@ export class ProvisionPending extends Error {
 }
 
 export class HostConfigInvalid extends Error {
-  readonly name = 'HostConfigInvalid';
+  readonly name: string = 'HostConfigInvalid';
+}
+
+/** A VM of this run's name belongs to another run (or to no run of ours): it is neither adopted nor deleted. */
+export class VmNameTaken extends HostConfigInvalid {
+  override readonly name = 'VmNameTaken';
+  constructor(readonly instance: string, readonly zone: string, readonly runId: string, readonly owner: string | undefined) {
+    super(
+      `instance ${instance} in ${zone} is not run ${runId}'s: its ${METADATA_RUN_ID} metadata says ${owner === undefined ? 'nothing' : quoted(owner)}. ` +
+        'Provisioning never adopts or deletes another run\'s VM; start this run under another run id, or delete that VM if it is stale (finetune reap).',
+    );
+  }
 }
 
 export class ProvisionCancelled extends Error {
@@ -87,24 +100,35 @@ export class ProvisionCancelled extends Error {
 const ALIVE = new Set(['PROVISIONING', 'STAGING', 'RUNNING', 'REPAIRING']);
 const TRANSIENT_TRIES = 6;
 
-/** `ft-<run slug>-<hash>-h<n>`: a valid GCE name, unique per (run id, host index), stable across retries. */
+/**
+ * `ft-<run slug>-<hash>-h<n>`: a valid GCE name, stable across retries. The slug is cut to fit, so
+ * the name is unique per (run id, host index) through the hash: 64 bits of sha256 of the whole run
+ * id, so two live runs practically never share a name; provision refuses a VM of another run anyway.
+ */
 export function instanceName(runId: string, hostIndex: number): string {
-  const tail = `-${hashOf(runId)}-h${hostIndex}`;
+  const tail = `-${hashOf(checkRunId(runId))}-h${hostIndex}`;
   const room = 63 - 'ft-'.length - tail.length;
   return `ft-${slugOf(runId).slice(0, room).replace(/-+$/, '') || 'run'}${tail}`;
 }
 
 /** A label value for the run id (labels allow [a-z0-9_-], 63 chars); the exact id is in metadata. */
 export function runLabel(runId: string): string {
-  return `${slugOf(runId).slice(0, 55).replace(/-+$/, '')}-${hashOf(runId)}`;
+  return `${slugOf(runId).slice(0, 63 - 1 - RUN_HASH_CHARS).replace(/-+$/, '')}-${hashOf(runId)}`;
 }
 
 function slugOf(runId: string): string {
   return runId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
 }
 
+const RUN_HASH_CHARS = 16;
+
 function hashOf(runId: string): string {
-  return createHash('sha256').update(runId).digest('hex').slice(0, 6);
+  return createHash('sha256').update(runId).digest('hex').slice(0, RUN_HASH_CHARS);
+}
+
+/** The run a VM was made for: its metadata holds the exact id; a VM without it is not ours to adopt. */
+function ownerOf(inst: IInstance): string | undefined {
+  return inst.metadata?.items?.find((i) => i.key === METADATA_RUN_ID)?.value ?? undefined;
 }
 
 /** Client options for a Compute API stand-in at FINETUNE_GCE_API_ENDPOINT (http://host:port), if set. */
@@ -155,7 +179,7 @@ export class GceHostProvider implements HostProvider {
     const hostId = hostIdOf(req.runId, req.hostIndex);
 
     for (const zone of cfg.zones) {
-      const found = await this.getInstance(cfg.project, zone, name);
+      const found = await this.ownInstance(cfg.project, zone, name, req.runId);
       if (found && ALIVE.has(found.status ?? '')) return leaseOf(req, hostId, cfg.project, zone, found);
       if (found) await this.deleteInstance(cfg.project, zone, name);
     }
@@ -306,7 +330,7 @@ export class GceHostProvider implements HostProvider {
       const why = verdict.errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
       switch (verdict.decision) {
         case 'adopt': {
-          const found = await this.getInstance(cfg.project, zone, name);
+          const found = await this.ownInstance(cfg.project, zone, name, req.runId);
           if (found && ALIVE.has(found.status ?? '')) return { kind: 'created', instance: found };
           if (found) await this.deleteInstance(cfg.project, zone, name);
           break;
@@ -318,15 +342,15 @@ export class GceHostProvider implements HostProvider {
         }
         case 'next-zone':
         case 'drop-zone':
-          await this.deleteLeftover(cfg.project, zone, name);
+          await this.deleteLeftover(cfg.project, zone, name, req.runId);
           return { kind: verdict.decision === 'drop-zone' ? 'drop' : 'next', why };
         case 'quota': {
-          await this.deleteLeftover(cfg.project, zone, name);
+          await this.deleteLeftover(cfg.project, zone, name, req.runId);
           const q = verdict.errors.find((e) => e.quota)?.quota ?? quotaFromMessage(why);
           throw new QuotaExceeded(q?.metric ?? 'unknown', q?.region, zone, verdict.errors);
         }
         case 'invalid':
-          await this.deleteLeftover(cfg.project, zone, name);
+          await this.deleteLeftover(cfg.project, zone, name, req.runId);
           throw new HostConfigInvalid(`Compute Engine refused ${name} in ${zone}: ${why}`);
       }
       await this.pause(delay);
@@ -429,8 +453,15 @@ export class GceHostProvider implements HostProvider {
   }
 
   /** A failed create can leave a stopped shell of the instance behind; delete it so the name is free. */
-  private async deleteLeftover(project: string, zone: string, name: string): Promise<void> {
-    if (await this.getInstance(project, zone, name)) await this.deleteInstance(project, zone, name);
+  private async deleteLeftover(project: string, zone: string, name: string, runId: string): Promise<void> {
+    if (await this.ownInstance(project, zone, name, runId)) await this.deleteInstance(project, zone, name);
+  }
+
+  /** The VM of that name if it is this run's, undefined if there is none, VmNameTaken if it is another's. */
+  private async ownInstance(project: string, zone: string, name: string, runId: string): Promise<IInstance | undefined> {
+    const found = await this.getInstance(project, zone, name);
+    if (found && ownerOf(found) !== runId) throw new VmNameTaken(name, zone, runId, ownerOf(found));
+    return found;
   }
 
   private checkCancelled(): void {

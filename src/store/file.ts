@@ -114,7 +114,8 @@ export class FileStore implements Store {
     const final = this.pathOf(key);
     const dir = path.dirname(final);
     await fs.mkdir(dir, { recursive: true });
-    const tmp = path.join(dir, `.${path.basename(final)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    // The name is cut so the temp name fits a filesystem's 255 bytes even when the key's own name does just so.
+    const tmp = path.join(dir, `.${path.basename(final).slice(0, 64)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
       await fill(tmp);
       if (createOnly) {
