@@ -35,6 +35,5 @@ export interface HostProvider {
   logTail(lease: HostLease, lines: number): Promise<string[]>;
 }
 
-export function hostIdOf(runId: string, hostIndex: number): string {
-  return `${runId}-h${hostIndex}`;
-}
+/** `<run id>-h<n>`, the run id checked (src/jobs/runId.ts). */
+export { hostIdOf } from '../jobs/runId';
