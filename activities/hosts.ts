@@ -1,13 +1,13 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CapacityUnavailable, GceHostProvider, HostConfigInvalid, QuotaExceeded } from '../src/hosts/gce';
 import { LocalHostProvider } from '../src/hosts/local';
-import type { HostLease, HostProvider } from '../src/hosts/provider';
+import { agentStartTimeoutS, type HostLease, type HostProvider } from '../src/hosts/provider';
 import type { PipelineConfig } from '../src/config/schema';
 import { openStore } from '../src/store/open';
 import { agentKey, type AgentHeartbeat } from '../src/jobs/contract';
 import { AGENT_START_TIMEOUT } from '../src/jobs/failures';
 import type { ActivityDeps } from './deps';
-import type { AgentStartTimeoutDetails, ProvisionInput } from './types';
+import type { AgentStartTimeoutDetails, ProvisionInput, ReleaseReceipt } from './types';
 import { runLog } from '../src/log';
 import * as path from 'node:path';
 
@@ -34,8 +34,6 @@ export function hostProvider(deps: ActivityDeps, host: PipelineConfig['host'] | 
   });
 }
 
-/** How long a new agent has to write its first heartbeat. */
-const AGENT_START_S = 120;
 /**
  * Why an activity is cancelled when its run no longer wants the host: the run was cancelled,
  * or it is gone (terminated). Not a worker shutdown or timeout: a retry adopts the VM then.
@@ -61,13 +59,18 @@ export function hostActivities(deps: ActivityDeps) {
         if (!cancelled && !(err instanceof ApplicationFailure && err.type === AGENT_START_TIMEOUT)) throw err;
         await provider.release(lease);
         runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).warn({ provider: lease.provider, cancelled: !!cancelled }, 'host deleted before its agent started');
+        // Its bill ends here: the workflow's ledger charges it, insert to delete, as a failed provision.
+        if (!cancelled) ((err as ApplicationFailure).details?.[0] as AgentStartTimeoutDetails).deletedAt = new Date().toISOString();
         throw cancelled ?? err;
       }
     },
 
-    async releaseHost(lease: HostLease): Promise<void> {
+    /** Deletes the host and answers when the delete completed: the end of its bill. */
+    async releaseHost(lease: HostLease): Promise<ReleaseReceipt> {
       await hostProvider(deps, { provider: lease.provider }).release(lease);
+      const deletedAt = new Date().toISOString();
       runLog({ runId: lease.runId, hostId: lease.hostId }).info({ provider: lease.provider }, 'host released');
+      return { deletedAt };
     },
   };
 }
@@ -76,12 +79,16 @@ export function hostActivities(deps: ActivityDeps) {
 async function awaitAgent(provider: HostProvider, lease: HostLease, input: ProvisionInput): Promise<HostLease> {
   const store = openStore(input.storeUri);
   const since = Date.now();
-  const startS = input.host.provider === 'gce' ? input.host.agent_start_timeout_s : AGENT_START_S;
+  const startS = agentStartTimeoutS(input.host);
   for (;;) {
     const agent = await store.getJson<AgentHeartbeat>(agentKey(input.runId, lease.hostId));
     if (agent && isAgentOf(agent, lease)) {
-      runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).info({ provider: lease.provider, seconds: (Date.now() - since) / 1000 }, 'host up');
-      return lease;
+      const readyAt = new Date();
+      runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).info(
+        { provider: lease.provider, seconds: (readyAt.getTime() - since) / 1000, bootSeconds: (readyAt.getTime() - Date.parse(lease.provisionedAt)) / 1000 },
+        'host up',
+      );
+      return { ...lease, readyAt: readyAt.toISOString() };
     }
     const state = await provider.state(lease);
     if (state.kind === 'gone') {

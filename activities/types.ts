@@ -49,8 +49,15 @@ export interface AgentStartTimeoutDetails {
   waitedS: number;
   /** When the VM was created: it was billed from then until its deletion. */
   provisionedAt: string;
+  /** When its delete completed (absent in failures recorded before it). */
+  deletedAt?: string;
   /** The host's console (serial port) tail: boot, driver, image pull, agent. */
   logTail: string[];
+}
+
+/** What releaseHost answers: when the host's delete completed, where its billing ends (absent in runs recorded before it). */
+export interface ReleaseReceipt {
+  deletedAt: string;
 }
 
 export interface RunJobInput {
@@ -142,7 +149,7 @@ export interface Activities {
   prepareRun(input: { runId: string; config: PipelineConfig }): Promise<PreparedRun>;
   provisionHost(input: ProvisionInput): Promise<HostLease>;
   runJob(input: RunJobInput): Promise<JobResult>;
-  releaseHost(lease: HostLease): Promise<void>;
+  releaseHost(lease: HostLease): Promise<ReleaseReceipt | void>;
   scoreRun(input: ScoreInput): Promise<RunMetrics>;
   /** Writes the gate's decision to report/gate.json and into report.html. */
   recordGate(input: RecordGateInput): Promise<void>;

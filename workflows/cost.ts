@@ -1,19 +1,26 @@
 /**
- * The run's bill, kept in the workflow: hosts' billed time from the ledger,
- * a warning at warn_fraction of the budget, and a stop before the budget
- * would be crossed (BudgetExceeded). Stopping cancels the running job; the
+ * The run's bill, kept in the workflow: every host billed from its insert to
+ * its delete (src/cost/ledger.ts), a warning at warn_fraction of the budget,
+ * and a stop before the budget would be crossed (BudgetExceeded), also by the
+ * boot of a host not yet made. Stopping cancels the running job; the
  * host's agent then commits a checkpoint on release, so a later run with
  * more budget resumes instead of starting over.
  */
-import { ApplicationFailure, CancellationScope, condition, log } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, log } from '@temporalio/workflow';
 import type { CostConfig } from '../src/config/schema';
+import type { AgentStartTimeoutDetails, ReleaseReceipt } from '../activities/types';
+import type { HostLease } from '../src/hosts/provider';
+import { AGENT_START_TIMEOUT } from '../src/jobs/failures';
 import {
   burnRate,
+  capacityWaited,
   costSplit,
   hostDown,
   hostUp,
   markRedone,
   newLedger,
+  provisionEmpty,
+  provisionFailed,
   spanEnd,
   spanStart,
   type CostSplit,
@@ -53,16 +60,69 @@ export class CostTracker {
   private warned = false;
   private tokens = 0;
 
+  /**
+   * `createToDelete`: bill each host from its insert to its delete (boot and failed
+   * provisions included) and stop before a boot could cross the budget; null in runs
+   * recorded before that (patched 'billing-create-to-delete'), which billed from the lease.
+   */
   constructor(
     private readonly config: CostConfig,
     private readonly usdPerHour: number,
+    private readonly createToDelete: { bootBoundS: number } | null = null,
   ) {}
 
-  hostUp(hostId: string): void {
-    hostUp(this.ledger, hostId, this.usdPerHour, Date.now());
+  /**
+   * Provisions through `provision`, billing what it made: the host from its insert
+   * (boot up to its first heartbeat), a VM whose agent never started (failed), a wait
+   * for capacity with no VM ($0). Refuses (BudgetExceeded) a provision whose boot could
+   * cross the budget. Runs recorded before this bill a host from when the lease came.
+   */
+  async provisioning(provision: () => Promise<HostLease>): Promise<HostLease> {
+    if (!this.createToDelete) {
+      const lease = await provision();
+      hostUp(this.ledger, lease.hostId, this.usdPerHour, Date.now());
+      return lease;
+    }
+    const over = this.overBudget('instead of provisioning a new host', this.createToDelete.bootBoundS);
+    if (over) throw over;
+    const startedMs = Date.now();
+    let lease: HostLease;
+    try {
+      lease = await provision();
+    } catch (err) {
+      this.provisionFailedWith(err, startedMs);
+      throw err;
+    }
+    const now = Date.now();
+    // A lease without readyAt (a provider that does not time its boot) is billed from when it came.
+    const bootMs = lease.readyAt ? Math.max(0, Date.parse(lease.readyAt) - Date.parse(lease.provisionedAt)) : 0;
+    if (lease.readyAt) capacityWaited(this.ledger, (now - startedMs - bootMs) / 1000);
+    hostUp(this.ledger, lease.hostId, this.usdPerHour, now, bootMs);
+    return lease;
   }
-  hostDown(hostId: string): void {
-    hostDown(this.ledger, hostId, Date.now());
+
+  /** Releases through `release`, billing the host until its delete completed (the provider's time where it says). */
+  async releasing(lease: HostLease, release: () => Promise<ReleaseReceipt | void>): Promise<void> {
+    const receipt = await release();
+    const lifetime = this.createToDelete && receipt?.deletedAt ? Date.parse(receipt.deletedAt) - Date.parse(lease.provisionedAt) : null;
+    hostDown(this.ledger, lease.hostId, Date.now(), lifetime);
+  }
+
+  private provisionFailedWith(err: unknown, startedMs: number): void {
+    const cause = err instanceof ActivityFailure ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type === AGENT_START_TIMEOUT) {
+      const d = cause.details?.[0] as AgentStartTimeoutDetails | undefined;
+      if (d) {
+        const lifetime = d.deletedAt ? Date.parse(d.deletedAt) - Date.parse(d.provisionedAt) : d.waitedS * 1000;
+        provisionFailed(this.ledger, d.hostId, this.usdPerHour, Date.now(), lifetime, `${cause.type}: ${cause.message}`);
+        return;
+      }
+    }
+    // No VM outlives a failed provision (activities/hosts.ts): a stockout or quota held none.
+    if (cause instanceof ApplicationFailure && cause.type === 'CapacityUnavailable') {
+      capacityWaited(this.ledger, (Date.now() - startedMs) / 1000);
+    }
+    provisionEmpty(this.ledger);
   }
   stageStart(stage: string, hostId: string): void {
     spanStart(this.ledger, stage, hostId, Date.now());
@@ -111,15 +171,18 @@ export class CostTracker {
 
   /**
    * BudgetExceeded when the hosts held now would cross the budget before the
-   * next check and their release (one more interval plus a minute).
+   * next check and their release (one more interval plus a minute); before a
+   * provision (`bootS` given), when a new host booting for that long and then
+   * deleted would cross it.
    */
-  overBudget(where: string): ApplicationFailure | null {
+  overBudget(where: string, bootS?: number): ApplicationFailure | null {
     const budget = this.config.budget_usd;
     if (budget === undefined) return null;
     const now = Date.now();
     const spent = costSplit(this.ledger, now).totalUsd;
-    const guardS = this.config.check_interval_s + 60;
-    const next = spent + (burnRate(this.ledger) * guardS) / 3600;
+    // Before a provision: the longest boot its VM may be billed (agent start timeout) and its delete.
+    const guard = bootS === undefined ? burnRate(this.ledger) * (this.config.check_interval_s + 60) : this.usdPerHour * (bootS + 60);
+    const next = spent + guard / 3600;
     if (!this.warned && spent >= this.config.warn_fraction * budget) {
       this.warned = true;
       log.warn(`run has spent $${spent.toFixed(2)} of its $${budget} budget`);
@@ -130,7 +193,8 @@ export class CostTracker {
       nonRetryable: true,
       message:
         `stopped ${where} before the $${budget} budget would be crossed: spent $${spent.toFixed(2)}, ` +
-        `$${next.toFixed(2)} by the next check. The last committed checkpoint is kept: rerun with the same run id and a larger cost.budget_usd to resume from it (finetune run <config> --run-id <this run id>).`,
+        (bootS === undefined ? `$${next.toFixed(2)} by the next check. ` : `$${next.toFixed(2)} if the next host's boot took its full ${bootS} s (agent start timeout) before its delete. `) +
+        `The last committed checkpoint is kept: rerun with the same run id and a larger cost.budget_usd to resume from it (finetune run <config> --run-id <this run id>).`,
       details: [{ budgetUsd: budget, spentUsd: spent, split: costSplit(this.ledger, now) }],
     });
   }

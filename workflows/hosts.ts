@@ -15,10 +15,8 @@ export interface HostVerbs {
   releaseHost(lease: HostLease): Promise<void>;
 }
 
-/** Told when a host starts and stops being billed (the cost ledger). */
+/** Told of hosts lost before their first job (billing wraps the verbs instead: workflows/cost.ts). */
 export interface HostEvents {
-  up(hostId: string): void;
-  down(hostId: string): void;
   /** A host was made but its agent never started; provisionHost deleted it. */
   startFailed?(failed: AgentStartTimeoutDetails, reason: string): void;
 }
@@ -49,7 +47,6 @@ export class HostPool {
         continue;
       }
       this.nextIndex += 1;
-      this.events?.up(this.lease.hostId);
     }
     return this.lease;
   }
@@ -80,7 +77,6 @@ export class HostPool {
 
   private async release(lease: HostLease): Promise<void> {
     await this.verbs.releaseHost(lease);
-    this.events?.down(lease.hostId);
   }
 }
 

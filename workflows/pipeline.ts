@@ -23,11 +23,11 @@ import { parseConfig } from '../src/config/parse';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
 import { HOST_LOST } from '../src/jobs/failures';
-import { trackingParams } from '../src/config/tracking';
-import { RunIdInvalid, runIdProblem } from '../src/jobs/runId';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import { hourlyRate } from '../src/cost/prices';
+import { agentStartTimeoutS } from '../src/hosts/provider';
+import { splitFacts } from '../src/cost/ledger';
 import { CostTracker, trainedTokens, type CostSummary } from './cost';
 import { dpoSummary, type DpoSummary, runDpo } from './dpo';
 import { EvalGate } from './gate';
@@ -92,10 +92,6 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     throw ApplicationFailure.nonRetryable((err as Error).message, 'ConfigInvalid');
   }
   const runId = workflowInfo().workflowId;
-  // A run started around our client (temporal CLI, another SDK) is checked here: its id becomes a store
-  // folder, VM name and agent argument. Behind a patch so a run already going under an old id still replays.
-  const badId = patched('run-id-checked') ? runIdProblem(runId) : undefined;
-  if (badId) throw ApplicationFailure.nonRetryable(new RunIdInvalid('run id (workflow id)', runId, badId).message, 'RunIdInvalid');
   const progress = newProgress(runId, config.name, config.model.base, new Date());
   let cost: CostTracker | null = null;
   const notifier = Notifier.of(config.notify, progress);
@@ -144,7 +140,9 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       progress.model = run.model;
       setCurrentDetails(renderDetails(progress));
     }
-    const bill = new CostTracker(run.config.cost, hostRate(run.config));
+    // Each host billed from its insert to its delete, boot and failed provisions included (docs/cost.md).
+    const createToDelete = patched('billing-create-to-delete') ? { bootBoundS: agentStartTimeoutS(run.config.host) } : null;
+    const bill = new CostTracker(run.config.cost, hostRate(run.config), createToDelete);
     cost = bill;
     // Provisioning may wait out a stockout for capacity_wait_s: one attempt must
     // outlast it, and heartbeats let a cancelled run stop the wait.
@@ -166,10 +164,13 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       notifier?.send('host_lost', { ...facts(), host: { hostId: failed.hostId, reason, preempted: false, maxHostLosses: run.config.monitor.max_host_losses } });
     };
     hosts = new HostPool(
-      { provisionHost: provisioning.provisionHost, releaseHost: short.releaseHost },
+      {
+        provisionHost: (input) => bill.provisioning(() => provisioning.provisionHost(input)),
+        releaseHost: (lease) => bill.releasing(lease, () => short.releaseHost(lease)),
+      },
       { runId, storeUri: run.storeUri, host, gpus: expectedGpus(run.config) },
       config.monitor.max_host_losses,
-      { up: (hostId) => bill.hostUp(hostId), down: (hostId) => bill.hostDown(hostId), startFailed },
+      { startFailed },
     );
     const lease = await hosts.current();
     progress.host = lease.hostId;
@@ -192,8 +193,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       return result;
     };
     const c = run.config;
-    // tracking: the training stages also send their metrics to the config's MLflow and W&B (secret references only).
-    const training = (s: PipelineConfig['sft']) => ({ ...s, dtype: c.model.dtype, ...trackingParams(c.tracking) });
+    const training = (s: PipelineConfig['sft']) => ({ ...s, dtype: c.model.dtype });
 
     // expected_gpus: the GPUs CUDA must see there, or preflight fails with GpuMissing (no silent CPU run);
     // dtype: bf16 asked for on a GPU without it fails in preflight, not after the first paid hour.
@@ -391,7 +391,7 @@ function promotedOf(r: PromoteResult | string): { uri: string; commit?: string; 
 
 function costFacts(c: CostSummary) {
   const w = c.split.wastedUsd;
-  return { spentUsd: c.spentUsd, wastedUsd: w.redone + w.failed + w.idle, budgetUsd: c.budgetUsd, managedUsd: c.managed?.usd ?? null };
+  return { spentUsd: c.spentUsd, wastedUsd: w.redone + w.failed + w.idle, budgetUsd: c.budgetUsd, managedUsd: c.managed?.usd ?? null, split: splitFacts(c.split) };
 }
 
 function hostRate(config: PipelineConfig): number {

@@ -49,7 +49,7 @@ export interface RunOutcome {
   bootLosses: number;
   strikes: number;
   missedPreemptions: number;
-  /** What the workflow's own ledger billed (from each host's first use to its release: boot is not in it). */
+  /** What the workflow's own ledger billed (each host from its insert to its delete; boots lost to a preemption are not in it). */
   workflowLedgerUsd: number | null;
   checks: Check[];
   /** The simulated world, for tests that look closer. */

@@ -171,7 +171,16 @@ export class SimWorld {
           now = await world.advanceTo(host.readyMs);
           world.ledger.bootS += bootS;
           world.hosts.set(host.hostId, host);
-          return { provider: 'gce', hostId: host.hostId, runId, hostIndex, details: { zone: world.zone, instance: host.hostId }, provisionedAt: new Date(host.createdMs).toISOString() };
+          return {
+            provider: 'gce',
+            hostId: host.hostId,
+            runId,
+            hostIndex,
+            details: { zone: world.zone, instance: host.hostId },
+            provisionedAt: new Date(host.createdMs).toISOString(),
+            // The workflow bills the boot as the provider times it (docs/cost.md).
+            readyAt: new Date(host.readyMs).toISOString(),
+          };
         }
       },
 
@@ -185,13 +194,14 @@ export class SimWorld {
         const now = await world.advanceTo(0);
         if (host.preemptMs !== null && host.preemptMs <= now) {
           world.bill(host, host.preemptMs);
-          return;
+          return { deletedAt: new Date(host.preemptMs).toISOString() };
         }
         // Deleting a running VM: billed until the delete completes, or until the preemption stops it first.
         const end = now + a.deleteS * 1000;
         const billedEnd = host.preemptMs !== null && host.preemptMs < end ? host.preemptMs : end;
         await world.advanceTo(end);
         world.bill(host, billedEnd);
+        return { deletedAt: new Date(billedEnd).toISOString() };
       },
       async scoreRun() {
         return { primaryMetric: 'tool_call_match', n: 100, models: { base: { tool_call_match: 0.1 }, sft: { tool_call_match: 0.8 }, dpo: { tool_call_match: 0.82 } } };

@@ -19,7 +19,10 @@ export interface HostLease {
   hostIndex: number;
   /** Provider specifics: pid for local, zone and instance name for gce. */
   details: Record<string, string | number>;
+  /** When billing began: the insert accepted (gce: the VM's creationTimestamp) or the agent process started (local). */
   provisionedAt: string;
+  /** When the agent's first heartbeat was seen: boot is provisionedAt -> readyAt. Absent in leases recorded before it. */
+  readyAt?: string;
 }
 
 export type HostState =
@@ -35,5 +38,14 @@ export interface HostProvider {
   logTail(lease: HostLease, lines: number): Promise<string[]>;
 }
 
-/** `<run id>-h<n>`, the run id checked (src/jobs/runId.ts). */
-export { hostIdOf } from '../jobs/runId';
+export function hostIdOf(runId: string, hostIndex: number): string {
+  return `${runId}-h${hostIndex}`;
+}
+
+/** How long a new local agent has to write its first heartbeat. */
+export const LOCAL_AGENT_START_S = 120;
+
+/** How long provisioning waits for a new agent's first heartbeat before it deletes the host: the longest boot a host is billed for. */
+export function agentStartTimeoutS(host: { provider: string; agent_start_timeout_s?: number }): number {
+  return host.provider === 'gce' && host.agent_start_timeout_s !== undefined ? host.agent_start_timeout_s : LOCAL_AGENT_START_S;
+}

@@ -28,6 +28,8 @@ export interface FakeOperation {
   targetLink: string;
   status: 'PENDING' | 'RUNNING' | 'DONE';
   insertTime: string;
+  /** When it became DONE: for a delete, when the VM's billing ends. */
+  endTime?: string;
   error?: { errors: { code: string; message: string; errorDetails?: unknown[] }[] };
 }
 
@@ -127,7 +129,12 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
       insertTime: new Date().toISOString(),
     };
     fake.operations.push(op);
-    if (status !== 'DONE') setTimeout(() => (op.status = 'DONE'), OP_LATENCY_MS);
+    if (status === 'DONE') op.endTime = op.insertTime;
+    else
+      setTimeout(() => {
+        op.status = 'DONE';
+        op.endTime = new Date().toISOString();
+      }, OP_LATENCY_MS);
     return op;
   }
 
@@ -141,6 +148,7 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
     status: op.status,
     progress: op.status === 'DONE' ? 100 : 0,
     insertTime: op.insertTime,
+    ...(op.endTime ? { endTime: op.endTime } : {}),
     selfLink: `${base()}/zones/${op.zone}/operations/${op.name}`,
     ...(op.error ? { error: op.error } : {}),
   });

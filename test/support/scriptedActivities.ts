@@ -57,6 +57,11 @@ export const blockUntilCancelled: JobScript = async () => {
   }
 };
 
+/**
+ * `hosts.bootS`: each host's agent first heartbeats that many seconds after its insert (the
+ * lease's provisionedAt -> readyAt), so the workflow bills a boot; without it a lease carries no
+ * boot and is billed from when the workflow got it.
+ */
 export function scriptedActivities(
   scripts: Partial<Record<string, JobScript[]>>,
   metrics: RunMetrics = {
@@ -64,6 +69,7 @@ export function scriptedActivities(
     n: 10,
     models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.8 }, dpo: { tool_call_match: 0.82 } },
   },
+  hosts: { bootS?: number } = {},
 ): { activities: Activities; recorder: Recorder } {
   const recorder: Recorder = { provisioned: [], released: [], jobs: [], gates: [], promoted: [], promoteInputs: [], notified: [] };
   const activities: Activities = {
@@ -86,7 +92,8 @@ export function scriptedActivities(
         runId,
         hostIndex,
         details: { pid: 1000 + hostIndex },
-        provisionedAt: new Date(0).toISOString(),
+        provisionedAt: new Date(hosts.bootS === undefined ? 0 : Date.now() - hosts.bootS * 1000).toISOString(),
+        ...(hosts.bootS === undefined ? {} : { readyAt: new Date().toISOString() }),
       };
       recorder.provisioned.push(lease);
       return lease;

@@ -19,15 +19,17 @@ const suite = timeSkippingSuite();
 
 
 describe('the budget', () => {
-  it('stops a run with host losses before the budget is crossed, releasing every host', async () => {
+  it('counts every host from its insert, boot included, and stops before the next boot could cross the budget', async () => {
     const taskQueue = 'cost-1';
-    // $3600/h is a dollar a second: each lost host is billed its one-minute minimum ($60),
-    // and the check before each attempt adds what the next interval and a release would cost ($70).
+    // $3600/h is a dollar a second. Each host boots 100 s ($100) before its agent heartbeats.
+    // Before each provision the run needs room for a full boot (the local agent start timeout,
+    // 120 s) and a delete (60 s): $180. Hosts 1-3 fit ($0, ~$101, ~$202 spent before them);
+    // after the third loss ~$303 + $180 would cross $400, so no fourth host is made.
     const config = testConfig({
       monitor: { max_host_losses: 5 },
-      cost: { budget_usd: 200, local_usd_per_hour: 3600, check_interval_s: 10 },
+      cost: { budget_usd: 400, local_usd_per_hour: 3600, check_interval_s: 10 },
     });
-    const { activities, recorder } = scriptedActivities({ sft: [loseHost(20, 10), loseHost(30, 20), loseHost(40, 30)] });
+    const { activities, recorder } = scriptedActivities({ sft: [loseHost(20, 10), loseHost(30, 20), loseHost(40, 30)] }, undefined, { bootS: 100 });
     const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
     let error: unknown;
     let progress: RunProgress | undefined;
@@ -40,37 +42,38 @@ describe('the budget', () => {
     assert.ok(error instanceof WorkflowFailedError);
     assert.ok(error.cause instanceof ApplicationFailure);
     assert.equal(error.cause.type, 'BudgetExceeded');
-    assert.match(error.cause.message, /during sft/);
-    // Two hosts lost ($120 billed); a third attempt would reach $250 by its first check: it never starts.
+    assert.match(error.cause.message, /instead of provisioning a new host before the \$400 budget would be crossed/);
+    assert.match(error.cause.message, /full 120 s \(agent start timeout\)/);
     assert.deepEqual(
       recorder.jobs.filter((j) => j.stage === 'sft').map((j) => j.job_id),
-      ['sft-1', 'sft-2'],
+      ['sft-1', 'sft-2', 'sft-3'],
     );
     assert.equal(recorder.provisioned.length, 3);
     assert.deepEqual([...recorder.released].sort(), recorder.provisioned.map((l) => l.hostId).sort());
 
     const cost = progress!.cost!;
-    assert.ok(cost.spentUsd < 200, `spent ${cost.spentUsd} stays under the budget`);
-    assert.equal(cost.spentUsd, 180, 'three hosts, each billed its one-minute minimum');
-    assert.match(cost.warning ?? '', /90% of the \$200 budget/);
+    assert.ok(cost.spentUsd >= 300 && cost.spentUsd < 310, `three hosts, each billed its 100 s boot and a moment of work: ${cost.spentUsd}`);
+    assert.ok(Math.abs(cost.split.bootUsd - 300) < 0.5, `the boots are billed: ${cost.split.bootUsd}`);
+    assert.equal(cost.split.hosts.length, 3);
+    const s = cost.split.seconds;
+    assert.equal(s.boot + s.productive + s.redone + s.idle + s.failed, cost.split.billedSeconds, 'the buckets add up to the billed seconds');
     assert.equal(cost.burnUsdPerHour, 0, 'no host is billed after the stop');
-    assert.ok(cost.split.productiveUsd < 1, `almost nothing productive came of it (${cost.split.productiveUsd})`);
-    assert.ok(cost.split.wastedUsd.idle > 179, 'the one-minute minimums were idle');
-    assert.equal(progress!.hostLosses, 2);
-    assert.equal(progress!.stepsRedone, 10 + 10);
+    assert.equal(progress!.hostLosses, 3);
   });
 
   it('warns once 80% of the budget is spent', async () => {
     const taskQueue = 'cost-3';
-    const config = testConfig({ cost: { budget_usd: 140, local_usd_per_hour: 3600, check_interval_s: 10 } });
-    const { activities } = scriptedActivities({ sft: [loseHost(5, null)] });
+    // One host whose 325 s boot is billed: $325 of $400 is 81%; every check still has room for its next interval ($70).
+    const config = testConfig({ cost: { budget_usd: 400, local_usd_per_hour: 3600, check_interval_s: 10 } });
+    const { activities } = scriptedActivities({}, undefined, { bootS: 325 });
     const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
     const progress = await worker.runUntil(async () => {
       const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: 'cost-run-3', args: [config] });
       await handle.result().catch(() => null);
       return handle.query(progressQuery);
     });
-    assert.match(progress.cost!.warning ?? '', /of the \$140 budget/);
+    assert.equal(progress.state, 'succeeded');
+    assert.match(progress.cost!.warning ?? '', /8\d% of the \$400 budget/);
   });
 
   it('lets a run without a budget finish and reports what it cost', async () => {
