@@ -9,17 +9,20 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-function create(level: string, fd: 1 | 2): Logger {
+function create(level: string, fd: 1 | 2, copyTo?: string): Logger {
+  const lvl = (process.env.FINETUNE_LOG_LEVEL ?? level).toLowerCase() as pino.Level;
+  const out = pino.destination({ fd, sync: true });
   return pino(
-    { level: (process.env.FINETUNE_LOG_LEVEL ?? level).toLowerCase(), base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ fd, sync: true }),
+    { level: lvl, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    copyTo ? pino.multistream([{ level: lvl, stream: out }, { level: lvl, stream: pino.destination({ dest: copyTo, sync: true, append: true }) }]) : out,
   );
 }
 
 let root = create('info', 1);
 
-export function configureLog(opts: { level?: string; fd?: 1 | 2 }): void {
-  root = create(opts.level ?? 'info', opts.fd ?? 1);
+/** `copyTo` also appends every line to that file: tests search a worker's whole log (the secrets canary). */
+export function configureLog(opts: { level?: string; fd?: 1 | 2; copyTo?: string }): void {
+  root = create(opts.level ?? 'info', opts.fd ?? 1, opts.copyTo);
 }
 
 export function log(): Logger {

@@ -7,29 +7,40 @@
  * on the GCS emulator. Mid-SFT, GCE preempts the VM: a
  * compute.instances.preempted operation, ACPI soft-off (systemd stops the
  * unit: `docker stop`, SIGTERM, a committed checkpoint), the VM deleted.
+ * Its webhook signing keys are canary secrets (one secret:gcp: in the fake
+ * Secret Manager, one secret:env:), searched for afterwards in everything the
+ * run left: the store, the raw history, the worker's log, the VMs' files and
+ * serial consoles (agent logs), and what the Compute API was sent.
  * Then two shorter runs on the same fakes: one that meets a quota error
  * (ends at once, nothing made), one cancelled mid-SFT (every VM deleted).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { startRun } from '../../src/client/runs';
 import type { GceHostConfig } from '../../src/config/schema';
+import { finetuneDataConverter } from '../../src/client/codec/dataConverter';
 import { instanceName } from '../../src/hosts/gce';
 import { hostIdOf } from '../../src/hosts/provider';
 import { stageKey, type StageProgressFile, type StageStatusFile } from '../../src/jobs/contract';
+import { configureLog } from '../../src/log';
+import { SECRET_MANAGER_ENDPOINT_ENV } from '../../src/secrets/ref';
 import { GcsStore } from '../../src/store/gcs';
 import { openStore } from '../../src/store/open';
 import { progressQuery } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/pipeline';
 import type { RunProgress } from '../../workflows/progress';
-import type { FakeCompute } from '../support/fakeCompute';
+import { canary, filesUnder, historyPlaces, leaks, storeObjects, textPlace, type Place } from '../support/canary';
+import type { FakeCompute, FakeInstance } from '../support/fakeCompute';
 import { bootVm, PREEMPTION_GRACE_MS, type FakeVm } from '../support/fakeVm';
 import type { GcsEmulator } from '../support/gcsEmulator';
 import { startGceWorld, type GceWorld } from '../support/gceWorld';
 import { fastConfig, type Harness } from '../support/integration';
+import { startFakeSecretManager, type FakeSecretManager } from '../support/fakeSecretManager';
+import { startReceiver, type Receiver } from '../support/webhookReceiver';
 
 const BUCKET = 'finetune-runs';
 const STORE = `gs://${BUCKET}/finetune`;
@@ -55,6 +66,14 @@ let shutdowns: Promise<unknown>[];
 let result: PipelineResult;
 let progress: RunProgress;
 let preempted: { step: number; checkpoint: number; serial: string; shutdown: { stoppedCleanly: boolean; seconds: number } };
+let history: unknown;
+/** The run's secrets: webhook signing keys, one in Secret Manager, one in the worker's environment. */
+const secrets = { gcpKey: canary('webhook-gcp'), envKey: canary('webhook-env') };
+const CANARY_ENV = 'FINETUNE_IT_CANARY_WEBHOOK_KEY';
+let sm: FakeSecretManager;
+let receivers: Receiver[] = [];
+/** Every VM the Compute API was asked to make, as it was sent (startup script, metadata, labels). */
+const inserted: FakeInstance[] = [];
 
 /** Waits until SFT on the first VM has committed a checkpoint, then GCE preempts that VM. */
 async function preemptMidSft(): Promise<typeof preempted> {
@@ -77,8 +96,18 @@ async function preemptMidSft(): Promise<typeof preempted> {
 }
 
 before(async () => {
+  sm = await startFakeSecretManager();
+  process.env[SECRET_MANAGER_ENDPOINT_ENV] = sm.url;
+  process.env[CANARY_ENV] = secrets.envKey.value;
   world = await startGceWorld('gce-preemption', [BUCKET]);
   ({ h, gcs, fake, vms, shutdowns } = world);
+  const boot = fake.onCreate;
+  fake.onCreate = (inst) => {
+    inserted.push(structuredClone({ ...inst, serial: '' }));
+    boot?.(inst);
+  };
+  configureLog({ copyTo: path.join(h.dir, 'worker.log') });
+  receivers = [await startReceiver(secrets.gcpKey.value), await startReceiver(secrets.envKey.value)];
   config = fastConfig(h.dir, {
     store: STORE,
     // Two ranks, as on a 2-GPU VM (gloo here): the preemption's SIGTERM must reach both.
@@ -89,6 +118,12 @@ before(async () => {
     preflight: { gpus: 0 },
   });
   config.host = host as GceHostConfig;
+  config.notify = {
+    webhooks: [
+      { url: receivers[0].url, secret: sm.put('finetune-test', 'webhook-key', secrets.gcpKey.value), events: ['succeeded'] },
+      { url: receivers[1].url, secret: `secret:env:${CANARY_ENV}`, events: ['succeeded'] },
+    ],
+  };
   const { worker } = await h.worker(taskQueue);
   const handle = await startRun(h.client, config, { taskQueue, runId });
   await worker.runUntil(async () => {
@@ -99,10 +134,15 @@ before(async () => {
     result = await handle.result();
     progress = await handle.query(progressQuery);
   });
+  history = await handle.fetchHistory();
 });
 
 after(async () => {
   await world?.close();
+  for (const r of receivers) await r.close();
+  await sm?.close();
+  delete process.env[SECRET_MANAGER_ENDPOINT_ENV];
+  delete process.env[CANARY_ENV];
 });
 
 describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint', () => {
@@ -160,6 +200,28 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
     assert.equal(committed?.step, sft.resumed_from_step);
     for (const stage of ['merge', 'dpo', 'generate']) assert.equal((await status(stage))?.state, 'succeeded', stage);
     assert.equal(sft.metrics.ranks, 2, 'SFT trained on two ranks');
+  });
+
+  it('signs with its secrets, and no secret is in anything the run left', async (t) => {
+    const t0 = Date.now();
+    // Each receiver verified the body with its key: the worker resolved both references.
+    for (const r of receivers) await r.waitFor('succeeded', 10_000);
+    assert.ok(sm.accesses.some((a) => a.status === 200 && a.client === 'node'), 'the worker read the key from Secret Manager');
+    const codec = (await finetuneDataConverter(h.server.address)).payloadCodecs?.[0];
+    const places: Place[] = [
+      ...(await storeObjects(openStore(STORE))),
+      ...(await historyPlaces(history, codec)),
+      // The worker's log, the dev server's database and log, and every VM's files (the agent's log, its unit, its vars).
+      ...filesUnder(h.dir),
+      ...vms.map((vm) => textPlace(`${vm.name} serial console`, vm.serial())),
+      ...inserted.map((inst) => textPlace(`instances.insert ${inst.name} (startup script, metadata, labels)`, JSON.stringify(inst))),
+      textPlace('Compute API request lines', fake.requests.map((r) => `${r.method} ${r.path}`).join('\n')),
+      textPlace('progress and result', JSON.stringify({ progress, result })),
+    ];
+    assert.ok(places.some((p) => p.name.endsWith('worker.log') && p.bytes.includes('"msg"')), 'the worker log was captured');
+    assert.ok(inserted.length >= 2 && inserted.every((i) => i.metadata.items.some((m) => m.key === 'startup-script')));
+    assert.deepEqual(leaks(Object.values(secrets), places), []);
+    t.diagnostic(`searched ${places.length} places (${(places.reduce((n, p) => n + p.bytes.length, 0) / 1e6).toFixed(1)} MB) in ${Date.now() - t0} ms`);
   });
 
   it('leaves no VM and no process of either VM behind', async () => {
