@@ -18,6 +18,8 @@ import { blockUntilCancelled, scriptedActivities, succeed } from '../support/scr
 import { finetune, freePortEnv, jsonOf, startFinetune, waitFor } from '../support/cli';
 import { startHarness, tinyConfig, type Harness } from '../support/integration';
 import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/workflowSource';
+import { defaultKeyFile } from '../../src/client/codec/keys';
+import { dataConverterFor } from '../../src/client/temporalClient';
 
 const taskQueue = 'cli-scripted';
 let h: Harness;
@@ -34,7 +36,8 @@ before(async () => {
   storeUri = config.store;
   configFile = path.join(h.dir, 'config.json');
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
-  env = { TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: 'default', FINETUNE_HOME: h.dir, FINETUNE_UI_URL: 'http://ui.test' };
+  // The CLI's state folder is h.dir; its codec keys are this process's, which the worker below holds.
+  env = { TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: 'default', FINETUNE_HOME: h.dir, FINETUNE_UI_URL: 'http://ui.test', FINETUNE_CODEC_KEYS: defaultKeyFile() };
 
   const { activities } = scriptedActivities({});
   activities.runJob = (input) =>
@@ -43,6 +46,7 @@ before(async () => {
   worker = await Worker.create({
     connection: nativeConnection,
     taskQueue,
+    dataConverter: await dataConverterFor(h.settings),
     workflowsPath: WORKFLOWS_PATH,
     interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     activities,

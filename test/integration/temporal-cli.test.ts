@@ -16,6 +16,7 @@ import { portOpen } from '../../src/client/devServer';
 import { projectRoot, venvBin } from '../../src/paths';
 import type { RunProgress } from '../../workflows/progress';
 import { finetune, jsonOf, runProcess, startFinetune, waitFor } from '../support/cli';
+import { historyText } from '../support/history';
 import { freePort } from '../support/integration';
 
 const suffix = Math.random().toString(36).slice(2, 7);
@@ -26,8 +27,11 @@ let port: number;
 let metricsAddress: string;
 let dev: ReturnType<typeof startFinetune>;
 let address: string;
+let codecServer: ReturnType<typeof startFinetune>;
+/** TEMPORAL_CODEC_ENDPOINT and TEMPORAL_CODEC_AUTH: the `temporal` CLI encodes and decodes through `finetune codec-server`. */
+let codecEnv: Record<string, string>;
 
-const temporal = (...args: string[]) => runProcess(venvBin('temporal'), [...args, '--address', address], {}, 60_000);
+const temporal = (...args: string[]) => runProcess(venvBin('temporal'), [...args, '--address', address], codecEnv, 60_000);
 const env = () => ({ TEMPORAL_ADDRESS: address, FINETUNE_HOME: dir });
 
 async function progressOf(runId: string): Promise<RunProgress | null> {
@@ -53,7 +57,14 @@ before(async () => {
     FINETUNE_HOME: dir,
     FINETUNE_METRICS_ADDRESS: metricsAddress,
   });
+  const codecPort = await freePort();
+  codecServer = startFinetune(['codec-server', '--port', String(codecPort)], { FINETUNE_HOME: dir });
   await waitFor('finetune dev to start its server and worker', 90_000, async () => dev.output().stdout.includes('worker polling task queue finetune'));
+  await waitFor('finetune codec-server to start', 30_000, async () => codecServer.output().stdout.includes('codec server at'));
+  codecEnv = {
+    TEMPORAL_CODEC_ENDPOINT: `http://127.0.0.1:${codecPort}`,
+    TEMPORAL_CODEC_AUTH: `Bearer ${fs.readFileSync(path.join(dir, 'codec-token'), 'utf8').trim()}`,
+  };
 });
 
 after(async () => {
@@ -62,6 +73,7 @@ after(async () => {
     dev.child.kill('SIGTERM');
     await dev.exited;
   }
+  codecServer?.child.kill('SIGTERM');
   // examples/tiny/run.json stores into the project's .finetune/store, like the demo.
   for (const id of [plainRun, trackedRun]) fs.rmSync(path.join(projectRoot, '.finetune/store/runs', id), { recursive: true, force: true });
 });
@@ -84,6 +96,15 @@ describe('the temporal CLI on finetune dev', () => {
     const early = await temporal('workflow', 'update', 'execute', '--workflow-id', plainRun, '--name', 'approve', '--input', '{"note":"too early"}');
     assert.notEqual(early.code, 0, early.stdout);
     assert.match(early.stdout + early.stderr, new RegExp(`run ${plainRun} is not at its eval gate yet: it is in stage \\w+`));
+
+    // History is sealed: read without the codec server, the input (encoded by the CLI through it) is
+    // binary/encrypted and no path of the config reads; through it, the input shows.
+    const sealed = await runProcess(venvBin('temporal'), ['workflow', 'show', '--workflow-id', plainRun, '--address', address, '-o', 'json'], {}, 60_000);
+    assert.equal(sealed.code, 0, sealed.stderr);
+    assert.ok(sealed.stdout.includes(Buffer.from('binary/encrypted').toString('base64')));
+    assert.ok(!historyText(JSON.parse(sealed.stdout)).includes('examples/tiny'), 'a config path reads in the raw history');
+    const decoded = await temporal('workflow', 'show', '--workflow-id', plainRun, '-o', 'json');
+    assert.ok(historyText(JSON.parse(decoded.stdout)).includes('examples/tiny/model'), 'the decoded history shows the input');
 
     // Started without --search-attribute FinetuneStage=..., the run does not track its stage.
     const status = jsonOf<{ status: string; stage: string | null }>(await finetune(['status', plainRun, '--json'], env()));

@@ -110,17 +110,32 @@ export function addKeyToFile(file: string, key: CodecKey = newKey()): KeyRing {
   return ring;
 }
 
-/** The embedded default's key file, made on first use (create-only, so two processes starting together agree). */
+/**
+ * Writes `text` to `file` (mode 0600) unless it exists; true when this call made it.
+ * Written aside and linked into place, so a process starting beside this one
+ * sees the whole file or none, and two such processes agree on one.
+ */
+export function createSecretFileOnce(file: string, text: string): boolean {
+  if (fs.existsSync(file)) return false;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    fs.unlinkSync(tmp);
+  }
+}
+
+/** The embedded default's key file, made on first use. */
 export function defaultKeyFile(): string {
   const file = path.join(stateDir(), DEFAULT_KEY_FILE);
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    try {
-      fs.writeFileSync(file, keyFileText([newKey()]), { mode: 0o600, flag: 'wx' });
-      log().warn({ keyFile: file }, `created the payload codec key file ${file}: workflow history is encrypted with it; keep it (without it, runs' history cannot be read)`);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+  if (createSecretFileOnce(file, keyFileText([newKey()]))) {
+    log().warn({ keyFile: file }, `created the payload codec key file ${file}: workflow history is encrypted with it; keep it (without it, runs' history cannot be read)`);
   }
   return file;
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stateDir } from '../../paths';
+import { createSecretFileOnce } from './keys';
 
 export const TOKEN_VARIABLE = 'FINETUNE_CODEC_TOKEN';
 export const TOKEN_FILE_VARIABLE = 'FINETUNE_CODEC_TOKEN_FILE';
@@ -34,14 +35,7 @@ export function codecServerToken(env: NodeJS.ProcessEnv = process.env): CodecTok
   }
   const named = env[TOKEN_FILE_VARIABLE]?.trim();
   const file = path.resolve(named || path.join(stateDir(), 'codec-token'));
-  if (!named && !fs.existsSync(file)) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    try {
-      fs.writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
+  if (!named) createSecretFileOnce(file, `${randomBytes(32).toString('hex')}\n`);
   let token: string;
   try {
     token = fs.readFileSync(file, 'utf8').trim();
