@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReapReport } from '../../activities/reaper';
-import { ensureReaperSchedule } from '../../src/client/reaper';
+import { ensureReaperSchedule, reaperScheduleId, scheduleReaperOnStart, type ReaperOnStart } from '../../src/client/reaper';
 import { GceHostConfig } from '../../src/config/schema';
 import { GceHostProvider, instanceName } from '../../src/hosts/gce';
 import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
@@ -18,6 +18,7 @@ let fake: FakeCompute;
 let report: ReapReport;
 let scheduled: ReapReport;
 const savedEndpoint = process.env.FINETUNE_GCE_API_ENDPOINT;
+let onStart: { first: number[] | undefined; afterSecond: number[] | undefined; next: ReaperOnStart };
 
 before(async () => {
   fake = await startFakeCompute('finetune-test');
@@ -51,7 +52,19 @@ before(async () => {
     serial: '',
   });
 
+  // Workers of a GCP project schedule the reaper as they start; a second worker finds it and changes nothing.
+  const intervals = async () => (await h.client.schedule.getHandle(reaperScheduleId('finetune-test')).describe()).spec.intervals?.map((i) => Number(i.every));
+  const savedProject = process.env.GOOGLE_CLOUD_PROJECT;
+  process.env.GOOGLE_CLOUD_PROJECT = 'finetune-test';
   const { worker } = await h.worker(taskQueue);
+  const first = await intervals();
+  // The user tunes it; a second worker starting neither fails nor resets it.
+  await ensureReaperSchedule(h.client, { project: 'finetune-test', minAgeS: 0, taskQueue, every: '1 hour' });
+  if (savedProject === undefined) delete process.env.GOOGLE_CLOUD_PROJECT;
+  else process.env.GOOGLE_CLOUD_PROJECT = savedProject;
+  // What the next worker's start does (creating a second worker here would bundle the workflows again: seconds).
+  const next = await scheduleReaperOnStart(h.client, taskQueue, { GOOGLE_CLOUD_PROJECT: 'finetune-test' });
+  onStart = { first, afterSecond: await intervals(), next };
   await worker.runUntil(async () => {
     const dry = await h.client.workflow.execute('reapOrphanHosts', {
       taskQueue,
@@ -98,6 +111,12 @@ describe('reapOrphanHosts', () => {
     const names = fake.live().map((i) => i.name).sort();
     assert.deepEqual(names, [instanceName('run-open', 1), 'not-ours'].sort());
     assert.deepEqual(scheduled.kept.map((k) => [k.runId, k.reason]), [['run-open', 'run is open']]);
+  });
+
+  it('is scheduled by the first worker of a project as it starts, and left alone by the next', () => {
+    assert.deepEqual(onStart.first, [30 * 60 * 1000]);
+    assert.deepEqual(onStart.next, { scheduled: true, scheduleId: reaperScheduleId('finetune-test'), project: 'finetune-test', every: '30m' });
+    assert.deepEqual(onStart.afterSecond, [60 * 60 * 1000], 'the next worker leaves the schedule as the user set it');
   });
 
   it('is idempotent: a second run finds nothing more to delete', () => {
