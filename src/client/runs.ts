@@ -28,6 +28,17 @@ export async function startRun(
 }
 
 /**
+ * The base model as its search attribute shows it. Search attributes are the
+ * one part of history the codec cannot seal (the server indexes them), so no
+ * path goes there: an hf: reference (public) stays whole, a local folder or a
+ * store URI keeps only its last name.
+ */
+export function baseModelAttribute(base: string): string {
+  if (base.startsWith('hf:')) return base;
+  return base.replace(/\/+$/, '').split('/').pop() || base;
+}
+
+/**
  * What the Temporal UI shows about a run before it has done anything, and the
  * search attributes it starts with (a run started without FinetuneStage does
  * not track its stage; see workflows/pipeline.ts). Runs started by a schedule
@@ -44,7 +55,7 @@ export function runMetadata(config: PipelineConfig) {
     ].join('\n\n'),
     typedSearchAttributes: [
       { key: STAGE_ATTRIBUTE, value: 'queued' },
-      { key: BASE_MODEL_ATTRIBUTE, value: config.model.base },
+      { key: BASE_MODEL_ATTRIBUTE, value: baseModelAttribute(config.model.base) },
       { key: GATE_ATTRIBUTE, value: 'pending' },
       { key: COST_ATTRIBUTE, value: 0 },
     ] as SearchAttributePair[],

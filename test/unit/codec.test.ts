@@ -16,6 +16,9 @@ import { decodeOptionalFailureToOptionalError, encodeErrorToFailure } from '@tem
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/data-converter-helpers';
 import { AesGcmCodec, CodecKeyUnknown, ENCRYPTED_ENCODING, EncryptedPayloadInvalid, KEY_ID_METADATA } from '../../src/client/codec/aesGcm';
 import { dataConverterOf } from '../../src/client/codec/dataConverter';
+import { baseModelAttribute, runMetadata } from '../../src/client/runs';
+import { testConfig } from '../support/config';
+import { parseConfig } from '../../src/config/parse';
 import { addKeyToFile, CodecKeysInvalid, KeyRing, keyFileText, loadKeyRing, newKey, parseKeyFile, readKeyFile } from '../../src/client/codec/keys';
 
 const CONFIG = { name: 'codec-test', store: 'file:///srv/secret-store', data: { sft: '/data/private/sft.jsonl' } };
@@ -160,5 +163,17 @@ describe('codec keys', () => {
 
   it('a Temporal on another machine needs FINETUNE_CODEC_KEYS: a key made here would not be held by its other workers', async () => {
     await assert.rejects(loadKeyRing('temporal.internal:7233', {}), (e: Error) => e instanceof CodecKeysInvalid && /FINETUNE_CODEC_KEYS is not set and Temporal at temporal.internal:7233/.test(e.message));
+  });
+});
+
+describe('search attributes (not sealed by the codec)', () => {
+  it('hold no path of the config: the base model is its hf: reference, or only its folder name', () => {
+    assert.equal(baseModelAttribute('hf:Qwen/Qwen2.5-0.5B'), 'hf:Qwen/Qwen2.5-0.5B');
+    assert.equal(baseModelAttribute('/home/ana/models/llama-3-8b/'), 'llama-3-8b');
+    assert.equal(baseModelAttribute('gs://acme-models/base/llama-3-8b'), 'llama-3-8b');
+    assert.equal(baseModelAttribute('file:///srv/models/m'), 'm');
+    const config = parseConfig(testConfig({ model: { base: '/srv/private/base-model' } }));
+    const text = JSON.stringify(runMetadata(config).typedSearchAttributes);
+    for (const p of ['/srv/private', '/tmp/', 'file://']) assert.ok(!text.includes(p), `${p} in ${text}`);
   });
 });
