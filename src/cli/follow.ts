@@ -5,6 +5,7 @@
 import { CancelledFailure, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { followRun } from '../client/runs';
+import { tensorboardCommand } from '../report/data';
 import { formatMetricsTable } from '../report/table';
 import type { PipelineResult } from '../../workflows/pipeline';
 import { EXIT } from './errors';
@@ -49,6 +50,7 @@ export async function followToEnd(
         : `not promoted: ${result.gate.reason}`,
     );
     out.say(`report: ${report}`);
+    out.say(`training curves: ${tensorboardCommand(result.storeUri, result.runId)}`);
     out.say(costLine(result.cost));
     if (link) out.say(`Temporal UI: ${link}`);
     out.say(`finished in ${seconds} s (host losses ${result.hostLosses}, steps redone ${result.stepsRedone})`);

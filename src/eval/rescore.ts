@@ -99,8 +99,7 @@ async function writeReport(store: Store, ctx: ScoreContext, evaluation: Evaluati
     store.getJson<GateOutcome>(runKey(ctx.runId, 'report/gate.json')),
     store.getJson<Parameters<typeof baseModelOf>[0]>(runKey(ctx.runId, 'run.json')),
   ]);
-  const tensorboardKey = runKey(ctx.runId, 'tensorboard');
-  const tensorboard = tensorboardLink(store.uri, tensorboardKey, await store.list(`${tensorboardKey}/`));
+  const tensorboard = tensorboardLink(store.uri, ctx.runId, await store.list(runKey(ctx.runId, 'tensorboard/')));
   const stages: StageTiming[] = [];
   for (const stage of STAGES) {
     const s = await store.getJson<StageStatusFile & { duration_s?: number }>(stageKey(ctx.runId, stage, 'status.json'));

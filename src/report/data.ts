@@ -10,7 +10,7 @@ import type { RunMetrics } from '../eval/metrics';
 import { higherIsBetter } from '../eval/metricInfo';
 import { seededRandom } from '../eval/bootstrap';
 import type { ItemResult } from '../eval/score';
-import type { ProgressPoint } from '../jobs/contract';
+import { runKey, type ProgressPoint } from '../jobs/contract';
 import { fileUriToPath } from '../store/uri';
 import type { SplitFacts } from '../cost/ledger';
 
@@ -85,8 +85,8 @@ export interface ReportData {
 
 /** Where the run's TensorBoard files are: runs/<run>/tensorboard/<lineage>/ (trainer/durable_finetune/tracking.py). */
 export interface TensorBoardLink {
-  /** What `tensorboard --logdir` takes: the folder of a file:// store, or the gs:// URI. */
-  logdir: string;
+  /** The command that opens them: `tensorboard --logdir <the store's folder, or gs://...>`. */
+  command: string;
   /** The folder relative to report.html (runs/<run>/report/). */
   href: string;
   /** One TensorBoard run per training lineage: sft, dpo, dpo.r2, ... */
@@ -94,12 +94,17 @@ export interface TensorBoardLink {
 }
 
 /** The TensorBoard link of a run whose store lists `keys` under runs/<run>/tensorboard/; null when none. */
-export function tensorboardLink(storeUri: string, tensorboardKey: string, keys: string[]): TensorBoardLink | null {
-  const prefix = `${tensorboardKey}/`;
+export function tensorboardLink(storeUri: string, runId: string, keys: string[]): TensorBoardLink | null {
+  const prefix = `${runKey(runId, 'tensorboard')}/`;
   const runs = [...new Set(keys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('/')[0]))].sort();
-  if (runs.length === 0) return null;
-  const logdir = storeUri.startsWith('file:') ? path.join(fileUriToPath(storeUri), ...tensorboardKey.split('/')) : `${storeUri}/${tensorboardKey}`;
-  return { logdir, href: '../tensorboard/', runs };
+  return runs.length === 0 ? null : { command: tensorboardCommand(storeUri, runId), href: '../tensorboard/', runs };
+}
+
+/** `tensorboard --logdir` on the run's folder: a local path for a file:// store (quoted for a shell when it needs it), else the gs:// URI. */
+export function tensorboardCommand(storeUri: string, runId: string): string {
+  const key = runKey(runId, 'tensorboard');
+  const logdir = storeUri.startsWith('file:') ? path.join(fileUriToPath(storeUri), ...key.split('/')) : `${storeUri}/${key}`;
+  return `tensorboard --logdir ${/^[\w@%+=:,./-]+$/.test(logdir) ? logdir : `'${logdir.replace(/'/g, `'\\''`)}'`}`;
 }
 
 export interface PickedItem {

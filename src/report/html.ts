@@ -150,9 +150,8 @@ ${lineChart('dpo-accuracy', 'DPO reward accuracy', [{ name: 'accuracies', points
 function tensorboardLine(data: ReportData): string {
   const tb = data.tensorboard;
   if (!tb) return '';
-  const logdir = /^[\w@%+=:,./-]+$/.test(tb.logdir) ? tb.logdir : `'${tb.logdir.replace(/'/g, `'\\''`)}'`;
   return `
-<p id="tensorboard">Every logged step (loss, learning rate, grad norm, tokens/s, DPO rewards and margins) of ${tb.runs.map((r) => `<code>${esc(r)}</code>`).join(', ')} in TensorBoard: <a href="${esc(tb.href)}">runs/${esc(data.runId)}/tensorboard/</a> · <code>tensorboard --logdir ${esc(logdir)}</code></p>`;
+<p id="tensorboard">Every logged step (loss, learning rate, grad norm, tokens/s, DPO rewards and margins) of ${tb.runs.map((r) => `<code>${esc(r)}</code>`).join(', ')} in TensorBoard: <a href="${esc(tb.href)}">runs/${esc(data.runId)}/tensorboard/</a> · <code>${esc(tb.command)}</code></p>`;
 }
 
 interface Series {

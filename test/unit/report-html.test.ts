@@ -5,6 +5,7 @@ import type { GateOutcome } from '../../src/eval/gate';
 import type { RunMetrics } from '../../src/eval/metrics';
 import { recordGateDecision, rescoreRun } from '../../src/eval/rescore';
 import { runKey } from '../../src/jobs/contract';
+import { tensorboardCommand, tensorboardLink } from '../../src/report/data';
 import { buildReportFixture, type ReportFixture } from '../support/reportFixture';
 
 let f: ReportFixture;
@@ -77,6 +78,12 @@ describe('metrics.json and report.html of a scored run', () => {
     assert.ok(line.includes(`<code>tensorboard --logdir ${f.dir}/runs/${f.runId}/tensorboard</code>`), line);
     // The link resolves from report.html's folder to the folder the stages wrote.
     assert.ok(fs.existsSync(`${f.dir}/runs/${f.runId}/report/../tensorboard/dpo.r2`));
+  });
+
+  it('gives the TensorBoard command for a bucket, and quotes a local folder a shell would split', () => {
+    assert.equal(tensorboardCommand('gs://bkt/pre', 'r-1'), 'tensorboard --logdir gs://bkt/pre/runs/r-1/tensorboard');
+    assert.equal(tensorboardCommand('file:///tmp/my%20store', 'r-1'), "tensorboard --logdir '/tmp/my store/runs/r-1/tensorboard'");
+    assert.equal(tensorboardLink('gs://bkt', 'r-1', ['runs/r-1/stages/sft/status.json']), null, 'no event files, no link');
   });
 
   it('puts real outputs side by side: regressions, disagreements, random items', () => {
