@@ -190,7 +190,9 @@ export class SimWorld {
 
       async releaseHost(lease) {
         const host = world.hosts.get(lease.hostId);
-        if (!host || host.billedEndMs !== null) return;
+        if (!host) return;
+        // Already stopped (the preemption's hard stop): its bill ended then.
+        if (host.billedEndMs !== null) return { deletedAt: new Date(host.billedEndMs).toISOString() };
         const now = await world.advanceTo(0);
         if (host.preemptMs !== null && host.preemptMs <= now) {
           world.bill(host, host.preemptMs);

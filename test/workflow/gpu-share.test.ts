@@ -31,6 +31,9 @@ const trace = parseTrace('{"at_s": 587}\n{"zone": "europe-west4-a", "at_s": 600}
 async function simulate(policy: Policy, a: Assumptions) {
   const run = await runOne(suite.env, suite.bundle, { a, policy, trace, seed: 1, runId: `gpu-share-test-${++n}` });
   for (const c of run.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+  // The workflow's own ledger bills each host from its insert to its delete, boot included, as the provider timed them
+  // (it rounds each host up to whole seconds: under a cent here).
+  assert.ok(run.workflowLedgerUsd !== null && Math.abs(run.workflowLedgerUsd - run.usd) < 0.01, `workflow ledger $${run.workflowLedgerUsd}, simulated provider $${run.usd}`);
   return run;
 }
 
