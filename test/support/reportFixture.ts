@@ -158,7 +158,13 @@ export async function buildReportFixture(): Promise<ReportFixture> {
       startedAt: new Date(Date.now() - 754_000).toISOString(),
       hostLosses: 1,
       stepsRedone: 12,
-      cost: { spentUsd: 3.4567, wastedUsd: 0.52, budgetUsd: 10, managedUsd: 1.25 },
+      cost: {
+        spentUsd: 3.4567,
+        wastedUsd: 0.52,
+        budgetUsd: 10,
+        managedUsd: 1.25,
+        split: { bootUsd: 0.31, productiveUsd: 2.6267, wastedUsd: { redone: 0.4, idle: 0.08, failed: 0.04 }, failedProvisions: { withVm: 1, withoutVm: 1 }, capacityWaitS: 420 },
+      },
       stages: { provision: stage(1), preflight: stage(1), sft: stage(2), merge: stage(1), dpo: stage(1), generate: stage(1), score: stage(1) },
     },
   };

@@ -18,6 +18,8 @@ import {
 } from '../../src/cost/ledger';
 import { hourlyRate, PriceUnknown } from '../../src/cost/prices';
 import { ConfigInvalid, parseConfig } from '../../src/config/parse';
+import { costLine } from '../../src/cli/costLine';
+import type { CostSummary } from '../../workflows/cost';
 
 const S = 1000;
 
@@ -141,6 +143,34 @@ describe('billing from insert to delete', () => {
     assert.equal(split.billedSeconds, 200);
     assert.deepEqual(split.seconds, { boot: 50, productive: 30, redone: 120, idle: 0, failed: 0 });
     bucketsAddUp(split);
+  });
+});
+
+describe('the cost line of finetune status', () => {
+  const summary = (split: CostSplit): CostSummary => ({
+    spentUsd: split.totalUsd,
+    budgetUsd: 50,
+    burnUsdPerHour: 0,
+    projectedStageEndUsd: split.totalUsd,
+    warning: null,
+    split,
+    managed: null,
+  });
+  it('shows the five buckets and the $0 provisions', () => {
+    const l = newLedger();
+    provisionEmpty(l);
+    hostUp(l, 'h1', 3600, 100 * S, 40 * S);
+    spanStart(l, 'sft', 'h1', 100 * S);
+    spanEnd(l, 'succeeded', 190 * S);
+    hostDown(l, 'h1', 200 * S);
+    assert.equal(
+      costLine(summary(costSplit(l, 200 * S))),
+      'cost: $140.00 of a $50 budget for 140 billed host seconds: boot $40.00 · productive $90.00 · redone $0.00 · idle $10.00 · failed $0.00 (1 provision that got no VM: $0)',
+    );
+  });
+  it('reads a summary of a run recorded before the buckets', () => {
+    const old = { totalUsd: 2, productiveUsd: 1.5, wastedUsd: { redone: 0.25, failed: 0, idle: 0.25 }, byStageUsd: {}, billedSeconds: 7200 } as unknown as CostSplit;
+    assert.equal(costLine(summary(old)), 'cost: $2.00 of a $50 budget for 7200 billed host seconds, $0.50 of it wasted');
   });
 });
 

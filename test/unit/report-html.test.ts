@@ -98,6 +98,10 @@ describe('metrics.json and report.html of a scored run', () => {
     assert.match(html, /<span class="v" id="host-losses">1<\/span>/);
     assert.match(html, /<span class="v" id="cost">\$3\.46 of \$10<\/span>/);
     assert.match(html, /of it wasted<\/span><span class="v">\$0\.52</);
+    assert.match(
+      html,
+      /id="cost-split">boot \$0\.31 · productive \$2\.63 · redone \$0\.40 · idle \$0\.08 · failed \$0\.04 \(1 provision whose agent never started; 1 provision that got no VM: \$0; 420 s waiting for capacity with no VM: \$0\)</,
+    );
     assert.match(html, /managed service<\/span><span class="v">\$1\.25</);
     assert.match(html, /<td>sft<\/td><td>succeeded<\/td><td class="num">6 min 52 s<\/td><td class="num">2<\/td>/);
     assert.match(html, /<b>approved<\/b> · promotes <b>dpo<\/b>/);
