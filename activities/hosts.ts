@@ -58,9 +58,9 @@ export function hostActivities(deps: ActivityDeps) {
         const cancelled = runCancellation();
         if (!cancelled && !(err instanceof ApplicationFailure && err.type === AGENT_START_TIMEOUT)) throw err;
         await provider.release(lease);
-        runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).warn({ provider: lease.provider, cancelled: !!cancelled }, 'host deleted before its agent started');
         // Its bill ends here: the workflow's ledger charges it, insert to delete, as a failed provision.
         if (!cancelled) ((err as ApplicationFailure).details?.[0] as AgentStartTimeoutDetails).deletedAt = new Date().toISOString();
+        runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).warn({ provider: lease.provider, cancelled: !!cancelled }, 'host deleted before its agent started');
         throw cancelled ?? err;
       }
     },
