@@ -9,6 +9,8 @@ import { CodecTokenInvalid } from '../client/codec/token';
 import { TemporalSettingsInvalid } from '../client/connection';
 import { ConfigFileUnreadable } from '../config/load';
 import { ConfigInvalid } from '../config/parse';
+import { RunIdInvalid } from '../jobs/runId';
+import { StoreKeyInvalid } from '../store/keys';
 
 export const EXIT = { ok: 0, runFailed: 1, badInput: 2, notFound: 3, unreachable: 4 } as const;
 
@@ -34,6 +36,8 @@ function grpcCode(err: unknown): number | undefined {
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
   if (err instanceof ConfigInvalid || err instanceof ConfigFileUnreadable || err instanceof TemporalSettingsInvalid || err instanceof CodecKeysInvalid || err instanceof CodecTokenInvalid) return EXIT.badInput;
+  // A run id or key given on the command line (finetune report <run id>, ...) that could never name a run.
+  if (err instanceof RunIdInvalid || err instanceof StoreKeyInvalid) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError || err instanceof ScheduleNotFoundError) return EXIT.notFound;
   if (err instanceof WorkflowFailedError) return EXIT.runFailed;
   const code = grpcCode(err);

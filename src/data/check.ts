@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigInvalid, show, type ConfigIssue } from '../config/parse';
+import { printable } from '../printable';
 import type { PipelineConfig } from '../config/schema';
 import { EvalItemsInvalid, parseEvalItems } from '../eval/items';
 import { openStore } from '../store/open';
@@ -42,7 +43,8 @@ export class DataInvalid extends ConfigInvalid {
       const shown = issues.filter((i) => i.field === field).length;
       if (total !== undefined && total > shown) lines.push(`  - ${field}: ${total - shown} more problems not shown (${total} in all)`);
     }
-    this.message = `data files are invalid; fix them, then run \`finetune validate\` again:\n${lines.join('\n')}`;
+    // A data row's keys and values are user input: no control character of theirs reaches the terminal.
+    this.message = `data files are invalid; fix them, then run \`finetune validate\` again:\n${lines.map(printable).join('\n')}`;
   }
 }
 

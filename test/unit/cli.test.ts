@@ -25,4 +25,14 @@ describe('finetune (no server needed)', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /TEMPORAL_TLS_CLIENT_CERT_PATH is set but TEMPORAL_TLS_CLIENT_KEY_PATH is not/);
   });
+
+  it('exits 2 for a run id or schedule id that breaks the run id rule, before reading the config or reaching Temporal', async () => {
+    const env = await freePortEnv();
+    const run = await finetune(['run', 'no-such-config.yaml', '--run-id=-rf'], env);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--run-id "-rf" is invalid: starts with "-", which a command line reads as an option; a run id is 1-128 letters/);
+    const schedule = await finetune(['schedule', 'create', 'nightly/a', 'no-such-config.yaml'], env);
+    assert.equal(schedule.code, 2);
+    assert.match(schedule.stderr, /schedule id "nightly\/a" is invalid: holds "\/"/);
+  });
 });
