@@ -22,6 +22,7 @@ import { instanceName, METADATA_HOST_ID, METADATA_RUN_ID } from '../../src/hosts
 import { agentKey, jobKey, stageKey, type AgentHeartbeat, type JobSpec, type StageName, type StageStatusFile } from '../../src/jobs/contract';
 import type { PipelineConfig, PipelineConfigInput } from '../../src/config/schema';
 import { projectRoot } from '../../src/paths';
+import { configureLog } from '../../src/log';
 import { openStore } from '../../src/store/open';
 import { fineTunePipeline } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
@@ -41,6 +42,8 @@ const agents = { silent: new Set<string>(), hold: null as StageName | null, post
 let ticker: NodeJS.Timeout;
 
 before(async () => {
+  // The real activities log every job; the assertions say what matters.
+  configureLog({ level: 'error' });
   fake = await startFakeCompute('finetune-test');
   process.env.FINETUNE_GCE_API_ENDPOINT = fake.url;
   storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'no-vm-left-'));
@@ -143,7 +146,9 @@ async function run(opts: { hold?: StageName | null; silent?: number[]; agentStar
     if (during) await during(handle, runId);
     const error = await handle.result().then(() => null, (e: unknown) => e);
     const progress = await handle.query(progressQuery).catch(() => null);
-    return { runId, error, progress, live: fake.live().map((i) => i.name) };
+    // This run's VMs only: a leak is charged to the stage that made it.
+    const live = fake.live().filter((i) => i.metadata.items.some((m) => m.key === METADATA_RUN_ID && m.value === runId)).map((i) => i.name);
+    return { runId, error, progress, live };
   });
 }
 
