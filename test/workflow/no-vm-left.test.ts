@@ -195,6 +195,18 @@ describe('no VM outlives its run', () => {
     assert.ok(agents.events.filter((e) => e.startsWith('create')).length >= SWEEP.length - 1, 'every run but one that stops before a host made a VM');
   });
 
+  it('deletes the booting VM of a run terminated from the UI without waiting for the reaper', async () => {
+    let leftAfterTerminate: string[] = ['?'];
+    await run({ silent: [1] }, async (handle, runId) => {
+      await waitFor(`a VM of ${runId}`, () => fake.live().length > 0);
+      // Terminate runs no workflow code: the provisioning activity learns it from its next heartbeat.
+      await handle.terminate('from the UI');
+      await waitFor('the VM deleted', () => fake.live().length === 0);
+      leftAfterTerminate = fake.live().map((i) => i.name);
+    });
+    assert.deepEqual(leftAfterTerminate, []);
+  });
+
   it('deletes a VM whose agent never heartbeats at once, and goes on on the next host', async () => {
     agents.events = [];
     const { runId, error, progress, live } = await run({ silent: [1], agentStartS: 1 });
