@@ -219,13 +219,19 @@ export const CostConfig = z
   })
   .strict();
 
+/** A program or folder on the worker's machine: it reaches spawn() and the filesystem, where a control character has no business. */
+const localPath = z
+  .string()
+  .min(1)
+  .regex(/^[^\p{Cc}]*$/u, 'holds a control character (newline, tab, NUL, ...); write the path without it');
+
 export const LocalHostConfig = z
   .object({
     provider: z.literal('local'),
     /** The python that runs the agent; default: the project's .venv. */
-    python: z.string().min(1).optional(),
+    python: localPath.optional(),
     /** Where the agent keeps its scratch files; default: .finetune/hosts. */
-    workdir: z.string().min(1).optional(),
+    workdir: localPath.optional(),
   })
   .strict();
 
