@@ -209,7 +209,7 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
     assert.ok(sm.accesses.some((a) => a.status === 200 && a.client === 'node'), 'the worker read the key from Secret Manager');
     const codec = (await finetuneDataConverter(h.server.address)).payloadCodecs?.[0];
     const places: Place[] = [
-      ...(await storeObjects(openStore(STORE))),
+      ...(await storeObjects(openStore(STORE), gcs.host)),
       ...(await historyPlaces(history, codec)),
       // The worker's log, the dev server's database and log, and every VM's files (the agent's log, its unit, its vars).
       ...filesUnder(h.dir),
