@@ -4,6 +4,7 @@
  * A server that cannot be reached is exit code 4 with what to do about it.
  */
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../client/connection';
 import { connectClient, dataConverterFor, type TemporalClient } from '../client/temporalClient';
 import { ensureSearchAttributes } from '../client/searchAttributes';
@@ -16,6 +17,8 @@ import { findRun } from './runInfo';
 export interface CliTemporal {
   settings: TemporalSettings;
   client: Client;
+  /** The client's data converter (the payload codec): for payloads read from history. */
+  dataConverter: DataConverter;
   /** Base URL of the Temporal UI when known (FINETUNE_UI_URL, or the dev server's). */
   uiBase: string | null;
   link(runId: string): string | null;
@@ -44,6 +47,7 @@ export async function connectTemporal(settings: TemporalSettings = temporalSetti
   return {
     settings,
     client,
+    dataConverter,
     uiBase,
     link: (runId) => (uiBase ? uiLink(uiBase, settings.namespace, runId) : null),
     close: () => connection.close(),

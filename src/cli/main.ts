@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { projectRoot } from '../paths';
 import { ConfigInvalid } from '../config/parse';
+import { codecKeyCommand } from './commands/codecKey';
 import { codecServerCommand } from './commands/codecServer';
 import { decideCommands } from './commands/decide';
 import { devCommand } from './commands/dev';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   modelsCommand(program);
   devCommand(program);
   codecServerCommand(program);
+  codecKeyCommand(program);
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 1 the run failed or was cancelled, 2 bad input or config, 3 no such run or schedule, 4 Temporal unreachable.',

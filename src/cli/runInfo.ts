@@ -1,6 +1,7 @@
 /** What the CLI reads about runs from Temporal: description, progress, result. */
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { defaultPayloadConverter, type DataConverter } from '@temporalio/common';
+import { decodePayloads } from '../client/codec/dataConverter';
 import { projectRoot } from '../paths';
 import { resolveStoreUri } from '../store/uri';
 import type { PipelineResult } from '../../workflows/pipeline';
@@ -78,13 +79,14 @@ export async function latestRunId(client: Client): Promise<string> {
 
 /**
  * The run's store: from its result when it completed, else from the config it
- * was started with (relative folders resolve on the worker, in the project root).
+ * was started with (relative folders resolve on the worker, in the project root),
+ * its input opened with the client's data converter (history is encrypted).
  */
-export async function storeOf(handle: WorkflowHandle, status: string): Promise<string> {
+export async function storeOf(handle: WorkflowHandle, status: string, dataConverter: DataConverter): Promise<string> {
   if (status === 'COMPLETED') return ((await handle.result()) as PipelineResult).storeUri;
   const history = await handle.fetchHistory();
   const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  const config = payload ? (defaultPayloadConverter.fromPayload(payload) as { store?: string }) : undefined;
+  const config = payload ? (defaultPayloadConverter.fromPayload((await decodePayloads(dataConverter, [payload]))[0]) as { store?: string }) : undefined;
   if (!config?.store) throw new CliError(`cannot tell the store of ${handle.workflowId} from its input`, EXIT.notFound);
   return resolveStoreUri(config.store, projectRoot);
 }

@@ -21,6 +21,7 @@ import { LocalHub, publishTinyModels, TINY_HUB_TOKENS } from '../support/hubServ
 import { startHarness, tinyConfig, type Harness } from '../support/integration';
 import { projectRoot } from '../../src/paths';
 import { historyText } from '../support/history';
+import { dataConverterFor } from '../../src/client/temporalClient';
 import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/workflowSource';
 
 let h: Harness;
@@ -173,6 +174,8 @@ describe('the tiny pipeline on real parts', () => {
   });
 
   it('replays its own history against the current workflow code', async () => {
-    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }, history as never);
+    // Its payloads are encrypted: the replayer opens them with the same data converter as the worker.
+    const dataConverter = await dataConverterFor(h.settings);
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }, dataConverter }, history as never);
   });
 });

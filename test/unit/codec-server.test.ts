@@ -14,7 +14,8 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../src/client/codec/aesGcm';
 import { KeyRing, newKey } from '../../src/client/codec/keys';
 import { startCodecServer, type RunningCodecServer } from '../../src/client/codec/server';
-import { startFinetune, waitFor } from '../support/cli';
+import { finetune, jsonOf, startFinetune, waitFor } from '../support/cli';
+import { readKeyFile } from '../../src/client/codec/keys';
 import { freePort } from '../support/integration';
 
 const TOKEN = 'a-test-token-0123456789';
@@ -119,5 +120,21 @@ describe('finetune codec-server', () => {
       proc.child.kill('SIGTERM');
       assert.equal(await proc.exited, 0);
     }
+  });
+});
+
+describe('finetune codec-key add', () => {
+  it('rotates: appends a new key (the newest encrypts), making the key file when absent', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-codec-key-'));
+    const env = { FINETUNE_HOME: home, FINETUNE_CODEC_KEYS: '' };
+    const first = jsonOf<{ file: string; keyId: string; keyIds: string[] }>(await finetune(['codec-key', 'add', '--json'], env));
+    assert.equal(first.file, path.join(home, 'codec-keys.json'));
+    const second = jsonOf<{ keyId: string; keyIds: string[] }>(await finetune(['codec-key', 'add', '--json'], env));
+    assert.deepEqual(second.keyIds, [first.keyId, second.keyId]);
+    const ring = readKeyFile(first.file);
+    assert.equal(ring.newest.id, second.keyId);
+    const gcp = await finetune(['codec-key', 'add'], { ...env, FINETUNE_CODEC_KEYS: 'secret:gcp:projects/acme-ml/secrets/codec/versions/2' });
+    assert.equal(gcp.code, 2);
+    assert.match(gcp.stderr, /add a Secret Manager version instead/);
   });
 });

@@ -69,6 +69,15 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(services.worker.depends_on, { 'temporal-setup': { condition: 'service_completed_successfully' } });
   });
 
+  it('gives the worker the codec keys as a compose secret, and points the UI at the codec server', () => {
+    const worker = services.worker as Service & { secrets?: string[] };
+    assert.equal(worker.environment!.FINETUNE_CODEC_KEYS, '/run/secrets/codec-keys');
+    assert.deepEqual(worker.secrets, ['codec-keys']);
+    assert.match((compose as { secrets?: Record<string, { file: string }> }).secrets!['codec-keys'].file, /codec-keys\.json/);
+    assert.equal(services['temporal-ui'].environment!.TEMPORAL_CODEC_ENDPOINT, 'http://localhost:8888');
+    assert.equal(services['temporal-ui'].environment!.TEMPORAL_CODEC_INCLUDE_CREDENTIALS, 'true');
+  });
+
   it('gives the worker the Temporal address and namespace, and only variables the worker reads', () => {
     const env = services.worker.environment!;
     assert.equal(env.TEMPORAL_ADDRESS, 'temporal:7233');

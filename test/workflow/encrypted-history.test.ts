@@ -180,6 +180,10 @@ describe('encrypted history', () => {
     assert.equal(sealed.code, 0, sealed.stderr);
     assert.ok(!historyText(JSON.parse(sealed.stdout)).includes('codec-canary'));
     assert.ok(sealed.stdout.includes(b64(ENCRYPTED_ENCODING)));
+    // The encrypted history replays with the worker's data converter (and only with it).
+    await Worker.runReplayHistory({ workflowBundle: bundle, dataConverter }, raw, workflowId);
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: bundle }, raw, workflowId));
+
     const refused = await show('--codec-endpoint', codecServer.url);
     assert.notEqual(refused.code, 0, 'the codec server refuses the CLI without the token');
     assert.ok(!refused.stdout.includes(b64('codec-canary')));

@@ -8,7 +8,7 @@ import { CliError, EXIT } from '../errors';
 import { storeOf } from '../runInfo';
 
 function storeOfRun(runId: string): Promise<string> {
-  return withRun(runId, (_t, { handle, description }) => storeOf(handle, description.status.name));
+  return withRun(runId, (t, { handle, description }) => storeOf(handle, description.status.name, t.dataConverter));
 }
 
 export function evalCommand(program: Command): void {

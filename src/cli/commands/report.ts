@@ -16,9 +16,9 @@ export function reportCommand(program: Command): void {
     .argument('<run>', 'run id (workflow id)')
     .action(
       action(async ({ out }, runId: string) =>
-        withRun(runId, async (_t, { handle, description }) => {
+        withRun(runId, async (t, { handle, description }) => {
           const info = runInfo(description);
-          const storeUri = await storeOf(handle, info.status);
+          const storeUri = await storeOf(handle, info.status, t.dataConverter);
           const store = openStore(storeUri);
           const metrics = await store.getJson<RunMetrics>(runKey(runId, 'report/metrics.json'));
           if (!metrics) {

@@ -4,7 +4,7 @@
  * AES-GCM codec with the key ring of this process, failures' messages and
  * stack traces sealed too. Key rings are read once per source and process.
  */
-import type { DataConverter } from '@temporalio/common';
+import type { DataConverter, Payload } from '@temporalio/common';
 import * as path from 'node:path';
 import { stateDir } from '../../paths';
 import { AesGcmCodec } from './aesGcm';
@@ -29,6 +29,13 @@ export function keyRingFor(address: string, env: NodeJS.ProcessEnv = process.env
 
 export function dataConverterOf(ring: KeyRing): DataConverter {
   return { payloadCodecs: [new AesGcmCodec(ring)], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/** Payloads read from history (fetchHistory gives them as stored), opened by the converter's codecs. */
+export async function decodePayloads(converter: DataConverter, payloads: Payload[]): Promise<Payload[]> {
+  let out = payloads;
+  for (const codec of [...(converter.payloadCodecs ?? [])].reverse()) out = await codec.decode(out);
+  return out;
 }
 
 /** The data converter for a client or worker of the Temporal at `address`. */

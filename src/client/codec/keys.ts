@@ -149,7 +149,7 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/;
  * hold the same ones.
  */
 export async function loadKeyRing(address: string, env: NodeJS.ProcessEnv = process.env): Promise<KeyRing> {
-  const source = env[KEYS_VARIABLE]?.trim();
+  const source = env.FINETUNE_CODEC_KEYS?.trim();
   if (!source) {
     if (!LOOPBACK.test(address)) {
       throw new CodecKeysInvalid(
