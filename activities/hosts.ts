@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CapacityUnavailable, GceHostProvider, HostConfigInvalid, QuotaExceeded } from '../src/hosts/gce';
 import { LocalHostProvider } from '../src/hosts/local';
-import { agentStartTimeoutS, type HostLease, type HostProvider } from '../src/hosts/provider';
+import { agentStartTimeoutS, type HostLease, type HostProvider, type LostBoot } from '../src/hosts/provider';
 import type { PipelineConfig } from '../src/config/schema';
 import { openStore } from '../src/store/open';
 import { agentKey, type AgentHeartbeat } from '../src/jobs/contract';
@@ -47,21 +47,18 @@ export function hostActivities(deps: ActivityDeps) {
      * stays silent for agent_start_timeout_s is deleted at once (AgentStartTimeout: the run
      * moves to a new host), and so is one whose provision the run cancels: no VM outlives this
      * activity without a lease in the workflow, except when the worker itself dies (the reaper).
+     * A VM preempted while it boots is made again (lease.lostBoots bills the lost ones).
      */
     async provisionHost(input: ProvisionInput): Promise<HostLease> {
       const provider = hostProvider(deps, input.host);
-      // A provision the run cancelled has deleted what it inserted (gce.ts); report it as cancelled.
-      const lease = await provider.provision(input).catch((err) => toWorkflowFailure(runCancellation() ?? err));
-      try {
-        return await awaitAgent(provider, lease, input);
-      } catch (err) {
-        const cancelled = runCancellation();
-        if (!cancelled && !(err instanceof ApplicationFailure && err.type === AGENT_START_TIMEOUT)) throw err;
-        await provider.release(lease);
-        // Its bill ends here: the workflow's ledger charges it, insert to delete, as a failed provision.
-        if (!cancelled) ((err as ApplicationFailure).details?.[0] as AgentStartTimeoutDetails).deletedAt = new Date().toISOString();
-        runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).warn({ provider: lease.provider, cancelled: !!cancelled }, 'host deleted before its agent started');
-        throw cancelled ?? err;
+      const lostBoots: LostBoot[] = [];
+      for (;;) {
+        const outcome = await provisionOnce(provider, input);
+        if (!(outcome instanceof BootPreempted)) return lostBoots.length ? { ...outcome, lostBoots } : outcome;
+        // Spot churn: a VM preempted while it booted is made again under the same name; its boot is billed as a failed provision.
+        lostBoots.push(outcome.lost);
+        runLog({ runId: input.runId, stage: 'provision', hostId: outcome.hostId }).warn({ reason: outcome.lost.reason }, 'host preempted before its agent started');
+        if (lostBoots.length > MAX_LOST_BOOTS) throw new Error(`${outcome.message} (${lostBoots.length} VMs of ${outcome.hostId} preempted while booting)`);
       }
     },
 
@@ -73,6 +70,38 @@ export function hostActivities(deps: ActivityDeps) {
       return { deletedAt };
     },
   };
+}
+
+/** VMs of one host preempted while booting that one provisionHost attempt makes again before it fails (and Temporal retries it). */
+const MAX_LOST_BOOTS = 3;
+
+/** A VM preempted before its agent's first heartbeat: what it was billed. */
+class BootPreempted extends Error {
+  readonly name = 'BootPreempted';
+  constructor(
+    readonly hostId: string,
+    readonly lost: LostBoot,
+  ) {
+    super(`${hostId} was preempted before its agent started: ${lost.reason}`);
+  }
+}
+
+/** One VM: provisioned (or adopted) and its agent awaited; a silent or cancelled one deleted. */
+async function provisionOnce(provider: HostProvider, input: ProvisionInput): Promise<HostLease | BootPreempted> {
+  // A provision the run cancelled has deleted what it inserted (gce.ts); report it as cancelled.
+  const lease = await provider.provision(input).catch((err) => toWorkflowFailure(runCancellation() ?? err));
+  try {
+    return await awaitAgent(provider, lease, input);
+  } catch (err) {
+    if (err instanceof BootPreempted) return err;
+    const cancelled = runCancellation();
+    if (!cancelled && !(err instanceof ApplicationFailure && err.type === AGENT_START_TIMEOUT)) throw err;
+    await provider.release(lease);
+    // Its bill ends here: the workflow's ledger charges it, insert to delete, as a failed provision.
+    if (!cancelled) ((err as ApplicationFailure).details?.[0] as AgentStartTimeoutDetails).deletedAt = new Date().toISOString();
+    runLog({ runId: input.runId, stage: 'provision', hostId: lease.hostId }).warn({ provider: lease.provider, cancelled: !!cancelled }, 'host deleted before its agent started');
+    throw cancelled ?? err;
+  }
 }
 
 /** Waits for the first heartbeat of the lease's agent; AgentStartTimeout (with the console tail) when none comes in time. */
@@ -92,6 +121,8 @@ async function awaitAgent(provider: HostProvider, lease: HostLease, input: Provi
     }
     const state = await provider.state(lease);
     if (state.kind === 'gone') {
+      // Billed until seen gone: within a poll of the preemption.
+      if (state.preempted) throw new BootPreempted(lease.hostId, { provisionedAt: lease.provisionedAt, deletedAt: new Date().toISOString(), reason: state.reason });
       const tail = await provider.logTail(lease, 30);
       throw new Error(`agent on ${lease.hostId} exited before its first heartbeat: ${state.reason}\n${tail.join('\n')}`);
     }

@@ -94,9 +94,15 @@ export class CostTracker {
       throw err;
     }
     const now = Date.now();
+    let lostMs = 0;
+    for (const lost of lease.lostBoots ?? []) {
+      const lifetime = Math.max(0, Date.parse(lost.deletedAt) - Date.parse(lost.provisionedAt));
+      lostMs += lifetime;
+      provisionFailed(this.ledger, lease.hostId, this.usdPerHour, now, lifetime, `preempted before its agent started: ${lost.reason}`);
+    }
     // A lease without readyAt (a provider that does not time its boot) is billed from when it came.
     const bootMs = lease.readyAt ? Math.max(0, Date.parse(lease.readyAt) - Date.parse(lease.provisionedAt)) : 0;
-    if (lease.readyAt) capacityWaited(this.ledger, (now - startedMs - bootMs) / 1000);
+    if (lease.readyAt) capacityWaited(this.ledger, (now - startedMs - bootMs - lostMs) / 1000);
     hostUp(this.ledger, lease.hostId, this.usdPerHour, now, bootMs);
     return lease;
   }

@@ -23,6 +23,15 @@ export interface HostLease {
   provisionedAt: string;
   /** When the agent's first heartbeat was seen: boot is provisionedAt -> readyAt. Absent in leases recorded before it. */
   readyAt?: string;
+  /** Earlier VMs of this host preempted before their agent started: billed, never usable. */
+  lostBoots?: LostBoot[];
+}
+
+/** A VM billed from its insert until it was seen gone, preempted before its agent started. */
+export interface LostBoot {
+  provisionedAt: string;
+  deletedAt: string;
+  reason: string;
 }
 
 export type HostState =

@@ -4,8 +4,10 @@
  * against the fake Compute API (test/support/fakeCompute.ts), on the
  * time-skipping server. Each VM's agent is played through the store: it
  * heartbeats a set time after its VM was created, or never (a failed
- * provision). The run's ledger must bill each VM from its creationTimestamp
- * to the end of its delete operation, boot and failed provisions included.
+ * provision), or its VM is preempted while it boots (another failed one).
+ * The run's ledger must bill each VM from its creationTimestamp to the end
+ * of its delete operation (or its preemption), boot and failed provisions
+ * included.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,13 +59,20 @@ after(async () => {
 
 const storeUri = () => pathToFileURL(storeDir).href;
 
-/** The agent of each new VM heartbeats `bootMs` after its creation, except on the silent hosts. */
-function playAgents(bootMs: number, silent: Set<string>): void {
+/**
+ * The agent of each new VM heartbeats `bootMs` after its creation, except on the silent hosts;
+ * the first VM of each `preempted` host is preempted `preemptMs` after its creation, before its agent starts.
+ */
+function playAgents(bootMs: number, silent: Set<string>, preempted: Set<string>, preemptMs: number): void {
   fake.onCreate = (inst) => {
     const meta = (key: string) => inst.metadata.items.find((i) => i.key === key)?.value ?? '';
     const vm: VmTruth = { name: inst.name, hostId: meta(METADATA_HOST_ID), createdMs: Date.parse(inst.creationTimestamp), heartbeatMs: null };
     vms.push(vm);
     if (silent.has(vm.hostId)) return;
+    if (preempted.delete(vm.hostId)) {
+      timers.push(setTimeout(() => void fake.preempt(inst.name), preemptMs));
+      return;
+    }
     timers.push(
       setTimeout(() => {
         const now = new Date().toISOString();
@@ -75,10 +84,10 @@ function playAgents(bootMs: number, silent: Set<string>): void {
   };
 }
 
-/** When the fake finished deleting each VM, in the order of its deletes. */
-function deletesDone(): { name: string; doneMs: number }[] {
+/** When each VM stopped being billed by the fake's clock (its delete done, or its preemption), in order. */
+function billingEnds(): { name: string; doneMs: number }[] {
   return fake.operations
-    .filter((op) => op.operationType === 'delete')
+    .filter((op) => op.operationType === 'delete' || op.operationType === 'compute.instances.preempted')
     .map((op) => ({ name: op.targetLink.split('/').pop()!, doneMs: Date.parse(op.endTime!) }));
 }
 
@@ -91,7 +100,7 @@ describe('billing from create to delete, against the Compute API', () => {
   it('bills each VM from its insert to its delete: the boot, the failed provision and the work, as the fake timed them', async () => {
     const runId = 'billing-1';
     const BOOT_MS = 1500;
-    playAgents(BOOT_MS, new Set([`${runId}-h1`]));
+    playAgents(BOOT_MS, new Set([`${runId}-h1`]), new Set([`${runId}-h2`]), 700);
     // A job takes 300 ms; the first sft job loses its host.
     const { activities: scripted } = scriptedActivities({
       preflight: [slow(300, succeed())],
@@ -123,17 +132,18 @@ describe('billing from create to delete, against the Compute API', () => {
     const result = await worker.runUntil(suite.env.client.workflow.execute(fineTunePipeline, { taskQueue: 'billing-1', workflowId: runId, args: [config] }));
 
     const split = result.cost.split;
-    const deleted = deletesDone();
+    const ended = billingEnds();
     assert.deepEqual(
       vms.map((v) => v.hostId),
-      [`${runId}-h1`, `${runId}-h2`, `${runId}-h3`],
-      'a silent VM, the VM lost in sft, the VM that finished',
+      [`${runId}-h1`, `${runId}-h2`, `${runId}-h2`, `${runId}-h3`],
+      'a silent VM, a VM preempted while booting and its successor (lost in sft), the VM that finished',
     );
     assert.deepEqual(fake.live(), [], 'every VM deleted');
     assert.deepEqual(
       split.hosts.map((h) => [h.hostId, h.failed === null ? 'usable' : 'failed']),
       [
         [`${runId}-h1`, 'failed'],
+        [`${runId}-h2`, 'failed'],
         [`${runId}-h2`, 'usable'],
         [`${runId}-h3`, 'usable'],
       ],
@@ -142,26 +152,31 @@ describe('billing from create to delete, against the Compute API', () => {
     const TOLERANCE_S = 0.5;
     for (const [i, vm] of vms.entries()) {
       const bill = split.hosts[i];
-      const del = deleted.find((d) => d.name === vm.name);
-      assert.ok(del, `${vm.name} was deleted`);
-      const life = (del.doneMs - vm.createdMs) / 1000;
-      assert.ok(Math.abs(bill.lifeSeconds - life) < TOLERANCE_S, `${vm.hostId}: billed life ${bill.lifeSeconds} s, the fake's creationTimestamp to delete done ${life} s`);
+      const end = ended.find((d) => d.name === vm.name && d.doneMs >= vm.createdMs);
+      assert.ok(end, `${vm.name} was deleted`);
+      const life = (end.doneMs - vm.createdMs) / 1000;
+      // A preempted VM is billed until provisionHost saw it gone: up to a poll (500 ms) late.
+      const late = /preempted/.test(bill.failed ?? '') ? 0.5 : 0;
+      assert.ok(bill.lifeSeconds > life - TOLERANCE_S && bill.lifeSeconds < life + late + TOLERANCE_S, `${vm.hostId}: billed life ${bill.lifeSeconds} s, the fake's creationTimestamp to the end of its billing ${life} s`);
       assert.equal(bill.billedSeconds, Math.max(60, Math.ceil(life)), `${vm.hostId}: whole seconds, a minute at least`);
       assert.equal(bill.held, false);
-      if (vm.heartbeatMs === null) {
+      if (vm.heartbeatMs === null && i === 0) {
         assert.equal(bill.bootSeconds, 0);
         assert.match(bill.failed ?? '', /AgentStartTimeout/);
         assert.ok(life >= 3, `the silent VM lived out its agent start timeout (${life} s)`);
+      } else if (vm.heartbeatMs === null) {
+        assert.match(bill.failed ?? '', /^preempted before its agent started: .*compute\.instances\.preempted/);
+        assert.ok(life >= 0.7 && life < BOOT_MS / 1000, `preempted while booting (${life} s)`);
       } else {
         // The activity polls the store every 500 ms.
         const boot = (vm.heartbeatMs - vm.createdMs) / 1000;
         assert.ok(bill.bootSeconds >= boot - TOLERANCE_S && bill.bootSeconds < boot + 0.5 + TOLERANCE_S, `${vm.hostId}: boot ${bill.bootSeconds} s, the fake's ${boot} s`);
       }
     }
-    assert.deepEqual(split.failedProvisions, { withVm: 1, withoutVm: 0 });
-    assert.equal(split.wastedUsd.failed, 60, 'the silent VM: its one-minute minimum');
+    assert.deepEqual(split.failedProvisions, { withVm: 2, withoutVm: 0 });
+    assert.equal(split.wastedUsd.failed, 120, 'the silent VM and the preempted one: their one-minute minimums');
     assert.ok(split.bootUsd >= 2 * BOOT_MS / 1000 - 2 * TOLERANCE_S, `both usable hosts' boots are billed: $${split.bootUsd}`);
-    assert.equal(split.totalUsd, 180, 'three VMs, each under a minute');
+    assert.equal(split.totalUsd, 240, 'four VMs, each under a minute');
     const s = split.seconds;
     assert.equal(s.boot + s.productive + s.redone + s.idle + s.failed, split.billedSeconds);
     assert.equal(result.cost.burnUsdPerHour, 0);
