@@ -48,7 +48,11 @@ export const TrackingConfig = z
 
 export type TrackingConfig = z.infer<typeof TrackingConfig>;
 
-/** The job params that carry the config's tracking section to a training stage; none when nothing is configured. */
-export function trackingParams(tracking: TrackingConfig): { tracking?: TrackingConfig } {
-  return tracking.mlflow || tracking.wandb ? { tracking } : {};
+/**
+ * The job params that carry the config's tracking section to a training stage; none when nothing
+ * is configured, or when the run was prepared before the section existed (a replayed history's
+ * run.config has no `tracking`).
+ */
+export function trackingParams(tracking: TrackingConfig | undefined): { tracking?: TrackingConfig } {
+  return tracking?.mlflow || tracking?.wandb ? { tracking } : {};
 }

@@ -15,6 +15,7 @@ test('no tracking: section means no tracking params; a configured one passes wit
   const none = parseConfig(base);
   assert.deepEqual(none.tracking, {});
   assert.deepEqual(trackingParams(none.tracking), {});
+  assert.deepEqual(trackingParams(undefined), {}, 'a run prepared before tracking: existed (a replayed history) has none');
   const c = parseConfig({
     ...base,
     tracking: { mlflow: { tracking_uri: 'http://127.0.0.1:5000' }, wandb: { project: 'tiny', api_key: 'secret:env:WANDB_API_KEY' } },
