@@ -4,7 +4,8 @@
  * client with the codec leaves a history whose payloads, read WITHOUT the
  * codec, are all `binary/encrypted` and hold none of the config's paths:
  * input, result, memo, summary and details, activity inputs and results,
- * a signal, the approve update, and a failure's message and stack. The codec client reads them
+ * a signal, the approve update, a failure's message and stack, and a
+ * schedule's action. The codec client reads them
  * back; `temporal workflow show --codec-endpoint` through the codec server
  * shows them decoded; histories recorded before the codec still replay.
  */
@@ -198,6 +199,23 @@ describe('encrypted history', () => {
     const text = historyText(raw);
     assert.ok(!text.includes('codec-canary'), 'the failure is readable in the raw history');
     assert.match(text, /"message":"Encoded failure"/);
+  });
+
+  it("a schedule's action arguments are sealed too; the codec client reads them", async () => {
+    const scheduleId = 'codec-schedule';
+    await codec.client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: '1d' }] },
+      action: { type: 'startWorkflow', workflowType: 'fineTunePipeline', taskQueue: 'nobody-polls', args: [config], memo: { configFile: `${CANARY}/config.yaml` } },
+      state: { paused: true },
+    });
+    const raw = await env.connection.workflowService.describeSchedule({ namespace: 'default', scheduleId });
+    const start = raw.schedule!.action!.startWorkflow!;
+    assert.deepEqual(payloadEncodings({ events: [{ input: start.input, memo: start.memo }] } as never), [ENCRYPTED_ENCODING, ENCRYPTED_ENCODING]);
+    assert.ok(!historyText(raw).includes('codec-canary'));
+    const action = (await codec.client.schedule.getHandle(scheduleId).describe()).action as { args?: unknown[] };
+    assert.equal((action.args?.[0] as typeof config).data.sft, `${CANARY}/sft.jsonl`);
+    await codec.client.schedule.getHandle(scheduleId).delete();
   });
 
   it('histories recorded before the codec replay with it (their payloads pass through)', async () => {
