@@ -10,6 +10,9 @@ metric stays within probe_margin of the SFT model's.
 import json
 from pathlib import Path
 
+import pytest
+from test_tracking import tensorboard_scalars
+
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "examples" / "tiny" / "data" / "eval.jsonl"
 TINY_MODEL = ROOT / "examples" / "tiny" / "model"
@@ -20,7 +23,7 @@ BASE = {"max_steps": 15, "batch_size": 16, "save_steps": 15, "max_length": 128, 
 AGGRESSIVE = {"learning_rate": 5e-3, "beta": 0.05}
 
 
-def test_aggressive_dpo_collapses_and_the_gentler_retry_holds(agent_factory, store, merged):
+def test_aggressive_dpo_collapses_and_the_gentler_retry_holds(agent_factory, store, merged, tmp_path):
     inputs = {"model": merged["output"]["key"], "model_fingerprint": merged["output"]["fingerprint"],
               "preference_data": "runs/r1/data/preferences.jsonl", "eval_data": "runs/r1/data/eval.jsonl"}
     agent = agent_factory()
@@ -46,6 +49,17 @@ def test_aggressive_dpo_collapses_and_the_gentler_retry_holds(agent_factory, sto
     assert m2["probe_baseline"] == baseline  # measured again on the merged SFT model, not the collapsed one
     assert m2["probe_final"] >= baseline - BASE["probe_margin"], m2["probe_history"]
     assert st2["output"]["fingerprint"] != merged["output"]["fingerprint"]
+
+    # Tracking: each attempt is its own TensorBoard run in the store, the collapsed one's curves
+    # up to the step the guard stopped it on, the retry's with trl's reward figures at every step.
+    store.download_dir("runs/r1/tensorboard", tmp_path / "tb")
+    collapsed = tensorboard_scalars(tmp_path / "tb" / "dpo")
+    assert [s for s, _ in collapsed["train/logps/chosen"]] == [h["step"] for h in m["history"]]
+    assert [v for _, v in collapsed["train/logps/chosen"]] == pytest.approx([h["logps/chosen"] for h in m["history"]])
+    retry = tensorboard_scalars(tmp_path / "tb" / "dpo.r2")
+    for tag in ("loss", "learning_rate", "grad_norm", "tokens_per_second", "rewards/chosen", "rewards/rejected",
+                "rewards/accuracies", "rewards/margins"):
+        assert [s for s, _ in retry[f"train/{tag}"]] == list(range(1, BASE["max_steps"] + 1)), tag
 
 
 def _guard(**cfg):
