@@ -1,8 +1,11 @@
 """Experiment tracking while a training stage runs, against the real parts: a tiny SFT
 through the real agent logs to a real MLflow server (started from its PyPI package)
 and to W&B in offline mode, and its TensorBoard files, read back with the
-tensorboard package's reader, are in the store. (Backends that are down: test_sft_resume;
-DPO's reward metrics and one TensorBoard run per attempt: test_dpo_guard.)"""
+tensorboard package's reader, are in the store. Their secrets are canaries the host resolves
+itself (the MLflow token from the fake Secret Manager; the W&B key, from its environment, is not
+even read: offline W&B needs none), found
+afterwards in no file the stage, the agent or the MLflow server left. (Backends that are down:
+test_sft_resume; DPO's reward metrics and one TensorBoard run per attempt: test_dpo_guard.)"""
 import json
 import subprocess
 import sys
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
+from secret_manager import secret_manager  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model", "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
@@ -56,12 +60,18 @@ def mlflow_server(tmp_path_factory):
     proc.wait(timeout=30)
 
 
+CANARY_MLFLOW, CANARY_WANDB = "canary-7f3a-host-mlflow-token-9e2b", "canary-7f3a-host-wandb-key-5d1c"
+
+
 def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(agent_factory, store, mlflow_server,
-                                                                             tmp_path):
+                                                                             tmp_path, tmp_path_factory,
+                                                                             secret_manager):  # noqa: F811
     wandb_dir = tmp_path / "wandb-files"
-    tracking = {"mlflow": {"tracking_uri": mlflow_server, "experiment": "tiny"},
-                "wandb": {"project": "tiny", "mode": "offline"}}
-    agent = agent_factory(env={"WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir)})
+    mlflow_token = secret_manager.put("finetune-test", "mlflow-token", CANARY_MLFLOW)
+    tracking = {"mlflow": {"tracking_uri": mlflow_server, "experiment": "tiny", "token": mlflow_token},
+                "wandb": {"project": "tiny", "mode": "offline", "api_key": "secret:env:FT_IT_WANDB_KEY"}}
+    agent = agent_factory(env={"WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir), "FT_IT_WANDB_KEY": CANARY_WANDB,
+                               "FINETUNE_SECRET_MANAGER_ENDPOINT": secret_manager.url})
     agent.post({"job_id": "sft-1", "stage": "sft", "inputs": INPUTS, "params": {**PARAMS, "tracking": tracking}})
     st = agent.wait_status("sft", "sft-1", timeout=300)
     assert st["state"] == "succeeded", st
@@ -94,6 +104,16 @@ def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(age
     assert [r["_step"] for r in rows] == list(range(1, STEPS + 1))
     assert [r["train/loss"] for r in rows] == pytest.approx([v for _, v in scalars["train/loss"]])
     assert all(r["train/tokens_per_second"] > 0 for r in rows)
+
+    # The stage read the MLflow token from Secret Manager itself (the Python client), and neither
+    # secret is in the store, the agent's output, W&B's files or the MLflow server's database and log.
+    assert any(a["client"] == "python" and a["status"] == 200 and a["path"].endswith("/mlflow-token/versions/1:access")
+               for a in secret_manager.accesses())
+    (mlflow_root,) = tmp_path_factory.getbasetemp().glob("mlflow[0-9]*")
+    files = [f for root in (tmp_path, mlflow_root) for f in root.rglob("*") if f.is_file()]
+    assert any(f.name == "sft-1.log" for f in files) and any(f.name.startswith("agent-") for f in files)
+    leaks = [f"{c} in {f}" for f in files for c in (CANARY_WANDB, CANARY_MLFLOW) if c.encode() in f.read_bytes()]
+    assert leaks == []
 
 
 def wandb_history(path: Path) -> list[dict]:
