@@ -95,7 +95,12 @@ describe('codec server', () => {
     const bad = await post(server.url, 'decode', { payloads: [{ metadata: { encoding: 'not base64!' } }] });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /payloads\[0\]\.metadata\.encoding is not base64/);
-    assert.equal((await post(server.url, 'decode', { nope: 1 })).status, 400);
+    assert.equal((await post(server.url, 'decode', { payloads: 'x' })).status, 400);
+    assert.equal((await post(server.url, 'decode', 'not an object')).status, 400);
+    // Proto JSON leaves an empty list out: {} is no payloads (the temporal CLI's query without arguments).
+    const empty = await post(server.url, 'encode', {});
+    assert.equal(empty.status, 200);
+    assert.deepEqual(await empty.json(), { payloads: [] });
   });
 });
 

@@ -131,8 +131,10 @@ export function codecRequestHandler(opts: CodecServerOptions): http.RequestListe
         if (err instanceof Refusal) throw err;
         throw new Refusal(400, 'the body is not JSON; send {"payloads": [...]}');
       }
-      const list = (doc as { payloads?: unknown } | null)?.payloads;
-      if (!Array.isArray(list)) throw new Refusal(400, 'the body has no "payloads" list; send {"payloads": [...]}');
+      if (!doc || typeof doc !== 'object') throw new Refusal(400, 'the body is not an object; send {"payloads": [...]}');
+      // Proto JSON leaves an empty list out: the temporal CLI sends {} for a query without arguments.
+      const list = (doc as { payloads?: unknown }).payloads ?? [];
+      if (!Array.isArray(list)) throw new Refusal(400, 'the body\'s "payloads" is not a list; send {"payloads": [...]}');
       const payloads = list.map(fromJson);
       let out: Payload[];
       try {
