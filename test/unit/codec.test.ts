@@ -18,6 +18,7 @@ import { AesGcmCodec, CodecKeyUnknown, ENCRYPTED_ENCODING, EncryptedPayloadInval
 import { dataConverterOf } from '../../src/client/codec/dataConverter';
 import { baseModelAttribute, runMetadata } from '../../src/client/runs';
 import { testConfig } from '../support/config';
+import { startFakeSecretManager } from '../support/fakeSecretManager';
 import { parseConfig } from '../../src/config/parse';
 import { addKeyToFile, CodecKeysInvalid, KeyRing, keyFileText, loadKeyRing, newKey, parseKeyFile, readKeyFile } from '../../src/client/codec/keys';
 
@@ -148,6 +149,23 @@ describe('codec keys', () => {
     assert.equal((await loadKeyRing('temporal.internal:7233', { FINETUNE_CODEC_KEYS: file })).newest.id, k2.id);
     await assert.rejects(loadKeyRing('localhost:7233', { FINETUNE_CODEC_KEYS: `${file}.missing` }), /FINETUNE_CODEC_KEYS=.*missing cannot be read \(ENOENT\)/);
     await assert.rejects(loadKeyRing('localhost:7233', { FINETUNE_CODEC_KEYS: 'secret:env:KEYS' }), /is not a Secret Manager reference/);
+  });
+
+  it('FINETUNE_CODEC_KEYS=secret:gcp:... reads the key file JSON from Secret Manager (the official client, against the fake REST API)', async () => {
+    const sm = await startFakeSecretManager();
+    try {
+      const ref = sm.put('acme-ml-prod', 'finetune-codec-keys', keyFileText([k1, k2]));
+      const r = await loadKeyRing('temporal.internal:7233', { FINETUNE_CODEC_KEYS: ref, FINETUNE_SECRET_MANAGER_ENDPOINT: sm.url });
+      assert.deepEqual(r.ids, [k1.id, k2.id]);
+      assert.equal(r.source, ref);
+      sm.deny('acme-ml-prod', 'finetune-codec-keys');
+      await assert.rejects(
+        loadKeyRing('temporal.internal:7233', { FINETUNE_CODEC_KEYS: ref, FINETUNE_SECRET_MANAGER_ENDPOINT: sm.url }),
+        (e: Error) => e instanceof CodecKeysInvalid && /^FINETUNE_CODEC_KEYS: .*secretAccessor/.test(e.message) && !e.message.includes(k1.key.toString('base64')),
+      );
+    } finally {
+      await sm.close();
+    }
   });
 
   it('the embedded default makes a key file in the state folder on first use, then reuses it', async () => {
