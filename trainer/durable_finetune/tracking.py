@@ -155,5 +155,5 @@ def stage_tracker(ctx, lineage: str, start_step: int) -> Tracker | None:
     if cfg.get("mlflow"):
         sinks.append(MlflowSink(cfg["mlflow"], ctx.run_id, lineage, ctx.job_id, params))
     if cfg.get("wandb"):
-        sinks.append(WandbSink(cfg["wandb"], ctx.run_id, lineage, params, ctx.local_dir / "wandb"))
+        sinks.append(WandbSink(ctx.store, cfg["wandb"], ctx.run_id, lineage, params, ctx.local_dir / "wandb"))
     return Tracker(sinks)

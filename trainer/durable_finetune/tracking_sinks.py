@@ -127,23 +127,26 @@ class MlflowSink:
 class WandbSink:
     """One W&B run per run and lineage (id from both, so a resumed job continues it), grouped
     by run, job_type the lineage. The API key, a secret reference, is resolved here on the
-    host and handed to wandb in memory: never an environment variable, a file or a log."""
+    host and handed to wandb in memory: never an environment variable, a file or a log.
+    Offline, the run's folder is copied to the store at the end (runs/<run>/wandb/<lineage>/),
+    where `wandb sync` can take it from after the host is gone."""
 
     name = "W&B"
 
-    def __init__(self, cfg: dict, run_id: str, lineage: str, params: dict[str, Any], local_dir: Path):
-        self.cfg, self.run_id, self.lineage, self.params, self.local_dir = cfg, run_id, lineage, params, local_dir
+    def __init__(self, store: Store, cfg: dict, run_id: str, lineage: str, params: dict[str, Any], local_dir: Path):
+        self.store, self.cfg, self.run_id, self.lineage = store, cfg, run_id, lineage
+        self.params, self.local_dir = params, local_dir
         self.secrets: list[str] = []
         self.run = None
 
     def open(self) -> None:
-        import wandb
-
         settings: dict[str, Any] = {"console": "off", "silent": True, "x_disable_stats": True}
-        if self.cfg.get("api_key"):
+        if self.cfg.get("api_key") and self.cfg.get("mode", "online") == "online":  # offline needs no key, so its files hold none
             key = resolve_secret("tracking.wandb.api_key", self.cfg["api_key"])
             self.secrets.append(key)
             settings["api_key"] = key
+        import wandb
+
         # WANDB_DIR, when set, wins: offline runs land where the user syncs them from.
         folder = os.environ.get("WANDB_DIR") or str(self.local_dir)
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -160,7 +163,10 @@ class WandbSink:
         pass  # wandb sends in its own process
 
     def close(self, outcome: str) -> None:
+        folder = Path(self.run.dir).parent  # <dir>/wandb/offline-run-<time>-<id>/files -> the run's folder
         self.run.finish(exit_code=0 if outcome != "failed" else 1)
+        if self.cfg.get("mode") == "offline":
+            self.store.upload_dir(folder, f"runs/{self.run_id}/wandb/{self.lineage}/{folder.name}")
 
 
 def wandb_id(run_id: str, lineage: str) -> str:

@@ -1,6 +1,5 @@
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ ROOT = TRAINER.parent
 sys.path.insert(0, str(TRAINER))
 
 from durable_finetune.store import open_store  # noqa: E402
+from servers import free_port  # noqa: E402,F401 - tests import it from here too
 
 
 @pytest.fixture
@@ -83,13 +83,6 @@ def wait_for_checkpoint(store, stage, at_least, timeout=90, run="r1"):
             return prog
         time.sleep(0.1)
     raise AssertionError(f"no {stage} checkpoint at or past step {at_least} within {timeout} s: {prog}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read_jsonl(path):
