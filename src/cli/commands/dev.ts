@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { temporalSettings } from '../../client/connection';
 import { portOpen, startDevServer, type DevServer } from '../../client/devServer';
+import { keyRingFor } from '../../client/codec/dataConverter';
 import { installRuntime } from '../../client/runtime';
 import { configureLog, log } from '../../log';
 import { stateDir } from '../../paths';
@@ -51,6 +52,7 @@ export function devCommand(program: Command): void {
         }
         const settings = temporalSettings({ ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default' });
         const { worker, close } = await createFineTuneWorker(settings, opts.taskQueue);
+        const codecKeys = await keyRingFor(settings.address);
         const uiUrl = opts.headless || !server ? null : server.uiUrl;
         const stop = (signal: string): void => {
           log().info({ signal }, 'finetune dev: stopping the worker');
@@ -58,9 +60,10 @@ export function devCommand(program: Command): void {
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
-        out.result({ address, uiUrl, taskQueue: opts.taskQueue, startedServer: server !== null, metrics: process.env.FINETUNE_METRICS_ADDRESS ?? null }, [
+        out.result({ address, uiUrl, taskQueue: opts.taskQueue, startedServer: server !== null, metrics: process.env.FINETUNE_METRICS_ADDRESS ?? null, codecKeys: codecKeys.source }, [
           `Temporal dev server ${server ? 'started' : 'already running'} at ${address}${uiUrl ? `, UI ${uiUrl}` : ''}`,
           `worker polling task queue ${opts.taskQueue}${process.env.FINETUNE_METRICS_ADDRESS ? `, metrics at http://${process.env.FINETUNE_METRICS_ADDRESS}/metrics` : ''}`,
+          `history is encrypted with the codec keys in ${codecKeys.source}: \`finetune codec-server\` shows runs decoded in the UI and the temporal CLI (docs/operating.md, Encrypted history)`,
           `use it from another terminal: finetune run <config> --wait (Ctrl-C here stops the worker${server ? ' and the server' : ''})`,
         ]);
         try {
