@@ -12,6 +12,7 @@ import {
   ProvisionCancelled,
   QuotaExceeded,
   runLabel,
+  VmNameTaken,
   type GceHostOptions,
 } from '../../src/hosts/gce';
 import { classifyThrown, DECISIONS } from '../../src/hosts/gceDecisions';
@@ -175,6 +176,21 @@ describe('gce host provider on the fake Compute API', () => {
     assert.deepEqual(await p.logTail(lease, 3), ['line 47', 'line 48', 'line 49']);
     await p.release(lease);
     assert.deepEqual(await p.logTail(lease, 3), []);
+  });
+
+  it("never adopts or deletes a VM of this run's name whose metadata names another run (VmNameTaken)", async () => {
+    await provider().provision(req('run-a'));
+    // Two run ids whose 64-bit hashes clash cannot be found, so the clash is made: run-a's VM takes run-b's name.
+    const [vm] = fake.live();
+    fake.instances.delete(`${vm.zone}/${vm.name}`);
+    vm.name = instanceName('run-b', 1);
+    fake.instances.set(`${vm.zone}/${vm.name}`, vm);
+    await assert.rejects(provider().provision(req('run-b')), (err: unknown) => {
+      assert.ok(err instanceof VmNameTaken, String(err));
+      assert.match(err.message, /is not run run-b's: its finetune-run-id metadata says "run-a"/);
+      return true;
+    });
+    assert.deepEqual(fake.live().map((i) => i.name), [instanceName('run-b', 1)], "the other run's VM is still there, and no second VM was made");
   });
 });
 
