@@ -5,7 +5,7 @@
  * rebuilt (new metric code, another threshold) without a host.
  */
 import { EvalConfig } from '../config/schema';
-import { runKey, stageKey, type StageName, type StageProgressFile, type StageStatusFile } from '../jobs/contract';
+import { STAGE_NAMES, runKey, stageKey, type StageName, type StageProgressFile, type StageStatusFile } from '../jobs/contract';
 import { renderReportHtml } from '../report/html';
 import { baseModelOf, tensorboardLink, type ReportData, type RunSummary, type StageTiming } from '../report/data';
 import { openStore } from '../store/open';
@@ -25,8 +25,6 @@ export interface ScoreContext {
   eval: EvalConfig;
   run: RunSummary | null;
 }
-
-const STAGES: StageName[] = ['preflight', 'sft', 'merge', 'dpo', 'generate'];
 
 export class RunNotScorable extends Error {
   readonly name = 'RunNotScorable';
@@ -101,7 +99,7 @@ async function writeReport(store: Store, ctx: ScoreContext, evaluation: Evaluati
   ]);
   const tensorboard = tensorboardLink(store.uri, ctx.runId, await store.list(runKey(ctx.runId, 'tensorboard/')));
   const stages: StageTiming[] = [];
-  for (const stage of STAGES) {
+  for (const stage of STAGE_NAMES) {
     const s = await store.getJson<StageStatusFile & { duration_s?: number }>(stageKey(ctx.runId, stage, 'status.json'));
     if (!s) continue;
     const seconds = typeof s.duration_s === 'number' ? s.duration_s : (Date.parse(s.finished_at) - Date.parse(s.started_at)) / 1000;
