@@ -47,9 +47,8 @@ export interface HostProvider {
   logTail(lease: HostLease, lines: number): Promise<string[]>;
 }
 
-export function hostIdOf(runId: string, hostIndex: number): string {
-  return `${runId}-h${hostIndex}`;
-}
+/** `<run id>-h<n>`, the run id checked (src/jobs/runId.ts). */
+export { hostIdOf } from '../jobs/runId';
 
 /** How long a new local agent has to write its first heartbeat. */
 export const LOCAL_AGENT_START_S = 120;
