@@ -23,6 +23,7 @@ import { parseConfig } from '../src/config/parse';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
 import { HOST_LOST } from '../src/jobs/failures';
+import { RunIdInvalid, runIdProblem } from '../src/jobs/runId';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import { hourlyRate } from '../src/cost/prices';
@@ -92,6 +93,10 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     throw ApplicationFailure.nonRetryable((err as Error).message, 'ConfigInvalid');
   }
   const runId = workflowInfo().workflowId;
+  // A run started around our client (temporal CLI, another SDK) is checked here: its id becomes a store
+  // folder, VM name and agent argument. Behind a patch so a run already going under an old id still replays.
+  const badId = patched('run-id-checked') ? runIdProblem(runId) : undefined;
+  if (badId) throw ApplicationFailure.nonRetryable(new RunIdInvalid('run id (workflow id)', runId, badId).message, 'RunIdInvalid');
   const progress = newProgress(runId, config.name, config.model.base, new Date());
   let cost: CostTracker | null = null;
   const notifier = Notifier.of(config.notify, progress);
