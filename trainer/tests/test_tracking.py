@@ -10,12 +10,11 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from servers import free_port, wait_serving
 from secret_manager import secret_manager  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +44,11 @@ def mlflow_server(tmp_path_factory):
                              "--default-artifact-root", str(root / "artifacts"), "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1"],
                             stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"mlflow server did not come up on {url}: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+    try:
+        wait_serving(f"{url}/health", proc, 120, f"mlflow server (log: {root / 'server.log'})")
+    except RuntimeError:
+        proc.kill()
+        raise
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -100,6 +94,8 @@ def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(age
     assert [m.value for m in losses] == pytest.approx([v for _, v in scalars["train/loss"]])
 
     (offline,) = (wandb_dir / "wandb").glob("offline-run-*")
+    # Also in the store, for `wandb sync` once the host is gone.
+    assert store.exists(f"runs/r1/wandb/sft/{offline.name}/run-r1-sft.wandb")
     rows = wandb_history(offline / "run-r1-sft.wandb")
     assert [r["_step"] for r in rows] == list(range(1, STEPS + 1))
     assert [r["train/loss"] for r in rows] == pytest.approx([v for _, v in scalars["train/loss"]])
