@@ -8,7 +8,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Client, type WorkflowHandle } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { fineTunePipeline } from '../../workflows';
 import { approveSignal, approveUpdate, progressQuery, rejectUpdate } from '../../workflows/messages';
@@ -18,6 +22,9 @@ import type { PipelineConfigInput } from '../../src/config/schema';
 import { scriptedActivities, succeed, type JobScript, type Recorder } from '../support/scriptedActivities';
 import { updateRefusalOf } from '../support/failures';
 import { testConfig } from '../support/config';
+import { finetune, jsonOf } from '../support/cli';
+import { dataConverterOf } from '../../src/client/codec/dataConverter';
+import { keyFileText, newKey, readKeyFile } from '../../src/client/codec/keys';
 import { timeSkippingSuite } from '../support/temporal';
 
 const suite = timeSkippingSuite();
@@ -37,12 +44,15 @@ async function run(
   during?: (handle: Handle, recorder: Recorder) => Promise<void>,
   metrics?: RunMetrics,
   scripts: Partial<Record<string, JobScript[]>> = {},
+  dataConverter?: DataConverter,
 ) {
   const taskQueue = `gate-test-${++n}`;
   const { activities, recorder } = scriptedActivities(scripts, metrics);
-  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
+  const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities, ...(dataConverter ? { dataConverter } : {}) });
+  // A worker with the codec reads only sealed payloads: start the run through a client with the same codec.
+  const client = dataConverter ? new Client({ connection: suite.env.connection, namespace: suite.env.namespace ?? 'default', dataConverter }) : suite.env.client;
   const outcome = await worker.runUntil(async () => {
-    const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `gate-${n}`, args: [config] });
+    const handle = await client.workflow.start(fineTunePipeline, { taskQueue, workflowId: `gate-${n}`, args: [config] });
     if (during) await during(handle, recorder);
     const result = await handle.result();
     return { result, progress: await handle.query(progressQuery) };
@@ -172,6 +182,45 @@ describe('the eval gate', () => {
     assert.match(refusals[0].message, /^alice@review-box may not approve run gate-\d+: eval\.approvers allows bob, carol@ci-runner$/);
     assert.match(refusals[1].message, /^carol@laptop may not approve/);
     assert.deepEqual([result.gate.state, result.gate.by], ['approved', 'temporal-cli:bob@laptop']);
+  });
+
+  it('finetune approve|reject send the update and print the run\'s answer: refused before the gate, recorded as user@host at it', async () => {
+    // The CLI seals payloads with the codec (FINETUNE_CODEC_KEYS): the worker here holds the same key.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-cli-'));
+    const keys = path.join(home, 'codec-keys.json');
+    fs.writeFileSync(keys, keyFileText([newKey()]), { mode: 0o600 });
+    const cli = (...args: string[]) => finetune(args, { TEMPORAL_ADDRESS: suite.env.address, FINETUNE_HOME: home, FINETUNE_CODEC_KEYS: keys });
+    const me = `${os.userInfo().username}@${os.hostname()}`;
+    const held = heldSft();
+    const seen: Record<string, Awaited<ReturnType<typeof cli>>> = {};
+    const { result } = await run(
+      withApproval(),
+      async (handle) => {
+        await inStage(handle, 'sft');
+        try {
+          seen.early = await cli('reject', handle.workflowId, '--note', 'too soon');
+        } finally {
+          held.release();
+        }
+        await awaitingApproval(handle);
+        seen.approve = await cli('approve', handle.workflowId, '--note', 'read the outputs', '--json');
+        seen.second = await cli('reject', handle.workflowId);
+      },
+      undefined,
+      held.scripts,
+      dataConverterOf(readKeyFile(keys)),
+    );
+    fs.rmSync(home, { recursive: true, force: true });
+    assert.equal(seen.early.code, 2, seen.early.stderr);
+    assert.match(seen.early.stderr, /reject refused: run gate-\d+ is not at its eval gate yet: it is in stage sft/);
+    assert.equal(seen.approve.code, 0, seen.approve.stderr);
+    const answer = jsonOf<{ runId: string; decision: string; candidate: string; by: string; note: string; decidedAt: string }>(seen.approve);
+    assert.deepEqual(answer, { runId: result.runId, decision: 'approve', candidate: 'dpo', by: me, note: 'read the outputs', decidedAt: result.gate.decidedAt });
+    // Refused either by the gate (already approved) or, once the run has promoted and ended, by the CLI.
+    assert.equal(seen.second.code, 2, seen.second.stderr);
+    const who = me.replace(/\./g, '\\.');
+    assert.match(seen.second.stderr, new RegExp(`reject refused: run ${result.runId} was already approved by ${who}|run ${result.runId} is COMPLETED: only a running run takes a decision`));
+    assert.deepEqual([result.gate.state, result.gate.by, result.gate.via], ['approved', me, 'update']);
   });
 
   it('ends as a clear "not promoted" when nobody decides within eval.approval_timeout_s', async () => {
