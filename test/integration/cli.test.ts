@@ -141,13 +141,13 @@ describe('finetune run, status, list, approve, reject, report, cancel, watch', (
     assert.match(again.stderr, new RegExp(`run ${runId} is still going: follow it with \`finetune watch ${runId}\``));
   });
 
-  it('approve and reject are refused before the gate, saying where the run is (exit 2)', async () => {
+  it('approve and reject are refused, with the reason, on a run without an approval gate (exit 2)', async () => {
     const a = await finetune(['approve', runId, '--note', 'metrics look right'], env);
     assert.equal(a.code, 2, a.stderr);
-    assert.match(a.stderr, new RegExp(`approve refused: run ${runId} is not at its eval gate yet: it is in stage sft, and the gate opens after merge, dpo, generate, score`));
+    assert.match(a.stderr, new RegExp(`approve refused: run ${runId} has no approval gate \\(eval\\.require_approval is off\\)`));
     const r = await finetune(['reject', runId, '--json'], env);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /reject refused: run block-cli-1 is not at its eval gate yet/);
+    assert.match(r.stderr, /reject refused: run block-cli-1 has no approval gate/);
   });
 
   it('approve at the gate records this user@host and the note; a second decision is refused', async () => {
