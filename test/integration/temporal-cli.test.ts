@@ -79,7 +79,7 @@ after(async () => {
 });
 
 describe('the temporal CLI on finetune dev', () => {
-  it('starts a run from examples/tiny/run.json, answers the progress query, and refuses an approve update before the gate', async () => {
+  it('starts a run from examples/tiny/run.json, answers the progress query, and refuses an approve update (no approval gate)', async () => {
     const start = await temporal(
       'workflow', 'start', '--type', 'fineTunePipeline', '--task-queue', 'finetune', '--input-file', 'examples/tiny/run.json',
       '--workflow-id', plainRun,
@@ -92,10 +92,10 @@ describe('the temporal CLI on finetune dev', () => {
     assert.equal(progress.state, 'running');
     assert.equal(progress.baseModel, 'examples/tiny/model');
 
-    // approve is an update: before the gate the run refuses it and says where it stands.
-    const early = await temporal('workflow', 'update', 'execute', '--workflow-id', plainRun, '--name', 'approve', '--input', '{"note":"too early"}');
-    assert.notEqual(early.code, 0, early.stdout);
-    assert.match(early.stdout + early.stderr, new RegExp(`run ${plainRun} is not at its eval gate yet: it is in stage \\w+`));
+    // approve is an update: this run has no approval gate, and says so (decoded through the codec server).
+    const refused = await temporal('workflow', 'update', 'execute', '--workflow-id', plainRun, '--name', 'approve', '--input', '{"note":"looks right"}');
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.match(refused.stdout + refused.stderr, new RegExp(`run ${plainRun} has no approval gate \\(eval\\.require_approval is off\\)`));
 
     // History is sealed: read without the codec server, the input (encoded by the CLI through it) is
     // binary/encrypted and no path of the config reads; through it, the input shows.
