@@ -23,6 +23,7 @@ import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { watchCommand } from './commands/watch';
 import { EXIT, exitCodeOf, messageOf } from './errors';
+import { configureLog } from '../log';
 
 export function buildProgram(): Command {
   const program = new Command('finetune')
@@ -54,6 +55,9 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
+  // The CLI's own output is stdout (one JSON document with --json); its warnings, such as the
+  // codec key file made on first use, go to stderr. `finetune dev` sets its worker's logging itself.
+  configureLog({ level: 'warn', fd: 2 });
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -1,6 +1,9 @@
 /** The `finetune` command without a server: its commands, usage errors and an unreachable Temporal. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { finetune, freePortEnv } from '../support/cli';
 
 describe('finetune (no server needed)', () => {
@@ -13,11 +16,19 @@ describe('finetune (no server needed)', () => {
     assert.match(r.stdout, /Exit codes: 0 ok, 1 the run failed or was cancelled, 2 bad input or config, 3 no such run or schedule, 4 Temporal unreachable/);
   });
 
-  it('exits 4 and says how to fix it when Temporal does not answer', async () => {
-    const r = await finetune(['status', 'some-run', '--json'], await freePortEnv());
-    assert.equal(r.code, 4);
-    assert.equal(JSON.parse(r.stdout).exitCode, 4);
-    assert.match(r.stderr, /Start `finetune dev`.*TEMPORAL_ADDRESS/);
+  it('exits 4 and says how to fix it when Temporal does not answer; the codec key file made on first use is told on stderr, never in the --json document', async () => {
+    // A fresh state folder: this call makes the key file (its warning once went to stdout and broke --json).
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-home-'));
+    try {
+      const r = await finetune(['status', 'some-run', '--json'], { ...(await freePortEnv()), FINETUNE_HOME: home });
+      assert.equal(r.code, 4);
+      assert.equal(JSON.parse(r.stdout).exitCode, 4);
+      assert.match(r.stderr, /Start `finetune dev`.*TEMPORAL_ADDRESS/);
+      assert.match(r.stderr, /created the payload codec key file .*codec-keys\.json/);
+      assert.ok(fs.existsSync(path.join(home, 'codec-keys.json')));
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 for a certificate without its key', async () => {
