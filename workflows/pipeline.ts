@@ -23,6 +23,7 @@ import { parseConfig } from '../src/config/parse';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
 import { HOST_LOST } from '../src/jobs/failures';
+import { trackingParams } from '../src/config/tracking';
 import { RunIdInvalid, runIdProblem } from '../src/jobs/runId';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
@@ -198,7 +199,8 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
       return result;
     };
     const c = run.config;
-    const training = (s: PipelineConfig['sft']) => ({ ...s, dtype: c.model.dtype });
+    // tracking: the training stages also send their metrics to the config's MLflow and W&B (secret references only).
+    const training = (s: PipelineConfig['sft']) => ({ ...s, dtype: c.model.dtype, ...trackingParams(c.tracking) });
 
     // expected_gpus: the GPUs CUDA must see there, or preflight fails with GpuMissing (no silent CPU run);
     // dtype: bf16 asked for on a GPU without it fails in preflight, not after the first paid hour.
