@@ -152,15 +152,18 @@ describe('notifications (workflow)', () => {
 
   it('tells of a budget stop after the host losses that led to it', async () => {
     const id = 'notify-budget';
-    const config = withHooks({ monitor: { max_host_losses: 5 }, cost: { budget_usd: 200, local_usd_per_hour: 3600, check_interval_s: 10 } });
+    // $1 a second: each lost host bills $60 (its minute to the delete), and a provision is refused when a
+    // full local boot (120 s) and its delete (60 s) could cross the budget. $250 allows the second host
+    // ($60 + $180 < $250) and refuses the third ($120 + $180).
+    const config = withHooks({ monitor: { max_host_losses: 5 }, cost: { budget_usd: 250, local_usd_per_hour: 3600, check_interval_s: 10 } });
     const { error } = await run(id, config, { sft: [loseHost(20, 10), loseHost(30, 20), loseHost(40, 30)] });
     assert.ok(error instanceof WorkflowFailedError);
     assert.deepEqual(of(id).map((r) => r.body.event), ['host_lost', 'host_lost', 'budget_stopped']);
     const stop = of(id)[2].body;
     assert.equal(stop.failure.class, 'BudgetExceeded');
-    assert.equal(stop.figures.budget_usd, 200);
+    assert.equal(stop.figures.budget_usd, 250);
     assert.equal(stop.figures.host_losses, 2);
-    assert.ok(stop.figures.cost_usd < 200);
+    assert.ok(stop.figures.cost_usd < 250);
     assert.ok(receiver.received.every((r) => !r.raw.includes(CANARY)), 'no body carries the secret');
   });
 });
