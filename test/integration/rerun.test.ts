@@ -30,15 +30,16 @@ function failureOf(err: unknown, type: string): ApplicationFailure | undefined {
 
 before(async () => {
   h = await startHarness('rerun');
-  // $1 per host second (a minute billed at least). The watcher stops the run when the next
-  // check plus a minute to release would cross the budget: spent + 65 >= 135, about 70 s after
-  // the host came up, well inside an SFT of 1000 steps (~0.16 s a step here), after checkpoints.
+  // $1 per host second (a minute billed at least). The host is provisioned because a full local
+  // boot and its delete (120 + 60 s) stay under $190; the watcher stops the run when the next
+  // check plus a minute to release would cross the budget: spent + 65 >= 190, about 125 s after
+  // the host came up, well inside an SFT of 2000 steps (~0.16 s a step here), after checkpoints.
   const config = (cost: object, sft: object = {}) =>
-    fastConfig(h.dir, { sft: { max_steps: 1000, save_steps: 20, ...sft }, cost: { local_usd_per_hour: 3600, check_interval_s: 5, ...cost } });
+    fastConfig(h.dir, { sft: { max_steps: 2000, save_steps: 20, ...sft }, cost: { local_usd_per_hour: 3600, check_interval_s: 5, ...cost } });
   const store = openStore(config({}).store);
   const { worker } = await h.worker(taskQueue);
   await worker.runUntil(async () => {
-    const error = await (await startRun(h.client, config({ budget_usd: 135 }), { taskQueue, runId })).result().then(
+    const error = await (await startRun(h.client, config({ budget_usd: 190 }), { taskQueue, runId })).result().then(
       () => undefined,
       (err: unknown) => err,
     );
