@@ -3,6 +3,8 @@
  * reply is exactly one call, what a program consuming the model needs) and a
  * lenient one (a call somewhere in the text). Reporting both keeps a metric
  * from rewarding or punishing formatting alone (docs/design.md: the benchmark that lied).
+ * The DPO guard scores the strict match in Python (trainer/durable_finetune/toolcall.py);
+ * both pass the cases in test/fixtures/toolcall-cases.json.
  */
 export interface ToolCall {
   name: string;
@@ -75,9 +77,10 @@ export function explainMismatch(expected: ToolCall, actual: ToolCall | undefined
     const problem = schemaProblem(actual, [tool]);
     if (problem) return problem;
   }
-  const missing = Object.keys(expected.arguments).filter((k) => !(k in actual.arguments));
+  // Own keys only: `in` would find Object.prototype's, so an argument named constructor or toString passed unnoticed.
+  const missing = Object.keys(expected.arguments).filter((k) => !Object.hasOwn(actual.arguments, k));
   if (missing.length) return `missing argument(s) ${missing.join(', ')}`;
-  const unknown = Object.keys(actual.arguments).filter((k) => !(k in expected.arguments));
+  const unknown = Object.keys(actual.arguments).filter((k) => !Object.hasOwn(expected.arguments, k));
   if (unknown.length) return `unknown argument(s) ${unknown.join(', ')}`;
   for (const key of Object.keys(expected.arguments)) {
     if (!valuesEqual(expected.arguments[key], actual.arguments[key])) {
@@ -100,7 +103,7 @@ export function schemaProblem(call: ToolCall, tools: ToolSpec[]): string | undef
 }
 
 function valueProblem(value: unknown, schema: JsonSchema, path: string): string | undefined {
-  if (schema.enum && !schema.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
+  if (schema.enum && !schema.enum.some((e) => sameJson(e, value))) {
     return `${path} is ${JSON.stringify(value)}, not one of ${JSON.stringify(schema.enum)}`;
   }
   const types = schema.type === undefined ? [] : Array.isArray(schema.type) ? schema.type : [schema.type];
@@ -109,14 +112,14 @@ function valueProblem(value: unknown, schema: JsonSchema, path: string): string 
   }
   if (isPlainObject(value) && (schema.properties || schema.required)) {
     const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
-    const missing = (schema.required ?? []).filter((k) => !(k in value));
+    const missing = (schema.required ?? []).filter((k) => !Object.hasOwn(value, k));
     if (missing.length) return `missing required argument(s) ${missing.map((k) => `${path}.${k}`).join(', ')}`;
     if (schema.additionalProperties !== true && !isPlainObject(schema.additionalProperties)) {
-      const unknown = Object.keys(value).filter((k) => !(k in properties));
+      const unknown = Object.keys(value).filter((k) => !Object.hasOwn(properties, k));
       if (unknown.length) return `unknown argument(s) ${unknown.map((k) => `${path}.${k}`).join(', ')}`;
     }
     for (const [k, v] of Object.entries(value)) {
-      const problem = isPlainObject(properties[k]) ? valueProblem(v, properties[k], `${path}.${k}`) : undefined;
+      const problem = Object.hasOwn(properties, k) && isPlainObject(properties[k]) ? valueProblem(v, properties[k], `${path}.${k}`) : undefined;
       if (problem) return problem;
     }
   }
@@ -127,6 +130,22 @@ function valueProblem(value: unknown, schema: JsonSchema, path: string): string 
     }
   }
   return undefined;
+}
+
+/**
+ * JSON equality as JSON Schema's enum means it: numbers by value, strings
+ * exactly, arrays in order, objects by their keys whatever their order
+ * (comparing JSON.stringify texts would make key order count).
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  }
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]));
+  }
+  return a === b;
 }
 
 function hasJsonType(value: unknown, type: string): boolean {
@@ -149,7 +168,7 @@ function valuesEqual(a: unknown, b: unknown): boolean {
   }
   if (isPlainObject(a) && isPlainObject(b)) {
     const keys = Object.keys(a);
-    return keys.length === Object.keys(b).length && keys.every((k) => k in b && valuesEqual(a[k], b[k]));
+    return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && valuesEqual(a[k], b[k]));
   }
   return a === b;
 }

@@ -1,6 +1,11 @@
+/**
+ * The reasons tool-call scoring gives (notes, explainMismatch, schemaProblem)
+ * and the metrics only TypeScript reports. Which replies match is the spec in
+ * test/fixtures/toolcall-cases.json (test/unit/toolcall-cases.test.ts).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explainMismatch, matchToolCall, parseToolCallLenient, parseToolCallStrict, schemaProblem, type ToolSpec } from '../../src/eval/toolCall';
+import { explainMismatch, schemaProblem, type ToolSpec } from '../../src/eval/toolCall';
 import { scoreOutput } from '../../src/eval/score';
 import type { EvalItem } from '../../src/eval/items';
 
@@ -22,21 +27,7 @@ const item: EvalItem = {
   expected_call: expected,
 };
 
-test('reordered keys, extra whitespace and other number formatting still match, strictly and by schema', () => {
-  for (const output of [
-    '{"arguments": {"currency": "CHF", "amount": 20}, "name": "convert"}',
-    '\n  {  "name" :"convert",\n "arguments":{ "amount" : 20.0 ,"currency":"CHF" } }  ',
-    '{"name": "convert", "arguments": {"amount": 2e1, "currency": "CHF"}}',
-    '{"name": "convert", "arguments": {"amount": 20.000, "currency": "CHF"}}',
-  ]) {
-    const { scores } = scoreOutput(item, output);
-    assert.equal(scores.tool_call_match, 1, output);
-    assert.equal(scores.tool_call_match_lenient, 1, output);
-    assert.equal(scores.tool_call_schema_valid, 1, output);
-  }
-});
-
-test('a wrong name, a missing required or an unknown argument does not match', () => {
+test('a reply that does not match says why in its notes', () => {
   const cases: [string, RegExp][] = [
     ['{"name": "get_weather", "arguments": {"city": "CHF"}}', /called "get_weather" instead of "convert"/],
     ['{"name": "convert", "arguments": {"amount": 20}}', /missing required argument\(s\) arguments\.currency/],
@@ -44,21 +35,16 @@ test('a wrong name, a missing required or an unknown argument does not match', (
     ['{"name": "convert", "arguments": {"amount": 21, "currency": "CHF"}}', /argument amount is 21, expected 20/],
   ];
   for (const [output, why] of cases) {
-    const { scores, notes } = scoreOutput(item, output);
-    assert.equal(scores.tool_call_match, 0, output);
-    assert.equal(scores.tool_call_match_lenient, 0, output);
-    assert.match(notes.join('\n'), why);
+    assert.match(scoreOutput(item, output).notes.join('\n'), why, output);
   }
 });
 
-test('with the tool schema, a value of the wrong type or outside its enum does not match', () => {
+test('with the tool schema, a value of the wrong type or outside its enum says why', () => {
   assert.match(explainMismatch(expected, { name: 'convert', arguments: { amount: '20', currency: 'CHF' } }, convert)!, /amount is string "20", the tool expects number/);
   assert.match(schemaProblem({ name: 'convert', arguments: { amount: 5, currency: 'USD' } }, [convert])!, /currency is "USD", not one of/);
   assert.match(schemaProblem({ name: 'convert', arguments: { amount: 5, currency: 'CHF', round: 'yes' } }, [convert])!, /round is string/);
   assert.match(schemaProblem({ name: 'nope', arguments: {} }, [convert])!, /"nope" is not one of the tools/);
   assert.equal(schemaProblem({ name: 'convert', arguments: { amount: 5, currency: 'EUR', round: true } }, [convert]), undefined);
-  // Without a schema, the normalised comparison accepts a numeric string (src/eval/toolCall.ts).
-  assert.equal(matchToolCall(expected, { name: 'convert', arguments: { amount: '20', currency: 'CHF' } }), true);
 });
 
 test('schema checks reach into nested objects and arrays; additionalProperties allows extra keys', () => {
@@ -77,11 +63,8 @@ test('schema checks reach into nested objects and arrays; additionalProperties a
   assert.match(schemaProblem({ name: 'book', arguments: { guests: [{ age: 3 }] } }, [tool])!, /missing required argument\(s\) arguments\.guests\[0\]\.name/);
 });
 
-test('strict and lenient parsing disagree on prose around a call; both are scored', () => {
+test('prose around a call: the lenient match finds it, valid_json does not (the strict verdict is a spec case)', () => {
   const { scores } = scoreOutput(item, 'Sure! {"name": "convert", "arguments": {"amount": 20, "currency": "CHF"}}');
-  assert.equal(scores.tool_call_match, 0);
   assert.equal(scores.tool_call_match_lenient, 1);
   assert.equal(scores.valid_json, 0);
-  assert.ok(parseToolCallLenient('x {"name":"convert","arguments":{}}'));
-  assert.equal(parseToolCallStrict('x {"name":"convert","arguments":{}}'), undefined);
 });

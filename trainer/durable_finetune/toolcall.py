@@ -11,31 +11,22 @@ parseToolCallStrict + matchToolCall (with the item's tool schema) there:
 - the same argument keys, values equal after normalisation (strings trimmed
   and case-folded, numbers numerically, a numeric string equal to its number,
   objects and arrays recursively).
+Trimming, numbers and JSON follow JavaScript (jsvalues.py). Both scorers pass
+the cases in test/fixtures/toolcall-cases.json.
 """
 from __future__ import annotations
 
-import json
-import math
-import re
 import unicodedata
 from typing import Any
 
-_JS_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|0x[0-9a-f]+|0o[0-7]+|0b[01]+)$", re.I)
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")  # JSON.parse rejects NaN and Infinity
-
-
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
-        return None
+from .jsvalues import is_number, parse_json, to_double, to_number, trim
 
 
 def parse_strict(output: str) -> dict | None:
-    value = _parse_json(output.strip())
+    try:
+        value = parse_json(trim(output))
+    except ValueError:
+        return None
     if not isinstance(value, dict) or sorted(value) != ["arguments", "name"]:
         return None
     if not isinstance(value["name"], str) or not isinstance(value["arguments"], dict):
@@ -44,35 +35,29 @@ def parse_strict(output: str) -> dict | None:
 
 
 def _norm(s: str) -> str:
-    return unicodedata.normalize("NFKC", s.strip()).lower()
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _as_number(v: Any) -> float | None:
-    if _is_number(v):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, str) and v.strip() and _JS_NUMBER.match(v.strip()):
-        t = v.strip().lower()
-        try:
-            n = float(int(t, 0)) if t.lstrip("+-").startswith(("0x", "0o", "0b")) else float(t)
-        except ValueError:
-            return None
-        return n if math.isfinite(n) else None
-    return None
+    return unicodedata.normalize("NFKC", trim(s)).lower()
 
 
 def _equal(a: Any, b: Any) -> bool:
-    if _is_number(a) or _is_number(b):
-        return _as_number(a) is not None and _as_number(a) == _as_number(b)
+    if is_number(a) or is_number(b):
+        return to_number(a) is not None and to_number(a) == to_number(b)
     if isinstance(a, str) and isinstance(b, str):
         return _norm(a) == _norm(b)
     if isinstance(a, list) or isinstance(b, list):
         return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and all(map(_equal, a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         return len(a) == len(b) and all(k in b and _equal(v, b[k]) for k, v in a.items())
+    return a == b and type(a) is type(b)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """JSON equality as JSON Schema's enum means it: numbers by value, strings exactly, arrays in order, objects by keys."""
+    if is_number(a) or is_number(b):
+        return is_number(a) and is_number(b) and to_double(a) == to_double(b)
+    if isinstance(a, list) or isinstance(b, list):
+        return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and all(map(_same_json, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return len(a) == len(b) and all(k in b and _same_json(v, b[k]) for k, v in a.items())
     return a == b and type(a) is type(b)
 
 
@@ -91,7 +76,7 @@ def _has_type(v: Any, t: str) -> bool:
 
 
 def _fits(value: Any, schema: dict) -> bool:
-    if "enum" in schema and not any(json.dumps(e) == json.dumps(value) for e in schema["enum"]):
+    if "enum" in schema and not any(_same_json(e, value) for e in schema["enum"]):
         return False
     types = schema.get("type")
     types = [] if types is None else types if isinstance(types, list) else [types]

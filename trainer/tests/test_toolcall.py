@@ -1,32 +1,32 @@
-"""The DPO guard's task probe scores tool calls the way src/eval/toolCall.ts does (strict match)."""
+"""The DPO guard's task probe scores tool calls the way eval does: the cases of
+test/fixtures/toolcall-cases.json, which test/unit/toolcall-cases.test.ts runs
+through the TypeScript scorer."""
+import json
+
 import pytest
 
+from conftest import ROOT
 from durable_finetune.toolcall import item_tool, matches
 
-EXPECTED = {"name": "convert", "arguments": {"amount": 20, "currency": "CHF"}}
-TOOL = {"name": "convert", "parameters": {"type": "object", "properties": {"amount": {"type": "number"},
-                                                                          "currency": {"type": "string"}},
-                                          "required": ["amount", "currency"]}}
+SPEC = json.loads((ROOT / "test/fixtures/toolcall-cases.json").read_text())
 
 
-@pytest.mark.parametrize("output,tool,ok", [
-    ('{"name": "convert", "arguments": {"amount": 20, "currency": "CHF"}}', TOOL, True),
-    ('  {"name": " Convert", "arguments": {"currency": "chf ", "amount": 20.0}} ', TOOL, True),
-    ('{"name": "convert", "arguments": {"amount": "20", "currency": "CHF"}}', None, True),   # numeric string, no schema
-    ('{"name": "convert", "arguments": {"amount": "20", "currency": "CHF"}}', TOOL, False),  # schema wants a number
-    ('{"name": "convert", "arguments": {"amount": 20, "currency": "CHF"}', TOOL, False),     # unbalanced
-    ('Sure: {"name": "convert", "arguments": {"amount": 20, "currency": "CHF"}}', TOOL, False),  # not strict
-    ('{"name": "convert", "arguments": {"amount": 20, "currency": "CHF"}, "id": 1}', TOOL, False),
-    ('{"name": "convert", "arguments": {"amount": 20}}', TOOL, False),
-    ('{"name": "get_time", "arguments": {"amount": 20, "currency": "CHF"}}', TOOL, False),
-    ('{"name": "convert", "arguments": {"amount": NaN, "currency": "CHF"}}', None, False),
-    ('{"name": "convert", "arguments": {"amount": true, "currency": "CHF"}}', None, False),
-])
-def test_strict_match(output, tool, ok):
-    assert matches(EXPECTED, output, tool) is ok
+@pytest.mark.parametrize("case", SPEC["cases"], ids=[c["case"] for c in SPEC["cases"]])
+def test_spec_case(case):
+    item = SPEC["items"][case["item"]]
+    assert matches(item["expected_call"], case["output"], item_tool(item)) is bool(case["tool_call_match"])
 
 
 def test_item_tool_is_picked_by_exact_name():
-    item = {"expected_call": EXPECTED, "tools": [{"name": "get_time"}, TOOL]}
-    assert item_tool(item) is TOOL
-    assert item_tool({"expected_call": EXPECTED}) is None
+    item = SPEC["items"]["convert"]
+    assert item_tool(item) is item["tools"][1]
+    assert item_tool({**item, "tools": [{"name": "Convert"}]}) is None
+    assert item_tool(SPEC["items"]["convert_without_tools"]) is None
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_nesting_deeper_than_the_python_stack_is_no_match_not_an_error(depth):
+    # json.loads raises RecursionError there, which would end the DPO stage; JSON.parse reads it.
+    expected = {"name": "f", "arguments": {"x": 1}}
+    assert matches(expected, "[" * depth) is False
+    assert matches(expected, '{"name": "f", "arguments": {"x": ' + "[" * depth + "]" * depth + "}}") is False
