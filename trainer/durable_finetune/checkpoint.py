@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-from .fingerprint import file_sha256
 from .store import Store
 from .timeutil import now_iso
 
@@ -102,8 +101,10 @@ def download_checkpoint(store: Store, key: str, local_dir: str | Path) -> Path:
     manifest = store.get_json(f"{key}/{COMMITTED}")
     for f in manifest["files"]:
         dest = local_dir / f["path"]
-        store.get_file(f"{key}/{f['path']}", dest)
-        if dest.stat().st_size != f["size"] or file_sha256(dest) != f["sha256"]:
+        got = store.get_file(f"{key}/{f['path']}", dest)
+        if got is None:
+            raise RuntimeError(f"{key}/{f['path']} is listed in COMMITTED.json but gone from the store")
+        if got != (f["size"], f["sha256"]):
             raise RuntimeError(f"{key}/{f['path']} changed while it was downloaded: size or sha256 differ "
                                f"from COMMITTED.json")
     return local_dir

@@ -60,6 +60,18 @@ def stream_chunks(src, sink) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
+class _HashingWriter:
+    """A writable file that hashes what passes through it (a download's sink)."""
+
+    def __init__(self, dst):
+        self.dst, self.sha256, self.size = dst, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.dst.write(data)
+
+
 class CreateOnlyConflict(Exception):
     """A create-only write found the key already there."""
 
@@ -193,7 +205,10 @@ class Store:
         went up (one read of the file: a checkpoint's manifest costs no second pass)."""
         ...
 
-    def get_file(self, key: str, local_path: str | Path) -> bool: ...
+    def get_file(self, key: str, local_path: str | Path) -> tuple[int, str] | None:
+        """Download an object to a local file; returns its (size, sha256 hex), computed from the
+        bytes as they came (a restore verifies without a second read), or None when it is absent."""
+        ...
 
     def put_json(self, key: str, obj: Any, create_only: bool = False) -> None:
         self.put_bytes(key, _dumps(obj), create_only=create_only)
@@ -290,13 +305,13 @@ class FileStore(Store):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
-    def get_file(self, key: str, local_path: str | Path) -> bool:
+    def get_file(self, key: str, local_path: str | Path) -> tuple[int, str] | None:
         src = self._path(key)
         if not src.is_file():
-            return False
+            return None
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, local_path)
-        return True
+        with open(src, "rb", buffering=0) as f, open(local_path, "wb") as dst:
+            return stream_chunks(f, dst.write)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -432,15 +447,20 @@ class GcsStore(Store):
             return None
         return size, h.hexdigest()
 
-    def get_file(self, key: str, local_path: str | Path) -> bool:
+    def get_file(self, key: str, local_path: str | Path) -> tuple[int, str] | None:
         from google.api_core.exceptions import NotFound
 
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.bucket.blob(self._name(key)).download_to_filename(str(local_path))
-            return True
+            with open(local_path, "wb") as dst:
+                sink = _HashingWriter(dst)
+                # The client writes each downloaded piece once, resuming a retried download where
+                # it stopped, so the digest covers the object's bytes exactly once.
+                self.bucket.blob(self._name(key)).download_to_file(sink)
+            return sink.size, sink.sha256.hexdigest()
         except NotFound:
-            return False
+            Path(local_path).unlink(missing_ok=True)
+            return None
 
     def exists(self, key: str) -> bool:
         return self.bucket.blob(self._name(key)).exists()

@@ -72,6 +72,11 @@ def test_digest_is_size_and_sha256_streamed_across_chunks(store, tmp_path):
     assert store.put_file("ckpt/weights.safetensors", src) == (len(data), hashlib.sha256(data).hexdigest())
     assert store.digest("ckpt/weights.safetensors") == (len(data), hashlib.sha256(data).hexdigest())
     assert store.digest("ckpt/absent.safetensors") is None
+    # get_file's digest comes from the bytes as they came down: a restore needs no second read.
+    back = tmp_path / "back" / "weights.safetensors"
+    assert store.get_file("ckpt/weights.safetensors", back) == (len(data), hashlib.sha256(data).hexdigest())
+    assert back.read_bytes() == data
+    assert store.get_file("ckpt/absent.safetensors", tmp_path / "back" / "absent") is None
 
 
 def test_unsupported_uri():

@@ -75,9 +75,10 @@ def test_big_files_go_up_as_parallel_parts_composed_into_one_object(store, tmp_p
     assert store.put_file("out/model.safetensors", big) == (len(data), hashlib.sha256(data).hexdigest())
     assert store.list("out/") == ["out/model.safetensors"]  # the parts are gone
     back = tmp_path / "back.safetensors"
-    assert store.get_file("out/model.safetensors", back)
+    assert store.get_file("out/model.safetensors", back) == (len(data), hashlib.sha256(data).hexdigest())
     assert back.read_bytes() == data
-    assert not store.get_file("out/missing.bin", tmp_path / "missing.bin")
+    assert store.get_file("out/missing.bin", tmp_path / "missing.bin") is None
+    assert not (tmp_path / "missing.bin").exists()
 
 
 def test_folders_move_in_parallel_and_in_full(store, tmp_path, monkeypatch):
