@@ -20,5 +20,8 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
+# src/paths.ts knows the checkout by package.json beside trainer/ (the worker refused to start
+# without it). This image runs no local hosts (GCE hosts run the trainer image), so it stays empty.
+RUN mkdir trainer
 USER node
 CMD ["node", "dist/workers/main.js"]
