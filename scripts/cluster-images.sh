@@ -282,6 +282,12 @@ $(tail -n 30 "$CACHE/cluster/worker-build.log")"
   find "$ctx/durable_finetune" -name '__pycache__' -prune -exec rm -rf {} +
   local local_image=durable-finetune/worker-local:$(worker_tag)
   build_image "$local_image" "$ctx" --build-arg WORKER_IMAGE="$worker" --build-arg TRAINER_IMAGE="$trainer"
+  # Earlier trees' worker images: untag them (one in use stays).
+  local repo
+  for repo in durable-finetune/worker durable-finetune/worker-local; do
+    "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' "$repo" | grep -vxF -e "$worker" -e "$local_image" |
+      xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
+  done
   answer "$local_image"
 }
 
