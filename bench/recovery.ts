@@ -152,7 +152,7 @@ async function runScenario(h: Harness, s: Scenario): Promise<{ trials: Trial[]; 
 /** A held fault must have struck at its planned step; any other trial samples what it samples. */
 const struckAsPlanned = (t: Trial): boolean => !HELD_FAULTS.includes(t.fault) || t.step_at_fault === t.planned_step;
 
-function summarise(trials: Trial[]) {
+export function summarise(trials: Trial[]) {
   const kinds = [...new Set(trials.map((t) => t.fault))];
   return Object.fromEntries(
     kinds.map((kind) => {
@@ -160,7 +160,11 @@ function summarise(trials: Trial[]) {
       const redone = ts.map((t) => t.steps_redone ?? NaN);
       const resume = ts.map((t) => t.seconds_to_resume ?? NaN);
       const mean = (xs: number[]) => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 100) / 100;
-      const phase = (name: keyof NonNullable<Trial['phases']>) => mean(ts.map((t) => t.phases?.[name] ?? NaN));
+      // Over the trials that measured the phase (a worker kill has none; detection can go unseen).
+      const phase = (name: keyof NonNullable<Trial['phases']>) => {
+        const xs = ts.flatMap((t) => (typeof t.phases?.[name] === 'number' ? [t.phases[name]] : []));
+        return xs.length ? mean(xs) : null;
+      };
       return [
         kind,
         {
@@ -264,7 +268,9 @@ async function main(): Promise<void> {
   process.exitCode = ok ? 0 : 1;
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

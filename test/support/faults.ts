@@ -249,18 +249,31 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
   }, 50);
   trial.seconds_to_resume = since();
   await watchDetection;
-  // Each phase from the end of the one before: detection, then a new host running the job, then its load.
-  const after = (t: number | undefined, from: number | undefined): number | null =>
-    t === undefined ? null : round(t - (from ?? 0));
-  trial.phases = {
-    detection_s: after(seen.detection, 0),
-    new_host_s: after(seen.newHost, seen.detection),
-    model_load_s: after(seen.loaded, seen.newHost),
-    first_step_s: after(trial.seconds_to_resume, seen.loaded),
-  };
+  trial.phases = phasesOf({ ...seen, resumed: trial.seconds_to_resume });
   trial.resumed_from_step = resumed.resumed_from_step;
   trial.steps_redone = Math.max(0, trial.step_at_fault - resumed.resumed_from_step);
   return trial;
 }
 
 const round = (x: number): number => Math.round(x * 10) / 10;
+
+/**
+ * The phases of a recovery from the seconds after the fault at which each milestone was seen:
+ * the workflow recorded the loss (detection, polled through a query), a new job started
+ * (newHost, from the store), its progress came (loaded), its first new step (resumed). The
+ * milestones are polled by different means, so a later one can be seen before an earlier one
+ * (a query is slower than a store read): each milestone is then bounded by the next one seen,
+ * so the phases never go negative and still add up to the time to resume. A milestone never
+ * seen is bounded the same way; a phase is null only when nothing bounds it.
+ */
+export function phasesOf(m: { detection?: number; newHost?: number; loaded?: number; resumed: number }): NonNullable<Trial['phases']> {
+  const loaded = Math.min(m.loaded ?? m.resumed, m.resumed);
+  const newHost = Math.min(m.newHost ?? loaded, loaded);
+  const detection = m.detection === undefined ? undefined : Math.min(m.detection, newHost);
+  return {
+    detection_s: detection === undefined ? null : round(detection),
+    new_host_s: round(newHost - (detection ?? 0)),
+    model_load_s: round(loaded - newHost),
+    first_step_s: round(m.resumed - loaded),
+  };
+}
