@@ -2,6 +2,9 @@
 # Runs every test tier in order, keeps going after a failure so one run shows
 # everything that is broken, then prints a summary and fails if any tier did.
 # FINETUNE_TEST_ONLY=python|unit|workflow|integration|container (comma-separated) runs a subset.
+# The extended tier (test/extended: more real-trainer runs on the dev server, minutes each) is
+# not in the default set, which must stay under 25 minutes: FINETUNE_TEST_ONLY=extended runs it
+# (npm run test:extended).
 # The container tier needs root: it starts the docker daemon (scripts/trainer-image.sh) and
 # builds the trainer image, which counts in its time; a machine where that cannot happen
 # fails the tier, naming why.
@@ -12,8 +15,8 @@ NODE=node_modules/.bin/node
 ONLY="${FINETUNE_TEST_ONLY:-python,unit,workflow,integration,container}"
 for tier in ${ONLY//,/ }; do
   case "$tier" in
-    python | unit | workflow | integration | container) ;;
-    *) echo "test: unknown tier '$tier' in FINETUNE_TEST_ONLY; use python, unit, workflow, integration or container" >&2; exit 2 ;;
+    python | unit | workflow | integration | container | extended) ;;
+    *) echo "test: unknown tier '$tier' in FINETUNE_TEST_ONLY; use python, unit, workflow, integration, container or extended" >&2; exit 2 ;;
   esac
 done
 
@@ -43,7 +46,7 @@ run_tier() {
 skip_tier() { SUMMARY+=("$(printf '  %-12s skipped  (%s)' "$1" "$2")"); }
 
 python_tests() {
-  PYTHONPATH="trainer${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m pytest -q --durations=12 trainer/tests
+  PYTHONPATH="trainer${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m pytest -q --durations=12 -m "${1:-not extended}" trainer/tests
   local rc=$?
   # pytest exits 5 when it collected nothing: an empty folder is not a failure.
   [ "$rc" -eq 5 ] && { echo "(no python tests collected)"; return 0; }
@@ -117,6 +120,15 @@ if wanted integration; then
     run_tier integration node_tests dist/test/integration 1800000 --test-concurrency=1
   else
     skip_tier integration "no dist/test/integration"
+  fi
+fi
+
+if wanted extended; then
+  run_tier extended-python python_tests extended
+  if has_tests dist/test/extended; then
+    run_tier extended node_tests dist/test/extended 1800000 --test-concurrency=1
+  else
+    skip_tier extended "no dist/test/extended"
   fi
 fi
 

@@ -123,6 +123,7 @@ def test_ranks_die_with_a_killed_agent(agent_factory, store, tmp_path):
     assert ranks_left(tmp_path) == []
 
 
+@pytest.mark.extended  # one-rank twins run in npm test (test_continuity, test_faults)
 @pytest.mark.parametrize("fault,rank,klass,evidence", [
     ("segfault", 1, "segfault", "killed by SIGSEGV"),  # a native crash: no record, torchrun's exit code
     ("not-a-fault", 0, "bad_data", "params.debug_inject 'not-a-fault'"),  # rank 0 raises a StageFailure
@@ -144,6 +145,7 @@ def test_a_rank_that_dies_mid_training_fails_the_stage_with_its_class(agent_fact
     print(f"rank {rank} {fault}: failed as {klass} in {took:.1f} s: {st['message']}")
 
 
+@pytest.mark.extended  # one-rank twins run in npm test (test_continuity, test_faults)
 def test_no_op_training_is_caught_on_two_ranks_before_the_first_step(agent_factory, store):
     agent = agent_factory(env=FAULTS)
     agent.post({"job_id": "sft-1", "stage": "sft", "inputs": SFT_INPUTS,
@@ -179,6 +181,7 @@ def test_two_rank_dpo_completes_with_its_continuity_checks_and_a_shared_task_pro
     print(f"2-rank dpo, 4 steps: {time.monotonic() - t0:.1f} s")
 
 
+@pytest.mark.extended  # one-rank twins run in npm test (test_continuity, test_faults)
 def test_a_two_rank_dpo_policy_that_is_not_the_merged_model_is_refused(agent_factory, store, merged):
     agent = agent_factory(env=FAULTS)
     agent.post({"job_id": "dpo-1", "stage": "dpo", "inputs": dpo_inputs(merged),
