@@ -105,6 +105,9 @@ def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(age
     # secret is in the store, the agent's output, W&B's files or the MLflow server's database and log.
     assert any(a["client"] == "python" and a["status"] == 200 and a["path"].endswith("/mlflow-token/versions/1:access")
                for a in secret_manager.accesses())
+    # The agent is stopped first: it keeps writing its heartbeat through temp files that vanish
+    # under the scan (CI failed reading one of them), and a stopped agent has left all it will.
+    agent.stop()
     (mlflow_root,) = tmp_path_factory.getbasetemp().glob("mlflow[0-9]*")
     files = [f for root in (tmp_path, mlflow_root) for f in root.rglob("*") if f.is_file()]
     assert any(f.name == "sft-1.log" for f in files) and any(f.name.startswith("agent-") for f in files)
