@@ -24,3 +24,9 @@ export function pipelineMetrics(meter: MetricMeter): PipelineMetrics {
     checkpointUpload: (stage, seconds) => upload.record(seconds, { stage }),
   };
 }
+
+/** Store operations by kind and scheme (file, gs): on gs:// each one is a billed request. */
+export function storeOperationCounter(meter: MetricMeter): (op: string, scheme: string) => void {
+  const ops = meter.createCounter('finetune_store_operations', '1', 'store operations made by this process, by operation and store scheme');
+  return (op, scheme) => ops.add(1, { op, store: scheme });
+}

@@ -1,5 +1,5 @@
 /** Wires the pipeline's workflows and activities into a Temporal worker. */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './workflowSource';
 import { jobProgressSignal, TASK_QUEUE } from '../workflows/messages';
@@ -8,6 +8,8 @@ import type { TemporalSettings } from '../src/client/connection';
 import { connectClient } from '../src/client/temporalClient';
 import { scheduleReaperOnStart } from '../src/client/reaper';
 import { log } from '../src/log';
+import { storeOperationCounter } from '../src/metrics';
+import { recordStoreOperations } from '../src/store/counted';
 
 export interface FineTuneWorker {
   worker: Worker;
@@ -17,6 +19,8 @@ export interface FineTuneWorker {
 export async function createFineTuneWorker(settings: TemporalSettings, taskQueue = TASK_QUEUE): Promise<FineTuneWorker> {
   // The worker's own client (progress signals) and its workers seal payloads with the same data converter.
   const { client, connection: clientConnection, dataConverter } = await connectClient(settings);
+  // Served with the SDK's metrics when FINETUNE_METRICS_ADDRESS is set (src/client/runtime.ts); a no-op meter otherwise.
+  recordStoreOperations(storeOperationCounter(Runtime.instance().metricMeter));
   const connection = await NativeConnection.connect(settings.connection as Parameters<typeof NativeConnection.connect>[0]);
   const activities = createActivities({
     projectRoot,

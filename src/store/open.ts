@@ -3,6 +3,7 @@
  * is a change here and nowhere else.
  */
 import { FileStore } from './file';
+import { counted } from './counted';
 import { GcsStore } from './gcs';
 import { Store } from './store';
 
@@ -14,10 +15,10 @@ export class StoreUnavailable extends Error {
 }
 
 export function openStore(uri: string): Store {
-  if (uri.startsWith('file:')) return new FileStore(uri); // FileStore refuses a file: URI it cannot read as one folder
+  if (uri.startsWith('file:')) return counted(new FileStore(uri)); // FileStore refuses a file: URI it cannot read as one folder
   if (uri.startsWith('gs://')) {
     try {
-      return new GcsStore(uri);
+      return counted(new GcsStore(uri));
     } catch (err) {
       throw new StoreUnavailable(uri, (err as Error).message);
     }
