@@ -19,6 +19,7 @@ import { classifyOperationErrors, classifyThrown, quotaFromMessage, type Classif
 import { HostLease, HostProvider, HostRequest, HostState, hostIdOf } from './provider';
 import { SECRET_MANAGER_ENDPOINT_ENV } from '../secrets/ref';
 import { renderShutdownScript, renderStartupScript } from './startupScript';
+import { noAuth } from '../google/noAuth';
 
 type IInstance = protos.google.cloud.compute.v1.IInstance;
 type IOperation = protos.google.cloud.compute.v1.IOperation;
@@ -143,19 +144,6 @@ export function clientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Comp
     fallback: true,
     authClient: noAuth(),
   } as ComputeClientOptions;
-}
-
-/**
- * An auth client that adds no credentials. This client version's REST
- * transport calls authClient.fetch(url, init), so a bare getRequestHeaders is
- * not enough; plain fetch does the request.
- */
-export function noAuth(): unknown {
-  return {
-    getRequestHeaders: async () => new Headers(),
-    fetch: (url: string, init: Pick<RequestInit, 'method' | 'headers' | 'body' | 'signal'>) =>
-      fetch(url, { method: init.method, headers: init.headers, body: init.body, signal: init.signal }),
-  };
 }
 
 export class GceHostProvider implements HostProvider {

@@ -7,7 +7,7 @@
  * credentials are sent to it.
  */
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { noAuth } from '../hosts/gce';
+import { noAuth } from '../google/noAuth';
 import { crc32c } from './crc32c';
 import { SecretAccessDenied, SecretNotFound, SecretUnavailable } from './errors';
 import { describeSecretRef, SECRET_MANAGER_ENDPOINT_ENV, secretVersionName, type SecretRef } from './ref';

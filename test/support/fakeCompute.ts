@@ -8,7 +8,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ComputeClientOptions } from '../../src/hosts/gce';
-import { noAuth } from '../../src/hosts/gce';
+import { noAuth } from '../../src/google/noAuth';
 
 export interface FakeInstance {
   name: string;
