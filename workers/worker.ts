@@ -1,6 +1,7 @@
 /** Wires the pipeline's workflows and activities into a Temporal worker. */
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { maxConcurrentActivities } from './capacity';
 import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './workflowSource';
 import { jobProgressSignal, TASK_QUEUE } from '../workflows/messages';
 import { projectRoot, venvPython } from '../src/paths';
@@ -35,6 +36,7 @@ export async function createFineTuneWorker(settings: TemporalSettings, taskQueue
     workflowsPath: WORKFLOWS_PATH,
     interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
     activities,
+    maxConcurrentActivityTaskExecutions: maxConcurrentActivities(),
   });
   // No VM outlives its run: once a worker of a GCP project has started, the project's reaper runs.
   const reaper = await scheduleReaperOnStart(client, taskQueue);
