@@ -2,7 +2,7 @@
  * The activity signatures the workflow calls. Workflows import this file as
  * types only; the implementations live in activities/*.ts.
  */
-import type { PipelineConfig } from '../src/config/schema';
+import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { HostLease } from '../src/hosts/provider';
 import type { HubModel } from '../src/hub/fetch';
 import type { JobSpec, StageName } from '../src/jobs/contract';
@@ -31,6 +31,15 @@ export interface PreparedRun {
    * stage resumes from that stage's newest committed checkpoint. Absent: a new run id.
    */
   earlierJobs?: Record<string, number>;
+}
+
+/** What resolveConfig answers: the config as the schema fills it in, and what the tables say of its host. */
+export interface ResolvedConfig {
+  config: PipelineConfig;
+  /** USD per hour of one host (src/cost/prices.ts, or the config's cost.prices / local_usd_per_hour). */
+  usdPerHour: number;
+  /** GPUs the run's hosts must show (expectedGpus: preflight.gpus, or the machine type's). */
+  gpus: number | null;
 }
 
 export interface ProvisionInput {
@@ -146,6 +155,8 @@ export interface PromoteResult {
 }
 
 export interface Activities {
+  /** Parses and prices the config; its recorded result is what the workflow reads (activities/resolve.ts). */
+  resolveConfig(input: PipelineConfigInput): Promise<ResolvedConfig>;
   prepareRun(input: { runId: string; config: PipelineConfig }): Promise<PreparedRun>;
   provisionHost(input: ProvisionInput): Promise<HostLease>;
   runJob(input: RunJobInput): Promise<JobResult>;

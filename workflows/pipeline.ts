@@ -17,9 +17,7 @@ import {
   workflowInfo,
   type ActivityInterfaceFor,
 } from '@temporalio/workflow';
-import type { Activities, AgentStartTimeoutDetails, HostLostDetails, JobResult, PreparedRun, PromoteResult } from '../activities/types';
-import { expectedGpus } from '../src/config/machineGpus';
-import { parseConfig } from '../src/config/parse';
+import type { Activities, AgentStartTimeoutDetails, HostLostDetails, JobResult, PreparedRun, PromoteResult, ResolvedConfig } from '../activities/types';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
 import { HOST_LOST } from '../src/jobs/failures';
@@ -27,9 +25,9 @@ import { trackingParams } from '../src/config/tracking';
 import { RunIdInvalid, runIdProblem } from '../src/jobs/runId';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
-import { hourlyRate } from '../src/cost/prices';
 import { agentStartTimeoutS } from '../src/hosts/provider';
 import { splitFacts } from '../src/cost/ledger';
+import { gpusInWorkflow, parsedInWorkflow, pricedInWorkflow } from './configInWorkflow';
 import { CostTracker, trainedTokens, type CostSummary } from './cost';
 import { dpoSummary, type DpoSummary, runDpo } from './dpo';
 import { EvalGate } from './gate';
@@ -87,26 +85,37 @@ const promoting = proxyActivities<Activities>({
 });
 
 export async function fineTunePipeline(input: PipelineConfigInput): Promise<PipelineResult> {
-  let config: PipelineConfig;
-  try {
-    config = parseConfig(input);
-  } catch (err) {
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'ConfigInvalid');
-  }
   const runId = workflowInfo().workflowId;
   // A run started around our client (temporal CLI, another SDK) is checked here: its id becomes a store
   // folder, VM name and agent argument. Behind a patch so a run already going under an old id still replays.
   const badId = patched('run-id-checked') ? runIdProblem(runId) : undefined;
   if (badId) throw ApplicationFailure.nonRetryable(new RunIdInvalid('run id (workflow id)', runId, badId).message, 'RunIdInvalid');
-  const progress = newProgress(runId, config.name, config.model.base, new Date());
+  // Answered from the start: a client follows the run while its config is still being resolved.
+  const given = (input ?? {}) as { name?: unknown; model?: { base?: unknown } | null };
+  const progress = newProgress(runId, textOf(given.name), textOf(given.model?.base), new Date());
   let cost: CostTracker | null = null;
-  const notifier = Notifier.of(config.notify, progress);
-  const facts = () => runFacts(progress, cost ? cost.summary() : null);
   setHandler(progressQuery, () => ({
     ...progress,
     elapsedSeconds: elapsedSince(progress),
     cost: cost ? cost.summary(progress.stages[progress.stage]) : null,
   }));
+  // The config parsed and priced by an activity, whose recorded result a replay reads: an edit of the
+  // parser, a default or the price table reaches new runs only. Runs started before did it in workflow
+  // code (workflows/configInWorkflow.ts) and still replay that way.
+  let resolved: ResolvedConfig | null;
+  let config: PipelineConfig;
+  try {
+    resolved = patched('config-resolved') ? await resolveConfig(input) : null;
+    config = resolved ? resolved.config : parsedInWorkflow(input);
+  } catch (err) {
+    progress.state = isCancellation(err) ? 'cancelled' : 'failed';
+    progress.error = describe(err);
+    throw err;
+  }
+  progress.name = config.name;
+  progress.baseModel = config.model.base;
+  const notifier = Notifier.of(config.notify, progress);
+  const facts = () => runFacts(progress, cost ? cost.summary() : null);
   setHandler(jobProgressSignal, (j) => {
     applyJobProgress(progress, j);
     setCurrentDetails(renderDetails(progress));
@@ -148,7 +157,8 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     }
     // Each host billed from its insert to its delete, boot and failed provisions included (docs/cost.md).
     const createToDelete = patched('billing-create-to-delete') ? { bootBoundS: agentStartTimeoutS(run.config.host) } : null;
-    const bill = new CostTracker(run.config.cost, hostRate(run.config), createToDelete);
+    const bill = new CostTracker(run.config.cost, resolved ? resolved.usdPerHour : pricedInWorkflow(run.config), createToDelete);
+    const gpus = resolved ? resolved.gpus : gpusInWorkflow(run.config);
     cost = bill;
     // Provisioning may wait out a stockout for capacity_wait_s: one attempt must
     // outlast it, and heartbeats let a cancelled run stop the wait.
@@ -174,7 +184,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
         provisionHost: (input) => bill.provisioning(() => provisioning.provisionHost(input)),
         releaseHost: (lease) => bill.releasing(lease, () => short.releaseHost(lease)),
       },
-      { runId, storeUri: run.storeUri, host, gpus: expectedGpus(run.config) },
+      { runId, storeUri: run.storeUri, host, gpus },
       config.monitor.max_host_losses,
       { startFailed },
     );
@@ -204,7 +214,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
 
     // expected_gpus: the GPUs CUDA must see there, or preflight fails with GpuMissing (no silent CPU run);
     // dtype: bf16 asked for on a GPU without it fails in preflight, not after the first paid hour.
-    await runStage('preflight', {}, { ...c.preflight, expected_gpus: expectedGpus(c), dtype: c.model.dtype });
+    await runStage('preflight', {}, { ...c.preflight, expected_gpus: gpus, dtype: c.model.dtype });
     const sft = await runStage('sft', { base_model: run.inputs.base_model, sft_data: run.inputs.sft_data }, training(c.sft));
     const merge = await runStage(
       'merge',
@@ -401,11 +411,19 @@ function costFacts(c: CostSummary) {
   return { spentUsd: c.spentUsd, wastedUsd: w.redone + w.failed + w.idle, budgetUsd: c.budgetUsd, managedUsd: c.managed?.usd ?? null, split: splitFacts(c.split) };
 }
 
-function hostRate(config: PipelineConfig): number {
+/**
+ * resolveConfig's answer; its refusal (ConfigInvalid naming each bad field, PriceUnknown) fails the run
+ * as the workflow's own error, as when the workflow parsed the config itself, before anything is provisioned.
+ */
+async function resolveConfig(input: PipelineConfigInput): Promise<ResolvedConfig> {
   try {
-    return hourlyRate(config.host as { provider: string }, config.cost.prices, config.cost.local_usd_per_hour);
+    return await short.resolveConfig(input);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'PriceUnknown');
+    const cause = err instanceof ActivityFailure ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && (cause.type === 'ConfigInvalid' || cause.type === 'PriceUnknown')) {
+      throw ApplicationFailure.nonRetryable(cause.message, cause.type);
+    }
+    throw err;
   }
 }
 
@@ -415,6 +433,11 @@ function hostLost(err: unknown): HostLostDetails | null {
     return details ?? { hostId: '?', reason: err.cause.message, preempted: false, lastStep: 0, lastCheckpointStep: null };
   }
   return null;
+}
+
+/** A field of the config as given, shown while the config is resolved; anything but text shows as ''. */
+function textOf(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }
 
 function elapsedSince(p: RunProgress): number {

@@ -11,6 +11,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { resolveActivities } from '../../activities/resolve';
 import type { Activities, HostLostDetails, JobResult, RunJobInput } from '../../activities/types';
 import type { HostLease } from '../../src/hosts/provider';
 import { HOST_LOST } from '../../src/jobs/failures';
@@ -138,6 +139,7 @@ export class SimWorld {
     const a = this.a;
     const p = a.policies[this.policy];
     return {
+      ...resolveActivities(),
       async prepareRun({ runId, config }) {
         return {
           config,

@@ -4,6 +4,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { NotifyInput } from '../../activities/notify';
+import { resolveActivities } from '../../activities/resolve';
 import type { Activities, HostLostDetails, JobResult, PromoteInput, RunJobInput } from '../../activities/types';
 import type { HostLease } from '../../src/hosts/provider';
 import type { GateOutcome } from '../../src/eval/gate';
@@ -73,6 +74,8 @@ export function scriptedActivities(
 ): { activities: Activities; recorder: Recorder } {
   const recorder: Recorder = { provisioned: [], released: [], jobs: [], gates: [], promoted: [], promoteInputs: [], notified: [] };
   const activities: Activities = {
+    // The real one: it is pure, and a bad config must fail as it does in production.
+    ...resolveActivities(),
     async prepareRun({ runId, config }) {
       return {
         config,
