@@ -53,7 +53,14 @@ const lora = z
   })
   .strict();
 
-const dtype = z.enum(['float32', 'bfloat16']);
+export const dtype = z.enum(['float32', 'bfloat16']);
+
+/**
+ * How far a model's step-0 probe logits may stray from those its producing stage recorded
+ * (trainer/durable_finetune/probe.py). 'auto': 1e-3 where the stage computes in float32,
+ * 0.25 in bfloat16, resolved on the host, which alone knows the dtype it computes in.
+ */
+const continuityTolerance = z.union([z.literal('auto'), z.number().positive()]).default('auto');
 
 const training = {
   max_steps: z.number().int().min(1).default(200),
@@ -67,6 +74,8 @@ const training = {
   lr_scheduler: z.enum(['cosine', 'linear', 'constant', 'constant_with_warmup']).default('cosine'),
   gradient_accumulation_steps: z.number().int().min(1).default(1),
   gradient_checkpointing: z.boolean().default(false),
+  /** No trainable weight moved after this many optimizer steps: the stage fails as no_op_training (a frozen adapter trains nothing). */
+  noop_check_steps: z.number().int().min(1).max(1000).default(3),
   /**
    * Processes (DDP ranks under torchrun) that train this stage on one host. 'auto': one per
    * GPU the host has, one on a host without GPUs; a number: that many (gloo ranks on CPU).
@@ -104,6 +113,10 @@ export const DpoConfig = z
     probe_items: z.number().int().min(1).default(16),
     /** Also a collapse: the probe falling more than this below the SFT model's (measured at step 0). */
     probe_margin: z.number().min(0).max(1).default(0.15),
+    /** Tokens the probe generates per prompt (greedy): enough for one JSON tool call. */
+    probe_max_new_tokens: z.number().int().min(1).max(4096).default(48),
+    /** Policy and reference at step 0 must compute the merged model's recorded probe logits within this. */
+    continuity_tolerance: continuityTolerance,
     /** DPO runs at most this often; each retry starts again from the merged SFT model. */
     max_attempts: z.number().int().min(1).max(10).default(3),
     /**
@@ -117,7 +130,12 @@ export const DpoConfig = z
   .strict();
 
 export const MergeConfig = z
-  .object({ tolerance: z.number().positive().default(1e-3) })
+  .object({
+    /** Adapter and merged model must compute the same probe logits within this. */
+    tolerance: z.number().positive().default(1e-3),
+    /** Base + adapter must compute the probe logits SFT recorded within this. */
+    continuity_tolerance: continuityTolerance,
+  })
   .strict();
 
 export const GenerateConfig = z

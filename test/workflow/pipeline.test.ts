@@ -14,6 +14,7 @@ import { blockUntilCancelled, failAs, loseHost, scriptedActivities, succeed, typ
 import { testConfig } from '../support/config';
 import { timeSkippingSuite } from '../support/temporal';
 import type { PipelineConfigInput } from '../../src/config/schema';
+import { stageParamsProblems } from '../../src/config/stageParams';
 
 const suite = timeSkippingSuite();
 let n = 0;
@@ -50,6 +51,13 @@ describe('fineTunePipeline', () => {
     assert.equal(progress?.state, 'succeeded');
     assert.equal(progress?.stages.generate.state, 'succeeded');
     assert.ok(!('tracking' in recorder.jobs[1].params), 'no tracking: section, no tracking params');
+  });
+
+  it('sends each stage every knob of its params and nothing else (contract/stage-params.schema.json)', async () => {
+    const tracking = { mlflow: { tracking_uri: 'http://mlflow.internal:5000' } };
+    const { recorder } = await run({}, testConfig({ tracking }));
+    assert.deepEqual(recorder.jobs.map((j) => j.stage), ['preflight', 'sft', 'merge', 'dpo', 'generate']);
+    for (const job of recorder.jobs) assert.deepEqual(stageParamsProblems(job.stage, job.params), [], job.stage);
   });
 
   it('chains fingerprints: merge gets the SFT adapter, DPO gets the merged model', async () => {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from transformers import TrainerCallback
 
+from .params import DpoParams
 from .ranks import decided_by_rank_zero
 from .stages.common import StageFailure
 from .toolcall import item_tool, matches
@@ -27,21 +28,18 @@ _HISTORY_KEYS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuraci
                  "logps/chosen", "logps/rejected")
 
 
-@dataclass
+@dataclass(frozen=True)
 class GuardConfig:
-    logps_drop: float = 50.0
-    early_steps: int = 5
-    loss_floor: float = 0.01
-    probe_every: int = 10
-    probe_margin: float = 0.15
+    logps_drop: float
+    early_steps: int
+    loss_floor: float
+    probe_every: int
+    probe_margin: float
 
     @classmethod
-    def from_params(cls, p: dict) -> "GuardConfig":
-        return cls(logps_drop=float(p.get("collapse_logps_drop", 50.0)),
-                   early_steps=int(p.get("collapse_early_steps", 5)),
-                   loss_floor=float(p.get("collapse_loss_floor", 0.01)),
-                   probe_every=int(p.get("probe_every", 10)),
-                   probe_margin=float(p.get("probe_margin", 0.15)))
+    def of(cls, p: DpoParams) -> "GuardConfig":
+        return cls(logps_drop=p.collapse_logps_drop, early_steps=p.collapse_early_steps,
+                   loss_floor=p.collapse_loss_floor, probe_every=p.probe_every, probe_margin=p.probe_margin)
 
 
 class TaskProbe:

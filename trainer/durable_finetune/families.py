@@ -79,9 +79,8 @@ def embeddings_tied(config) -> bool:
     return bool(getattr(text, "tie_word_embeddings", False))
 
 
-def lora_targets(lora: dict, family: Family) -> list[str]:
+def lora_targets(targets: str | list[str], family: Family) -> list[str]:
     """`lora.target_modules` as module names: `all-linear` is the family's projections."""
-    targets = lora.get("target_modules", "all-linear")
     if targets == "all-linear":
         return list(family.lora_targets)
     if isinstance(targets, str):

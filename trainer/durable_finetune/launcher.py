@@ -46,9 +46,8 @@ _RANK_EXIT = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*\d+\)\s*\n\s*exitco
 _CONSEQUENCES = {"distributed": 0, "killed": 1, "error": 2}
 
 
-def wanted_ranks(params: dict) -> int:
-    """params.ranks: a number, or 'auto' (the default): one rank per GPU this host has, one without."""
-    value = params.get("ranks", "auto")
+def wanted_ranks(value: int | str) -> int:
+    """params.ranks: a number, or 'auto': one rank per GPU this host has, one without."""
     if value == "auto":
         import torch
 
@@ -72,9 +71,9 @@ def check_devices(ctx: StageContext, ranks: int) -> None:
 
 
 class RankLauncher:
-    def __init__(self, ctx: StageContext, module: str, argv: list[str]):
+    def __init__(self, ctx: StageContext, module: str, argv: list[str], ranks: int):
         self.ctx, self.module, self.argv = ctx, module, argv
-        self.ranks = wanted_ranks(ctx.params)
+        self.ranks = ranks
         self.shared_dir = ctx.local_dir / "ranks"
         self.proc: subprocess.Popen | None = None
         self.stopping = False
@@ -206,5 +205,5 @@ def rank_failure(failures: dict[int, dict], exits: dict[int, int], world: int, r
     return StageFailure(first["class"], message, metrics=first["metrics"])
 
 
-def launch_ranks(ctx: StageContext, module: str, argv: list[str]) -> None:
-    RankLauncher(ctx, module, argv).run()
+def launch_ranks(ctx: StageContext, module: str, argv: list[str], ranks: int) -> None:
+    RankLauncher(ctx, module, argv, ranks).run()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .checkpoint import commit_checkpoint, newest_valid_checkpoint
 from .fingerprint import fingerprint_dir
+from .params import GenerateParams, MergeParams, PreflightParams, TrainingParams
 from .progress import Progress
 from .stages.common import StageContext, read_jsonl, run_stage
 
@@ -46,8 +47,8 @@ def _ship(ctx: StageContext, local: Path, rel: str) -> dict:
     return {"key": key, "fingerprint": fingerprint_dir(local)}
 
 
-def train(ctx: StageContext) -> None:
-    total, save = int(ctx.params["max_steps"]), int(ctx.params["save_steps"])
+def train(ctx: StageContext, p: TrainingParams) -> None:
+    total, save = p.max_steps, p.save_steps
     step_s = float(os.environ.get("FINETUNE_TEST_SIM_STEP_S") or 0.05)
     prefix = ctx.key("checkpoints")
     found = newest_valid_checkpoint(ctx.store, prefix) if ctx.resume else None
@@ -79,20 +80,20 @@ def train(ctx: StageContext) -> None:
                      steps_done=total, resumed_from_step=start)
 
 
-def merge(ctx: StageContext) -> None:
+def merge(ctx: StageContext, p: MergeParams) -> None:  # noqa: ARG001 - every stage body takes its params
     output = _ship(ctx, _weights(ctx.local_dir / "model", "model.safetensors", ctx.job_id), "output/model")
     ctx.write_status("succeeded", output=output, metrics={})
 
 
-def preflight(ctx: StageContext) -> None:
+def preflight(ctx: StageContext, p: PreflightParams) -> None:
     key = ctx.key("output/report.json")
-    ctx.store.put_json(key, {"simulated": True, "gpus": {"expected": ctx.params.get("expected_gpus")}})
+    ctx.store.put_json(key, {"simulated": True, "gpus": {"asked": p.gpus, "expected": p.expected_gpus}})
     ctx.write_status("succeeded", output={"key": key, "fingerprint": None}, metrics={"ranks": 1})
 
 
-def generate(ctx: StageContext) -> None:
+def generate(ctx: StageContext, p: GenerateParams) -> None:
     items = read_jsonl(ctx.input_path("eval_data"))
-    models = list(ctx.params.get("models") or {})
+    models = list(p.models)
     lines = [json.dumps({"model": m, "item_id": item["id"], "output": ""}) for m in models for item in items]
     key = ctx.key("output/generations.jsonl")
     ctx.store.put_bytes(key, ("\n".join(lines) + "\n").encode())
@@ -105,7 +106,7 @@ _BODIES = {"preflight": preflight, "sft": train, "merge": merge, "dpo": train, "
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
-    run_stage(lambda ctx: _BODIES[ctx.stage](ctx))
+    run_stage(lambda ctx, params: _BODIES[ctx.stage](ctx, params))
 
 
 if __name__ == "__main__":

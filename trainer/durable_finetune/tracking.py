@@ -143,12 +143,12 @@ class Tracker(TrainerCallback):
                 ch.fail("close", TimeoutError(f"still busy after {wait:.0f} s"))
 
 
-def stage_tracker(ctx, lineage: str, start_step: int) -> Tracker | None:
+def stage_tracker(ctx, tracking: dict | None, lineage: str, start_step: int) -> Tracker | None:
     """The tracker of a training stage (rank 0 only): TensorBoard, plus params.tracking's
     mlflow and wandb when the config has them."""
     if not ctx.rank.is_zero:
         return None
-    cfg = ctx.params.get("tracking") or {}
+    cfg = tracking or {}
     params = run_params(ctx.params)
     sinks: list = [TensorBoardSink(ctx.store, ctx.local_dir / "tensorboard", tensorboard_key(ctx.run_id, lineage),
                                    start_step)]

@@ -31,6 +31,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from .checkpoint import checkpoint_steps, commit_checkpoint, download_checkpoint, newest_valid_checkpoint
+from .params import Lora, TrainingParams
 from .progress import Progress
 from .ranks import barrier, read_plan
 from .stages.common import StageContext, StageFailure, debug_param, fault_on_this_rank, inject_fault
@@ -199,10 +200,9 @@ class HoldAtStep(TrainerCallback):
             time.sleep(0.05)
 
 
-def stage_progress(ctx: StageContext) -> Progress:
+def stage_progress(ctx: StageContext, p: TrainingParams) -> Progress:
     """progress.json of this stage; written by rank 0 only (a single-process stage is rank 0)."""
-    return Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, int(ctx.params["max_steps"]),
-                    enabled=ctx.rank.is_zero)
+    return Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, p.max_steps, enabled=ctx.rank.is_zero)
 
 
 def resume_point(ctx: StageContext) -> tuple[str | None, int]:
@@ -247,28 +247,28 @@ def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
     return str(local), step
 
 
-def training_args(params: dict, output_dir: Path, use_bf16: bool) -> dict[str, Any]:
+def training_args(p: TrainingParams, output_dir: Path, use_bf16: bool) -> dict[str, Any]:
     """Keyword arguments common to SFTConfig and DPOConfig."""
     import torch
 
     return dict(
         output_dir=str(output_dir),
-        max_steps=int(params["max_steps"]),
-        per_device_train_batch_size=int(params["batch_size"]),
-        gradient_accumulation_steps=int(params.get("gradient_accumulation_steps", 1)),
-        learning_rate=float(params["learning_rate"]),
-        lr_scheduler_type=params.get("lr_scheduler", "cosine"),
-        warmup_steps=int(params.get("warmup_steps", 0)),
+        max_steps=p.max_steps,
+        per_device_train_batch_size=p.batch_size,
+        gradient_accumulation_steps=p.gradient_accumulation_steps,
+        learning_rate=p.learning_rate,
+        lr_scheduler_type=p.lr_scheduler,
+        warmup_steps=p.warmup_steps,
         save_strategy="steps",
-        save_steps=int(params["save_steps"]),
-        logging_steps=int(params.get("logging_steps", 1)),
-        seed=int(params.get("seed", 0)),
-        data_seed=int(params.get("seed", 0)),
-        max_length=int(params["max_length"]),
+        save_steps=p.save_steps,
+        logging_steps=p.logging_steps,
+        seed=p.seed,
+        data_seed=p.seed,
+        max_length=p.max_length,
         # trl defaults bf16 on and gradient checkpointing on: wrong for CPU and tiny models.
         bf16=use_bf16,
         fp16=False,
-        gradient_checkpointing=bool(params.get("gradient_checkpointing", False)),
+        gradient_checkpointing=p.gradient_checkpointing,
         use_cpu=not torch.cuda.is_available(),
         report_to=[],
         disable_tqdm=True,
@@ -279,23 +279,22 @@ def training_args(params: dict, output_dir: Path, use_bf16: bool) -> dict[str, A
     )
 
 
-def lora_config(params: dict, targets: list[str]):
+def lora_config(lora: Lora, targets: list[str]):
     """The LoraConfig of params.lora on `targets` (families.lora_targets: `all-linear` resolved per family)."""
     from peft import LoraConfig
 
-    lora = params.get("lora") or {}
     return LoraConfig(
-        r=int(lora.get("r", 16)),
-        lora_alpha=int(lora.get("alpha", 32)),
-        lora_dropout=float(lora.get("dropout", 0.0)),
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
         target_modules=targets,
-        modules_to_save=lora.get("modules_to_save") or None,
+        modules_to_save=lora.modules_to_save or None,
         task_type="CAUSAL_LM",
     )
 
 
-def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag, resume_path: str | None,
-                 start_step: int) -> tuple[bool, Any]:
+def run_training(ctx: StageContext, p: TrainingParams, trainer, progress: Progress, stop: StopFlag,
+                 resume_path: str | None, start_step: int) -> tuple[bool, Any]:
     """Train; returns (interrupted, train_output). On interruption the checkpoint is committed."""
     if debug_param(ctx.params, "debug_freeze_adapter"):
         # What PeftModel.from_pretrained without is_trainable=True does (peft issue 282).
@@ -308,7 +307,7 @@ def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag,
                                              "frozen? PeftModel.from_pretrained needs is_trainable=True)")
     print(f"trainable parameters: {n}", file=sys.stderr, flush=True)
     cb = DurableCallback(ctx, progress, stop, start_step)
-    trainer.add_callback(MovedCheck(int(ctx.params.get("noop_check_steps", 3))))
+    trainer.add_callback(MovedCheck(p.noop_check_steps))
     # Before DurableCallback: a notice that ends a hold is acted on at the step held.
     hold = HoldAtStep.from_env(ctx, progress, stop)
     if hold:
@@ -317,7 +316,7 @@ def run_training(ctx: StageContext, trainer, progress: Progress, stop: StopFlag,
     fault, at_step = debug_param(ctx.params, "debug_inject"), ctx.params.get("debug_inject_at_step")
     if fault and at_step is not None and fault_on_this_rank(ctx):
         trainer.add_callback(FaultAtStep(str(fault), int(at_step)))
-    tracker = stage_tracker(ctx, job_tag(ctx.job_id), start_step)
+    tracker = stage_tracker(ctx, p.tracking, job_tag(ctx.job_id), start_step)
     if tracker is None:
         return _train(ctx, trainer, progress, stop, resume_path, cb)
     # First, so that the step a later callback stops on (the DPO collapse guard) is tracked too.

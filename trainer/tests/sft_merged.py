@@ -12,14 +12,15 @@ import os
 import shutil
 from pathlib import Path
 
+from stage_params import job_params
+
 TRAINER = Path(__file__).resolve().parents[1]
 ROOT = TRAINER.parent
 BASE = ROOT / "examples/tiny/model"
 DATA = ROOT / "examples/tiny/data"
-SFT = {"max_steps": 100, "batch_size": 32, "learning_rate": 3e-3, "save_steps": 100, "max_length": 128, "seed": 0,
-       "lora": {"r": 32, "alpha": 64, "dropout": 0.0, "target_modules": "all-linear"}, "dtype": "float32",
-       "logging_steps": 10, "warmup_steps": 10, "lr_scheduler": "constant_with_warmup"}
-MERGE = {"dtype": "float32", "tolerance": 1e-3}
+SFT = job_params("sft", max_steps=100, batch_size=32, learning_rate=3e-3, save_steps=100, max_length=128, seed=0,
+                 lora={"r": 32, "alpha": 64}, logging_steps=10, warmup_steps=10, lr_scheduler="constant_with_warmup")
+MERGE = job_params("merge")
 MERGE_KEY = "runs/r1/stages/merge/output/model"
 
 

@@ -7,12 +7,14 @@
 """
 from pathlib import Path
 
+from stage_params import job_params
+
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = {"FINETUNE_ALLOW_FAULT_INJECTION": "1"}
-LORA = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}
-TRAIN = {"max_steps": 5, "batch_size": 8, "learning_rate": 1e-3, "save_steps": 5, "max_length": 128, "seed": 0,
-         "lora": LORA, "dtype": "float32", "logging_steps": 1}
-DPO = {**TRAIN, "beta": 0.1, "sft_loss_weight": 0.0, "probe_every": 0}
+TRAIN = dict(max_steps=5, batch_size=8, learning_rate=1e-3, save_steps=5, max_length=128, seed=0,
+             lora={"r": 8, "alpha": 16}, logging_steps=1)
+DPO = job_params("dpo", **TRAIN, beta=0.1, sft_loss_weight=0.0, probe_every=0)
+TRAIN = job_params("sft", **TRAIN)
 
 
 def dpo_inputs(merged, model_key):

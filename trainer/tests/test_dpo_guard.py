@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 from test_tracking import tensorboard_scalars
+from stage_params import job_params
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "examples" / "tiny" / "data" / "eval.jsonl"
 TINY_MODEL = ROOT / "examples" / "tiny" / "model"
-LORA = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}
-BASE = {"max_steps": 15, "batch_size": 16, "save_steps": 15, "max_length": 128, "seed": 0, "lora": LORA,
-        "dtype": "float32", "logging_steps": 1, "sft_loss_weight": 0.0,
-        "probe_every": 5, "probe_items": 48, "probe_margin": 0.15}
+BASE = job_params("dpo", max_steps=15, batch_size=16, save_steps=15, max_length=128, seed=0, lora={"r": 8, "alpha": 16},
+                  logging_steps=1, sft_loss_weight=0.0, probe_every=5, probe_items=48, probe_margin=0.15)
 AGGRESSIVE = {"learning_rate": 5e-3, "beta": 0.05}
 
 
@@ -62,10 +61,11 @@ def test_aggressive_dpo_collapses_and_the_gentler_retry_holds(agent_factory, sto
         assert [s for s, _ in retry[f"train/{tag}"]] == list(range(1, BASE["max_steps"] + 1)), tag
 
 
-def _guard(**cfg):
+def _guard(**knobs):
     from durable_finetune.dpo_guard import CollapseGuard, GuardConfig
+    from durable_finetune.params import stage_params
 
-    return CollapseGuard(GuardConfig(**cfg))
+    return CollapseGuard(GuardConfig.of(stage_params("dpo", job_params("dpo", **knobs))))
 
 
 def _log(guard, step, **logs):
@@ -79,7 +79,7 @@ def test_guard_stops_on_a_logps_chosen_drop_with_the_history():
 
     from durable_finetune.stages.common import StageFailure
 
-    guard = _guard(logps_drop=10.0)
+    guard = _guard(collapse_logps_drop=10.0)
     _log(guard, 1, **{"logps/chosen": -3.0, "rewards/margins": 0.0, "rewards/accuracies": 0.5, "loss": 0.69})
     _log(guard, 2, **{"logps/chosen": -9.0, "rewards/margins": 0.5, "rewards/accuracies": 0.7, "loss": 0.5})
     with pytest.raises(StageFailure) as e:
@@ -94,12 +94,12 @@ def test_guard_stops_on_early_saturation_but_not_later():
     from durable_finetune.stages.common import StageFailure
 
     saturated = {"logps/chosen": -3.0, "rewards/margins": 8.0, "rewards/accuracies": 1.0, "loss": 0.0003}
-    guard = _guard(early_steps=5, loss_floor=0.01)
+    guard = _guard(collapse_early_steps=5, collapse_loss_floor=0.01)
     _log(guard, 1, **{**saturated, "rewards/margins": 0.0, "rewards/accuracies": 0.0})
     with pytest.raises(StageFailure) as e:
         _log(guard, 3, **saturated)
     assert "rewards/accuracies 1.0" in str(e.value) and e.value.metrics["collapse_reason"]
-    late = _guard(early_steps=5, loss_floor=0.01)
+    late = _guard(collapse_early_steps=5, collapse_loss_floor=0.01)
     _log(late, 1, **{**saturated, "rewards/margins": 0.0, "rewards/accuracies": 0.0})
     _log(late, 40, **saturated)  # a converged run late in training is not a collapse
 
@@ -121,13 +121,14 @@ def test_an_eval_set_without_tool_call_items_skips_the_task_probe_and_says_so(ag
 
 
 def test_probe_every_0_means_no_task_probe_at_all(store, tmp_path):
+    from durable_finetune.params import stage_params
     from durable_finetune.stages.common import StageContext
     from durable_finetune.stages.dpo import task_probe
 
     store.put_file("runs/r1/data/eval.jsonl", EVAL)
     job = {"job_id": "dpo-1", "stage": "dpo", "run_id": "r1", "inputs": {"eval_data": "runs/r1/data/eval.jsonl"},
            "params": {**BASE, "probe_every": 0}}
-    assert task_probe(StageContext(job, store, tmp_path), str(TINY_MODEL)) == (None, "probe_every is 0")
-    job["params"]["probe_every"] = 5
-    probe, why = task_probe(StageContext(job, store, tmp_path), str(TINY_MODEL))
+    ctx = StageContext(job, store, tmp_path)
+    assert task_probe(ctx, stage_params("dpo", job["params"]), str(TINY_MODEL)) == (None, "probe_every is 0")
+    probe, why = task_probe(ctx, stage_params("dpo", {**job["params"], "probe_every": 5}), str(TINY_MODEL))
     assert why is None and len(probe.items) == BASE["probe_items"]

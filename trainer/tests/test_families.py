@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from stage_params import job_params
 
 from durable_finetune import families as fam
+from durable_finetune.params import stage_params
 from durable_finetune.prompts import prompt_text
 from durable_finetune.stages import dpo, generate, merge, sft
 from durable_finetune.stages.common import StageContext, StageFailure, run_stage
@@ -30,10 +32,10 @@ from durable_finetune.tiny_model import write_family_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples/tiny/data"
-LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
-TRAIN = {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "save_steps": 2, "max_length": 320, "seed": 0,
-         "lora": LORA, "dtype": "float32", "logging_steps": 1, "noop_check_steps": 2}
-DPO = {**TRAIN, "beta": 0.25, "sft_loss_weight": 0.2, "probe_every": 0}
+TRAIN = dict(max_steps=2, batch_size=4, learning_rate=1e-3, save_steps=2, max_length=320, seed=0, lora={"r": 4, "alpha": 8},
+             logging_steps=1, noop_check_steps=2)
+DPO = job_params("dpo", **TRAIN, beta=0.25, sft_loss_weight=0.2, probe_every=0)
+TRAIN = job_params("sft", **TRAIN)
 PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 # (family, untied lm_head, what the template writes around the tools in the prompt)
 CASES = [
@@ -69,7 +71,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> str:
 
 def run(module, stage: str, store, workdir: Path, params: dict, inputs: dict) -> dict:
     job = {"job_id": f"{stage}-1", "stage": stage, "run_id": "r1", "resume": False, "params": params, "inputs": inputs}
-    module.main(StageContext(job, store, workdir))
+    module.main(StageContext(job, store, workdir), stage_params(stage, params))
     status = store.get_json(f"runs/r1/stages/{stage}/status.json")
     assert status["state"] == "succeeded", status
     return status
@@ -107,7 +109,7 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
             assert any(f"layers.{layer}." in k and f".{proj}.lora_B" in k for k in keys), (layer, proj)
     assert not any("lm_head" in k or "embed_tokens" in k for k in keys)
 
-    m = run(merge, "merge", store, work, {"dtype": "float32", "tolerance": 1e-4},
+    m = run(merge, "merge", store, work, job_params("merge", tolerance=1e-4),
             {"base_model": str(base), "adapter": s["output"]["key"], "adapter_fingerprint": s["output"]["fingerprint"]})
     merged_dir = tmp_path / "merged"
     store.download_dir(m["output"]["key"], merged_dir)
@@ -143,9 +145,8 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
 
     generate.prompt_text = spy
     try:
-        g = run(generate, "generate", store, work, {"max_new_tokens": 6, "batch_size": 4, "dtype": "float32",
-                                                    "models": {"base": str(base), "sft": m["output"]["key"],
-                                                               "dpo": d["output"]["key"]}},
+        models = {"base": str(base), "sft": m["output"]["key"], "dpo": d["output"]["key"]}
+        g = run(generate, "generate", store, work, job_params("generate", max_new_tokens=6, batch_size=4, models=models),
                 {"eval_data": evals})
     finally:
         generate.prompt_text = real_prompt_text
@@ -191,7 +192,7 @@ def test_lora_targets_the_model_does_not_have_fail_as_bad_model_naming_its_modul
 
     base = write_family_model("qwen3", DATA, tmp_path / "base")
     family = fam.model_family(str(base))
-    targets = fam.lora_targets({"target_modules": ["q_proj", "c_attn"]}, family)
+    targets = fam.lora_targets(["q_proj", "c_attn"], family)
     with pytest.raises(StageFailure) as e:
         fam.check_targets(AutoModelForCausalLM.from_pretrained(base), targets, family)
     assert e.value.failure_class == "bad_model"

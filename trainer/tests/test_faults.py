@@ -7,6 +7,7 @@ StageHung (test/unit/run-job-faults.test.ts).
 import pytest
 
 from durable_finetune.stages.common import debug_param
+from stage_params import job_params
 
 CASES = [  # fault, failure_class, a line the log tail must show
     ("segfault", "segfault", "Segmentation fault"),
@@ -20,7 +21,7 @@ def test_injected_crashes_are_classified(agent_factory, store):
     agent = agent_factory(env={"FINETUNE_ALLOW_FAULT_INJECTION": "1"})
     for n, (fault, klass, evidence) in enumerate(CASES, 1):
         job_id = f"sft-{n}"
-        agent.post({"job_id": job_id, "stage": "sft", "params": {"debug_inject": fault}})
+        agent.post({"job_id": job_id, "stage": "sft", "params": job_params("sft", debug_inject=fault)})
         st = agent.wait_status("sft", job_id, timeout=60)
         assert st["state"] == "failed" and st["failure_class"] == klass, (fault, st)
         assert any(evidence in line for line in st["log_tail"]), (fault, st["log_tail"])

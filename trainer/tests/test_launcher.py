@@ -68,15 +68,15 @@ def test_a_stop_that_only_killed_ranks_or_broke_their_collectives_is_not_a_failu
 
 
 def test_ranks_must_be_a_whole_number():
-    assert wanted_ranks({"ranks": 1}) == 1 and wanted_ranks({"ranks": 2}) == 2
-    # 'auto' (the default): one rank per GPU this host has, one without GPUs.
+    assert wanted_ranks(1) == 1 and wanted_ranks(2) == 2
+    # 'auto': one rank per GPU this host has, one without GPUs.
     import torch
 
     gpus = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
-    assert wanted_ranks({}) == gpus and wanted_ranks({"ranks": "auto"}) == gpus
+    assert wanted_ranks("auto") == gpus
     for bad in (0, -1, 1.5, "two"):
         try:
-            wanted_ranks({"ranks": bad})
+            wanted_ranks(bad)
         except Exception as e:  # noqa: BLE001
             assert getattr(e, "failure_class", None) == "bad_data", bad
         else:

@@ -4,6 +4,8 @@ in this process on the tiny model with a fresh adapter, recording every progress
 import copy
 from pathlib import Path
 
+from stage_params import job_params
+
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "examples" / "tiny" / "model"
 
@@ -13,6 +15,7 @@ def test_merge_progress_moves_from_loading_to_upload(tmp_path, store, monkeypatc
     from transformers import AutoModelForCausalLM
 
     from durable_finetune.fingerprint import fingerprint_dir
+    from durable_finetune.params import stage_params
     from durable_finetune.stages import merge
     from durable_finetune.stages.common import StageContext
 
@@ -29,10 +32,10 @@ def test_merge_progress_moves_from_loading_to_upload(tmp_path, store, monkeypatc
         put_json(key, obj, create_only=create_only)
 
     monkeypatch.setattr(store, "put_json", recording)
-    job = {"job_id": "merge-1", "stage": "merge", "run_id": "r1", "params": {"dtype": "float32", "tolerance": 1e-3},
+    job = {"job_id": "merge-1", "stage": "merge", "run_id": "r1", "params": job_params("merge"),
            "inputs": {"base_model": str(BASE), "adapter": str(tmp_path / "adapter"),
                       "adapter_fingerprint": fingerprint_dir(tmp_path / "adapter")}}
-    merge.main(StageContext(job, store, tmp_path / "work"))
+    merge.main(StageContext(job, store, tmp_path / "work"), stage_params("merge", job["params"]))
 
     assert store.get_json("runs/r1/stages/merge/status.json")["state"] == "succeeded"
     steps = [w["step"] for w in writes]

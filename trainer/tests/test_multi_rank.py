@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_for_checkpoint
+from stage_params import job_params
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = {"FINETUNE_ALLOW_FAULT_INJECTION": "1"}
-LORA = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}
-SFT = {"max_steps": 6, "batch_size": 4, "learning_rate": 3e-3, "save_steps": 3, "max_length": 128, "seed": 0,
-       "lora": LORA, "dtype": "float32", "logging_steps": 1, "ranks": 2}
+LORA = {"r": 8, "alpha": 16}
+SFT = job_params("sft", max_steps=6, batch_size=4, learning_rate=3e-3, save_steps=3, max_length=128, seed=0, lora=LORA,
+                 logging_steps=1, ranks=2)
 SFT_INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model",
               "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
 
@@ -156,9 +157,9 @@ def test_no_op_training_is_caught_on_two_ranks_before_the_first_step(agent_facto
     assert st["message"].count("no_op_training") == 2  # each rank checked its own model
 
 
-DPO = {"max_steps": 4, "batch_size": 4, "learning_rate": 5e-4, "save_steps": 2, "max_length": 128, "seed": 0,
-       "lora": LORA, "dtype": "float32", "logging_steps": 1, "beta": 0.1, "sft_loss_weight": 0.2,
-       "probe_every": 2, "probe_items": 4, "probe_max_new_tokens": 24, "ranks": 2}
+DPO = job_params("dpo", max_steps=4, batch_size=4, learning_rate=5e-4, save_steps=2, max_length=128, seed=0, lora=LORA,
+                 logging_steps=1, beta=0.1, sft_loss_weight=0.2, probe_every=2, probe_items=4, probe_max_new_tokens=24,
+                 ranks=2)
 
 
 def dpo_inputs(merged):

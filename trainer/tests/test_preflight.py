@@ -6,6 +6,7 @@ import time
 import pytest
 
 from durable_finetune.agent import sanitise_nccl
+from stage_params import job_params
 
 FAULTS = {"FINETUNE_ALLOW_FAULT_INJECTION": "1"}
 
@@ -13,7 +14,7 @@ FAULTS = {"FINETUNE_ALLOW_FAULT_INJECTION": "1"}
 def test_two_gloo_ranks_pass_under_torchrun_in_a_sanitised_env(agent_factory, store):
     agent = agent_factory(env={"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64:/opt/lib:/usr/local/gib/lib64/"})
     agent.post({"job_id": "preflight-1", "stage": "preflight",
-                "params": {"ranks": 2, "timeout_s": 30, "min_free_disk_gb": 0, "expected_gpus": 0}})
+                "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=0)})
     st = agent.wait_status("preflight", "preflight-1", timeout=120)
     assert st["state"] == "succeeded", st
     prog = store.get_json("runs/r1/stages/preflight/progress.json")
@@ -33,7 +34,8 @@ def test_a_hung_rank_fails_as_distributed_within_the_timeout(agent_factory, stor
     agent = agent_factory(env=FAULTS)
     t0 = time.monotonic()
     agent.post({"job_id": "preflight-1", "stage": "preflight",
-                "params": {"ranks": 2, "timeout_s": 8, "min_free_disk_gb": 0, "debug_hang_rank": 1}})
+                "params": job_params("preflight", ranks=2, timeout_s=8, min_free_disk_gb=0, expected_gpus=None,
+                                     debug_hang_rank=1)})
     st = agent.wait_status("preflight", "preflight-1", timeout=90)
     took = time.monotonic() - t0
     assert st["state"] == "failed" and st["failure_class"] == "distributed", st
@@ -57,7 +59,7 @@ def test_host_nccl_plugins_are_kept_only_when_asked():
 def test_a_host_without_the_gpus_it_must_have_fails_with_gpu_missing_and_the_evidence(agent_factory, store):
     agent = agent_factory()
     agent.post({"job_id": "preflight-1", "stage": "preflight",
-                "params": {"ranks": 2, "timeout_s": 30, "min_free_disk_gb": 0, "expected_gpus": 1}})
+                "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=1)})
     st = agent.wait_status("preflight", "preflight-1", timeout=120)
     assert st["state"] == "failed" and st["failure_class"] == "gpu_missing", st
     msg = st["message"]

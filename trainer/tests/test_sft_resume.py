@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from conftest import wait_for_checkpoint
 from servers import free_port
+from stage_params import job_params
 from test_tracking import tensorboard_scalars
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = {"max_steps": 40, "batch_size": 8, "learning_rate": 3e-3, "save_steps": 5, "max_length": 128, "seed": 0,
-          "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}, "dtype": "float32",
-          "logging_steps": 1}
+PARAMS = job_params("sft", max_steps=40, batch_size=8, learning_rate=3e-3, save_steps=5, max_length=128, seed=0,
+                    lora={"r": 8, "alpha": 16}, logging_steps=1)
 INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model", "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
 
 

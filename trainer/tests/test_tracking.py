@@ -16,13 +16,13 @@ import pytest
 
 from servers import free_port, wait_serving
 from secret_manager import secret_manager  # noqa: F401
+from stage_params import job_params
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model", "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
 STEPS = 4
-PARAMS = {"max_steps": STEPS, "batch_size": 4, "learning_rate": 3e-3, "save_steps": 2, "max_length": 64, "seed": 0,
-          "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}, "dtype": "float32",
-          "logging_steps": 1}
+PARAMS = job_params("sft", max_steps=STEPS, batch_size=4, learning_rate=3e-3, save_steps=2, max_length=64, seed=0,
+                    lora={"r": 4, "alpha": 8}, logging_steps=1)
 
 
 def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:

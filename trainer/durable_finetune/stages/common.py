@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..checkpoint import COMMITTED, download_checkpoint
 from ..diagnosis import classify
+from ..params import ParamsInvalid, stage_params
 from ..ranks import Rank, die_with_torchrun, record_failure, this_rank
 from ..runs import STAGES, run_id_problem, stage_key
 from ..store import Store, StoreKeyInvalid, check_key, file_uri_path, open_store
@@ -219,15 +220,14 @@ def read_jsonl(path: str) -> list[dict]:
     return rows
 
 
-def device_and_dtype(params: dict):
-    """cuda when present; bf16 only on cuda and only when params.dtype asks for it."""
+def device_and_dtype(want: str):
+    """cuda when present; bf16 only on cuda and only when `want` (params.dtype) asks for it."""
     import torch
 
     cuda = torch.cuda.is_available()
     bf16_ok = cuda and torch.cuda.is_bf16_supported()
     gpu = torch.cuda.get_device_name(0) if cuda else None
-    dtype = torch.bfloat16 if choose_dtype(str(params.get("dtype", "float32")), cuda, bf16_ok, gpu) == "bfloat16" \
-        else torch.float32
+    dtype = torch.bfloat16 if choose_dtype(want, cuda, bf16_ok, gpu) == "bfloat16" else torch.float32
     return ("cuda" if cuda else "cpu"), dtype
 
 
@@ -258,8 +258,9 @@ def set_seed(seed: int) -> None:
     hf_set_seed(seed)
 
 
-def run_stage(body: Callable[[StageContext], dict | None], torchrun_module: str | None = None) -> None:
-    """Entry point shared by all stages: parse args, run body, always leave a status.
+def run_stage(body: Callable[[StageContext, Any], None], torchrun_module: str | None = None) -> None:
+    """Entry point shared by all stages: parse args, run body(ctx, the stage's typed params from
+    params.py), always leave a status. Params that do not fit the stage fail it as bad_data first.
 
     torchrun_module (training stages): with params.ranks > 1 this process becomes the launcher
     (launcher.py) that runs `torchrun_module` on each rank; in a rank, a failure is recorded for
@@ -277,18 +278,23 @@ def run_stage(body: Callable[[StageContext], dict | None], torchrun_module: str 
     job = json.loads(Path(args.job).read_text())
     ctx = StageContext(job, open_store(args.store), Path(args.workdir).resolve(), me)
     try:
+        try:
+            params = stage_params(ctx.stage, ctx.params)
+        except ParamsInvalid as e:
+            raise StageFailure("bad_data", str(e)) from None
         if torchrun_module and not me.launched:
             from ..launcher import wanted_ranks
 
-            if wanted_ranks(ctx.params) > 1:
+            ranks = wanted_ranks(params.ranks)
+            if ranks > 1:
                 from ..launcher import launch_ranks
 
-                launch_ranks(ctx, torchrun_module, argv)  # the ranks inject any test fault, not this process
+                launch_ranks(ctx, torchrun_module, argv, ranks)  # the ranks inject any test fault, not this process
                 return
         fault = debug_param(ctx.params, "debug_inject")
         if fault and injects_here(ctx):
             inject_fault(str(fault))
-        body(ctx)
+        body(ctx, params)
     except StageFailure as e:
         print(f"stage failed{rank_label(me)}: {e.failure_class}: {e}", file=sys.stderr, flush=True)
         if me.launched:

@@ -28,7 +28,8 @@ import sys
 from ..dpo_guard import CollapseGuard, GuardConfig, TaskProbe
 from ..families import Family, check_adapter, check_targets, lora_targets, model_family
 from ..fingerprint import fingerprint_dir
-from ..probe import compare_probes, default_tolerance, model_probe
+from ..params import DpoParams
+from ..probe import compare_probes, continuity_tolerance, model_probe
 from ..prompts import training_row
 from ..ranks import decided_by_rank_zero
 from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
@@ -67,16 +68,15 @@ def check_start(trainer, tokenizer, expected_probe: dict | None, tolerance: floa
     return {"probe_checked": True, "tolerance": tolerance}
 
 
-def task_probe(ctx: StageContext, model_dir: str) -> tuple[TaskProbe | None, str | None]:
+def task_probe(ctx: StageContext, p: DpoParams, model_dir: str) -> tuple[TaskProbe | None, str | None]:
     """The guard's task probe on the first params.probe_items eval prompts that expect a tool call,
     or (None, why it is skipped): probe_every 0 turns it off, and without eval_data or tool-call
     items there is nothing to score. A skipped probe is logged and recorded in the status."""
     from transformers import AutoTokenizer
 
-    p = ctx.params
-    n = int(p.get("probe_items", 16))
+    n = p.probe_items
     why = None
-    if int(p.get("probe_every", 10)) <= 0:
+    if p.probe_every <= 0:
         why = "probe_every is 0"
     elif n <= 0:
         why = "probe_items is 0"
@@ -90,14 +90,13 @@ def task_probe(ctx: StageContext, model_dir: str) -> tuple[TaskProbe | None, str
         print(f"task probe skipped: {why}", file=sys.stderr, flush=True)
         return None, why
     # Its own tokenizer: generation pads on the left, the trainer's collator must not see that.
-    return TaskProbe(items, AutoTokenizer.from_pretrained(model_dir), int(p.get("probe_max_new_tokens", 48))), None
+    return TaskProbe(items, AutoTokenizer.from_pretrained(model_dir), p.probe_max_new_tokens), None
 
 
-def main(ctx: StageContext) -> None:
+def main(ctx: StageContext, p: DpoParams) -> None:
     stop = StopFlag()
     stop.install()
-    p = ctx.params
-    set_seed(int(p.get("seed", 0)))
+    set_seed(p.seed)
 
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -111,33 +110,33 @@ def main(ctx: StageContext) -> None:
     family = model_family(model_dir)
     dataset = Dataset.from_list(check_rows(read_jsonl(ctx.input_path("preference_data")), family))
     expected_probe = recorded_probe(ctx, "model", expected)
-    device, dtype = device_and_dtype(p)
+    device, dtype = device_and_dtype(p.dtype)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-    if debug_param(p, "debug_reinit_policy"):
+    if debug_param(ctx.params, "debug_reinit_policy"):
         # The failure this guards against: "continue from SFT" that trains a fresh model underneath.
         model = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
-    targets = lora_targets(p.get("lora") or {}, family)
+    targets = lora_targets(p.lora.target_modules, family)
     check_targets(model, targets, family)
 
     resume_path, start_step = resume_point(ctx)
-    progress = stage_progress(ctx)
+    progress = stage_progress(ctx, p)
     progress.update(resumed_from_step=start_step, step=start_step)
 
-    w = float(p.get("sft_loss_weight", 0.0))
+    w = p.sft_loss_weight
     loss = dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, w]) if w > 0 else dict(loss_type=["sigmoid"])
     args = DPOConfig(**training_args(p, ctx.local_dir / "trainer", use_bf16=str(dtype) == "torch.bfloat16"),
-                     beta=float(p["beta"]), **loss)
+                     beta=p.beta, **loss)
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=lora_config(p, targets))
+                         processing_class=tokenizer, peft_config=lora_config(p.lora, targets))
     check_adapter(trainer.model, targets)
-    continuity = check_start(trainer, tokenizer, expected_probe, float(p.get("continuity_tolerance",
-                                                                                default_tolerance(dtype))), expected)
-    probe, probe_skipped = task_probe(ctx, model_dir)
+    continuity = check_start(trainer, tokenizer, expected_probe, continuity_tolerance(p.continuity_tolerance, dtype),
+                             expected)
+    probe, probe_skipped = task_probe(ctx, p, model_dir)
     baseline = decided_by_rank_zero(lambda: probe(trainer.model)) if probe else None
-    guard = CollapseGuard(GuardConfig.from_params(p), probe, baseline)
+    guard = CollapseGuard(GuardConfig.of(p), probe, baseline)
     trainer.add_callback(guard)
-    interrupted, out = run_training(ctx, trainer, progress, stop, resume_path, start_step)
+    interrupted, out = run_training(ctx, p, trainer, progress, stop, resume_path, start_step)
     step = trainer.state.global_step
     if interrupted:
         ctx.write_status("interrupted", message=f"stopped by SIGTERM at step {step}; checkpoint committed",
@@ -162,7 +161,7 @@ def main(ctx: StageContext) -> None:
     last = progress.state["history"][-1] if progress.state["history"] else {}
     metrics = {"train_loss": out.training_loss, "ranks": ctx.rank.world_size, "adapter_fingerprint": fingerprint_dir(adapter_dir),
                **{k: v for k, v in last.items() if k.startswith(("rewards/", "logps/"))},
-               "beta": float(p["beta"]), "learning_rate": float(p["learning_rate"]), "continuity": continuity,
+               "beta": p.beta, "learning_rate": p.learning_rate, "continuity": continuity,
                "probe_final": final_probe, "probe_skipped": probe_skipped, **guard.evidence()}
     metrics.pop("collapse_reason")
     progress.update(step=step)

@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from ..families import family_of, model_family
+from ..params import GenerateParams
 from ..progress import Progress
 from ..prompts import prompt_text
 from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, resolve_input, run_stage, set_seed
@@ -75,22 +76,21 @@ def generation_line(model: str, item_id: str, output: str) -> dict:
     return {"model": model, "item_id": item_id, "output": output}
 
 
-def main(ctx: StageContext) -> None:
+def main(ctx: StageContext, p: GenerateParams) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    p = ctx.params
-    set_seed(int(p.get("seed", 0)))
+    set_seed(p.seed)
     items = read_jsonl(ctx.input_path("eval_data"))
     for n, it in enumerate(items, 1):
         if "id" not in it or not it.get("messages"):
             raise StageFailure("bad_data", f"eval row {n}: needs id and messages")
-    models = p.get("models") or {}
+    models = p.models
     if not models:
         raise StageFailure("bad_data", "params.models is empty")
     paths = {name: resolve_input(ref, ctx.store, ctx.workdir / "cache") for name, ref in models.items()}
     families = {name: model_family(path).name for name, path in paths.items()}  # every model, before any loads
-    device, dtype = device_and_dtype(p)
-    max_new, batch_size = int(p.get("max_new_tokens", 64)), int(p.get("batch_size", 16))
+    device, dtype = device_and_dtype(p.dtype)
+    max_new, batch_size = p.max_new_tokens, p.batch_size
     progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, len(items) * len(models))
     progress.update(step=0)
     lines, rates = [], {}

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import warnings
 
-import torch
-
 from ..fingerprint import fingerprint_dir
+from ..params import MergeParams
 from ..progress import Progress
-from ..probe import compare_probes, default_tolerance, probe_logits, probe_summary
+from ..probe import compare_probes, continuity_tolerance, probe_logits, probe_summary
 from .common import StageContext, StageFailure, device_and_dtype, recorded_probe, run_stage, set_seed
 
 # Steps of progress.json besides one per LoRA module: loaded, probe checked, merged model checked, saved, uploaded.
@@ -45,11 +44,10 @@ def merge_modules(peft_model, progress: Progress):
         return peft_model.merge_and_unload()  # returns the merged model; not in place
 
 
-def main(ctx: StageContext) -> None:
+def main(ctx: StageContext, p: MergeParams) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    p = ctx.params
     set_seed(0)
     base = ctx.input_path("base_model")
     adapter = ctx.input_path("adapter")
@@ -58,8 +56,8 @@ def main(ctx: StageContext) -> None:
     if not expected or actual != expected:
         raise StageFailure("continuity", f"adapter fingerprint {actual} != expected {expected}")
 
-    device, dtype = device_and_dtype(p)
-    tolerance = float(p.get("tolerance", 1e-3 if dtype == torch.float32 else 5e-2))
+    device, dtype = device_and_dtype(p.dtype)
+    tolerance = p.tolerance
     progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, 0)
     progress.write(force=True)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -69,8 +67,7 @@ def main(ctx: StageContext) -> None:
     before = probe_logits(peft_model, tokenizer)
     expected_probe = recorded_probe(ctx, "adapter", expected)
     if expected_probe is not None:
-        why = compare_probes(probe_summary(before), expected_probe,
-                             float(p.get("continuity_tolerance", default_tolerance(dtype))))
+        why = compare_probes(probe_summary(before), expected_probe, continuity_tolerance(p.continuity_tolerance, dtype))
         if why:
             raise StageFailure("continuity", f"base + adapter {actual} is not the model SFT trained: {why}")
     progress.update(step=2)

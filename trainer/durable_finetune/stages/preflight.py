@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..gpus import gpu_evidence, missing_gpus
 from ..lifeline import die_with_parent
+from ..params import PreflightParams
 from ..progress import Progress
 from .common import StageContext, StageFailure, debug_param, device_and_dtype, run_stage
 
@@ -123,29 +124,26 @@ def nccl_shadowed(loaded: list[str]) -> list[str]:
     return [lib for lib in loaded if "site-packages" not in lib and "dist-packages" not in lib]
 
 
-def main(ctx: StageContext) -> None:
+def main(ctx: StageContext, p: PreflightParams) -> None:
     import torch
 
-    p = ctx.params
-    ranks = int(p.get("ranks", 1))
-    timeout_s = float(p.get("timeout_s", 60))
-    expected = p.get("expected_gpus")
+    ranks, timeout_s, expected = p.ranks, float(p.timeout_s), p.expected_gpus
     progress = Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, CHECKS)
     progress.write(force=True)
     report: dict = {"python": sys.version.split()[0], "torch": torch.__version__}
     report_key = ctx.key("output/report.json")
 
     evidence = gpu_evidence(torch)
-    report["gpus"] = {"expected": expected, **evidence}
-    why = missing_gpus(None if expected is None else int(expected), evidence)
+    report["gpus"] = {"asked": p.gpus, "expected": expected, **evidence}
+    why = missing_gpus(expected, evidence)
     if why:
         ctx.store.put_json(report_key, report)
         print(f"preflight: GPUs missing: {why}", file=sys.stderr, flush=True)
         raise StageFailure("gpu_missing", why, metrics={"gpus": report["gpus"]})
     progress.update(step=1, metrics={"devices": evidence["device_count"]})
 
-    _, dtype = device_and_dtype(p)  # bf16 asked for on a GPU without it fails here, before training
-    report["dtype"] = {"asked": p.get("dtype", "float32"), "used": str(dtype).removeprefix("torch.")}
+    _, dtype = device_and_dtype(p.dtype)  # bf16 asked for on a GPU without it fails here, before training
+    report["dtype"] = {"asked": p.dtype, "used": str(dtype).removeprefix("torch.")}
     progress.update(step=2)
 
     cuda = torch.cuda.is_available()
@@ -163,7 +161,7 @@ def main(ctx: StageContext) -> None:
         print(f"preflight: ranks {asked} > the {ranks} GPU(s) here: the NCCL all-reduce runs {ranks} rank(s), "
               f"one per GPU", file=sys.stderr, flush=True)
     backend = "nccl" if cuda else "gloo"
-    hang_rank = debug_param(p, "debug_hang_rank")
+    hang_rank = debug_param(ctx.params, "debug_hang_rank")
     report["all_reduce"] = all_reduce_check(ranks, backend, timeout_s, ctx.local_dir,
                                             -1 if hang_rank is None else int(hang_rank),
                                             tick=lambda: progress.write(force=True))
@@ -178,7 +176,7 @@ def main(ctx: StageContext) -> None:
 
     usage = shutil.disk_usage(ctx.workdir)
     free_gb = usage.free / 1e9
-    report["disk"] = {"path": str(ctx.workdir), "free_gb": round(free_gb, 2), "min_free_disk_gb": p.get("min_free_disk_gb", 0)}
+    report["disk"] = {"path": str(ctx.workdir), "free_gb": round(free_gb, 2), "min_free_disk_gb": p.min_free_disk_gb}
     progress.update(step=5)
 
     probe_key = ctx.key(f"probe/{uuid.uuid4().hex}.json")
@@ -197,8 +195,8 @@ def main(ctx: StageContext) -> None:
         raise StageFailure("distributed", f"all-reduce across {ranks} ranks ({backend}, torchrun) failed: {why}; "
                                           f"errors {ar['errors']}, missing ranks {ar['missing_ranks']}, "
                                           f"libnccl loaded {loaded or 'none'}")
-    if free_gb < float(p.get("min_free_disk_gb", 0)):
-        raise StageFailure("disk_full", f"free disk {free_gb:.1f} GB < min_free_disk_gb {p['min_free_disk_gb']}")
+    if free_gb < p.min_free_disk_gb:
+        raise StageFailure("disk_full", f"free disk {free_gb:.1f} GB < min_free_disk_gb {p.min_free_disk_gb}")
     if not report["store"]["ok"] or not all(m["ok"] for m in report["matmul"]):
         raise StageFailure("error", "store round trip or matmul check failed")
     ctx.write_status("succeeded", output={"key": report_key, "fingerprint": None},

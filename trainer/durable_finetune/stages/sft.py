@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..families import Family, check_adapter, check_targets, embeddings_tied, lora_targets, model_family
 from ..fingerprint import fingerprint_dir
+from ..params import SftParams
 from ..probe import model_probe
 from ..prompts import training_row
 from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
@@ -27,11 +28,10 @@ def to_prompt_completion(rows: list[dict], family: Family) -> list[dict]:
     return out
 
 
-def main(ctx: StageContext) -> None:
+def main(ctx: StageContext, p: SftParams) -> None:
     stop = StopFlag()
     stop.install()  # first: a SIGTERM during model loading must not kill us without a status
-    p = ctx.params
-    set_seed(int(p.get("seed", 0)))
+    set_seed(p.seed)
 
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -41,23 +41,23 @@ def main(ctx: StageContext) -> None:
     data = ctx.input_path("sft_data")
     family = model_family(base)  # an unknown architecture fails here, before any weights load
     dataset = Dataset.from_list(to_prompt_completion(read_jsonl(data), family))
-    device, dtype = device_and_dtype(p)
+    device, dtype = device_and_dtype(p.dtype)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
-    targets = lora_targets(p.get("lora") or {}, family)
+    targets = lora_targets(p.lora.target_modules, family)
     check_targets(model, targets, family)
 
     resume_path, start_step = resume_point(ctx)
-    progress = stage_progress(ctx)
+    progress = stage_progress(ctx, p)
     progress.update(resumed_from_step=start_step, step=start_step)
 
     out_dir = ctx.local_dir / "trainer"
     args = SFTConfig(**training_args(p, out_dir, use_bf16=str(dtype) == "torch.bfloat16"),
                      completion_only_loss=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(p, targets))
+                         peft_config=lora_config(p.lora, targets))
     lora_modules = check_adapter(trainer.model, targets)
-    interrupted, out = run_training(ctx, trainer, progress, stop, resume_path, start_step)
+    interrupted, out = run_training(ctx, p, trainer, progress, stop, resume_path, start_step)
     step = trainer.state.global_step
     if interrupted:
         ctx.write_status("interrupted", message=f"stopped by SIGTERM at step {step}; checkpoint committed",
