@@ -151,10 +151,12 @@ def main() -> int:
                      "`pip download -r trainer/requirements.txt -d wheels/` (test/gpu/README.md)")
 
     sys.path.insert(0, str(TRAINER))
+    sys.path.insert(0, str(TRAINER / "tests"))  # stage_params: complete job params from the config's defaults
     sys.path.insert(0, str(HERE))
     import gpu_measure as gm
     import gpu_model
     from durable_finetune.store import open_store
+    from stage_params import job_params
 
     found = versions()
     missing = [k for k, v in found.items() if str(v).startswith("missing")]
@@ -175,26 +177,26 @@ def main() -> int:
     for name in ("preferences", "eval"):
         store.put_file(f"{data}/{name}.jsonl", DATA / f"{name}.jsonl")
 
-    lora = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
-    sft = {"max_steps": a.sft_steps, "batch_size": 8, "learning_rate": 2e-4, "save_steps": max(1, a.sft_steps // 3),
-           "max_length": 1024, "seed": 0, "lora": lora, "dtype": "bfloat16", "logging_steps": 1,
-           "gradient_checkpointing": True, "ranks": ranks, "lr_scheduler": "constant"}
-    dpo = {**sft, "max_steps": a.dpo_steps, "save_steps": max(1, a.dpo_steps // 2), "max_length": 512,
-           "learning_rate": 5e-6, "beta": 0.1, "sft_loss_weight": 0.2, "probe_every": max(1, a.dpo_steps // 2),
-           "probe_items": 8}
+    train = dict(batch_size=8, seed=0, lora={"r": 16, "alpha": 32}, dtype="bfloat16", logging_steps=1,
+                 gradient_checkpointing=True, ranks=ranks, lr_scheduler="constant")
+    sft = job_params("sft", **train, max_steps=a.sft_steps, save_steps=max(1, a.sft_steps // 3), max_length=1024,
+                     learning_rate=2e-4)
+    dpo = job_params("dpo", **train, max_steps=a.dpo_steps, save_steps=max(1, a.dpo_steps // 2), max_length=512,
+                     learning_rate=5e-6, beta=0.1, sft_loss_weight=0.2, probe_every=max(1, a.dpo_steps // 2),
+                     probe_items=8)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*extra_path, str(TRAINER), os.environ.get("PYTHONPATH", "")])}
     (root / "agent").mkdir()
     agent = Agent(store, root / "agent", env)
     outputs: dict[str, dict] = {}
     try:
         plan = [
-            ("preflight", {}, {"ranks": ranks, "timeout_s": 60, "min_free_disk_gb": 1, "expected_gpus": gpus["count"],
-                               "dtype": "bfloat16"}),
+            ("preflight", {}, job_params("preflight", ranks=ranks, timeout_s=60, min_free_disk_gb=1,
+                                         expected_gpus=gpus["count"], dtype="bfloat16")),
             ("sft", {"base_model": base_key, "sft_data": f"{data}/sft.jsonl"}, sft),
-            ("merge", {"base_model": base_key}, {"dtype": "bfloat16", "tolerance": 5e-2}),
+            ("merge", {"base_model": base_key}, job_params("merge", dtype="bfloat16", tolerance=5e-2)),
             ("dpo", {"preference_data": f"{data}/preferences.jsonl", "eval_data": f"{data}/eval.jsonl"}, dpo),
             ("generate", {"eval_data": f"{data}/eval.jsonl"},
-             {"max_new_tokens": 64, "batch_size": 16, "seed": 0, "dtype": "bfloat16"}),
+             job_params("generate", max_new_tokens=64, batch_size=16, seed=0, dtype="bfloat16")),
         ]
         for stage, inputs, params in plan:
             if stage == "merge":
