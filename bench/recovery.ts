@@ -22,6 +22,7 @@
  * save_steps at most; every trial's run completes.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -240,7 +241,7 @@ async function main(): Promise<void> {
   };
   const out = {
     generated_at: new Date().toISOString(),
-    machine: `${process.platform} ${process.arch}, ${require('node:os').cpus().length} cpus`,
+    machine: `${process.platform} ${process.arch}, ${os.cpus().length} cpus`,
     save_steps: SAVE_STEPS,
     sft_max_steps: SFT_STEPS,
     commit_delay_s_in_upload_runs: Number(COMMIT_DELAY_S),

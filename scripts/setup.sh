@@ -12,6 +12,7 @@ BASE_PYTHON="${FINETUNE_PYTHON:-python3}"
 NODE=node_modules/.bin/node
 NODE_STAMP=node_modules/.finetune-setup.sha256
 VENV_STAMP=.venv/.finetune-requirements.sha256
+LINT_STAMP=.venv/.finetune-lint-requirements.sha256
 
 now_ms() { date +%s%3N; }
 
@@ -90,6 +91,25 @@ venv_step() {
   STEP_NOTE="installed (pip) into $venv"
 }
 
+# The lint tier's ruff and mypy (trainer/requirements-lint.txt), added to the venv above
+# (shared or not) under their own stamp: pinning a new version installs two small packages.
+lint_tools_step() {
+  if [ ! -f trainer/requirements-lint.txt ] || [ ! -x .venv/bin/python ]; then
+    STEP_NOTE="skipped (no requirements-lint or venv)"
+    return 0
+  fi
+  local want
+  want=$(hash_of trainer/requirements-lint.txt)
+  if [ -f "$LINT_STAMP" ] && [ "$(cat "$LINT_STAMP")" = "$want" ]; then
+    STEP_NOTE="up to date"
+    return 0
+  fi
+  # shellcheck disable=SC2086
+  .venv/bin/python -m pip install --disable-pip-version-check -q ${FINETUNE_PIP_ARGS:-} -r trainer/requirements-lint.txt
+  echo "$want" >"$LINT_STAMP"
+  STEP_NOTE="installed (pip) ruff, mypy"
+}
+
 build_step() {
   "$NODE" node_modules/typescript/bin/tsc -p tsconfig.json
   # tsc never deletes output: drop compiled files whose source is gone, so a
@@ -126,6 +146,7 @@ total_start=$(now_ms)
 STEP_NOTE=
 step node_modules node_modules_step
 step venv venv_step
+step lint-tools lint_tools_step
 step build build_step
 step browser browser_step
 total=$(($(now_ms) - total_start))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test tier in order, keeps going after a failure so one run shows
 # everything that is broken, then prints a summary and fails if any tier did.
-# FINETUNE_TEST_ONLY=python|unit|workflow|integration|container (comma-separated) runs a subset.
+# FINETUNE_TEST_ONLY=lint|python|unit|workflow|integration|container (comma-separated) runs a subset.
+# The lint tier (scripts/lint.sh, npm run lint): eslint, prettier, ruff, ruff format and mypy.
 # The extended tier (test/extended: more real-trainer runs on the dev server, minutes each) is
 # not in the default set, which must stay under 25 minutes: FINETUNE_TEST_ONLY=extended runs it
 # (npm run test:extended).
@@ -12,11 +13,11 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 NODE=node_modules/.bin/node
-ONLY="${FINETUNE_TEST_ONLY:-python,unit,workflow,integration,container}"
+ONLY="${FINETUNE_TEST_ONLY:-lint,python,unit,workflow,integration,container}"
 for tier in ${ONLY//,/ }; do
   case "$tier" in
-    python | unit | workflow | integration | container | extended) ;;
-    *) echo "test: unknown tier '$tier' in FINETUNE_TEST_ONLY; use python, unit, workflow, integration, container or extended" >&2; exit 2 ;;
+    lint | python | unit | workflow | integration | container | extended) ;;
+    *) echo "test: unknown tier '$tier' in FINETUNE_TEST_ONLY; use lint, python, unit, workflow, integration, container or extended" >&2; exit 2 ;;
   esac
 done
 
@@ -94,6 +95,9 @@ if wanted python; then
   else
     skip_tier python "no trainer/tests"
   fi
+fi
+if wanted lint; then
+  run_tier lint bash scripts/lint.sh
 fi
 if wanted unit; then
   if has_tests dist/test/unit; then run_tier unit node_tests dist/test/unit 60000; else skip_tier unit "no dist/test/unit"; fi

@@ -135,6 +135,8 @@ export class SimWorld {
   }
 
   activities(): Activities {
+    // The activities are methods of an object literal: they reach the simulated world by this name.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const world = this;
     const a = this.a;
     const p = a.policies[this.policy];
@@ -170,7 +172,7 @@ export class SimWorld {
             now = await world.advanceTo(host.preemptMs + a.pollS * 1000);
             continue;
           }
-          now = await world.advanceTo(host.readyMs);
+          await world.advanceTo(host.readyMs);
           world.ledger.bootS += bootS;
           world.hosts.set(host.hostId, host);
           return {

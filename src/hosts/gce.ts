@@ -154,6 +154,7 @@ export class GceHostProvider implements HostProvider {
   constructor(private readonly opts: GceHostOptions = {}) {
     const clientOptions = opts.clientOptions ?? clientOptionsFromEnv();
     // Loaded here, not on import: it takes about a second of CPU, and every `finetune` command imports this file (through the worker).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const compute = require('@google-cloud/compute') as typeof import('@google-cloud/compute');
     this.instances = new compute.InstancesClient(clientOptions ? { ...clientOptions } : undefined);
     this.operations = new compute.ZoneOperationsClient(clientOptions ? { ...clientOptions } : undefined);

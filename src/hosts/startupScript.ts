@@ -59,7 +59,6 @@ export function checkValue(field: string, value: string): string {
   if (typeof value !== 'string') throw new StartupValueInvalid(field, 'not a string');
   if (value.length === 0) throw new StartupValueInvalid(field, 'empty');
   if (value.length > MAX_VALUE) throw new StartupValueInvalid(field, `longer than ${MAX_VALUE} characters`);
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new StartupValueInvalid(field, 'contains a control character (newline, tab, NUL, ...)');
   return value;
 }

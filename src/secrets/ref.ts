@@ -7,7 +7,7 @@
  *
  * Each is resolved only where the value is used (docs/secrets.md): the worker
  * for the control plane (resolve.ts), the host for the trainer
- * (trainer/durable_finetune/secrets.py, the same forms).
+ * (trainer/durable_finetune/secret_refs.py, the same forms).
  * Pure: the config schema checks references with it.
  */
 

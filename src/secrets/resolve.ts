@@ -2,7 +2,7 @@
  * Resolving a secret reference, on the worker only and inside the activity
  * that needs the value: the value never travels as an activity input or
  * output, so it never enters workflow history. The host resolves the
- * references the trainer needs itself (trainer/durable_finetune/secrets.py).
+ * references the trainer needs itself (trainer/durable_finetune/secret_refs.py).
  */
 import { inspect } from 'node:util';
 import { SecretUnavailable } from './errors';

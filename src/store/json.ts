@@ -4,6 +4,6 @@ export function parseStoredJson<T>(bytes: Buffer | undefined, key: string, store
   try {
     return JSON.parse(bytes.toString('utf8')) as T;
   } catch (err) {
-    throw new Error(`store key ${key} in ${storeUri} is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`store key ${key} in ${storeUri} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }

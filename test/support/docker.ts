@@ -106,7 +106,12 @@ export async function containerProcesses(name: string): Promise<ContainerProcess
   const inside = new Set([pid1]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const p of all) if (!inside.has(p.pid) && inside.has(p.ppid)) (inside.add(p.pid), (grew = true));
+    for (const p of all) {
+      if (!inside.has(p.pid) && inside.has(p.ppid)) {
+        inside.add(p.pid);
+        grew = true;
+      }
+    }
   }
   return all.filter((p) => inside.has(p.pid)).sort((a, b) => (a.pid === pid1 ? -1 : b.pid === pid1 ? 1 : a.pid - b.pid));
 }

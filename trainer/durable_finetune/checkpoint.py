@@ -99,6 +99,8 @@ def download_checkpoint(store: Store, key: str, local_dir: str | Path) -> Path:
     the local copies against it: what the Trainer resumes from is what was committed."""
     local_dir = Path(local_dir)
     manifest = store.get_json(f"{key}/{COMMITTED}")
+    if manifest is None:
+        raise FileNotFoundError(f"{key}/{COMMITTED} is not in the store {store.uri}: the checkpoint is not committed")
     for f in manifest["files"]:
         dest = local_dir / f["path"]
         got = store.get_file(f"{key}/{f['path']}", dest)

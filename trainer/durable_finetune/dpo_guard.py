@@ -37,7 +37,7 @@ class GuardConfig:
     probe_margin: float
 
     @classmethod
-    def of(cls, p: DpoParams) -> "GuardConfig":
+    def of(cls, p: DpoParams) -> GuardConfig:
         return cls(logps_drop=p.collapse_logps_drop, early_steps=p.collapse_early_steps,
                    loss_floor=p.collapse_loss_floor, probe_every=p.probe_every, probe_margin=p.probe_margin)
 
@@ -117,7 +117,8 @@ class CollapseGuard(TrainerCallback):
         if self.probe is None:
             return None
         # Rank 0's value on every rank: the guard must stop all ranks or none.
-        metric = decided_by_rank_zero(lambda: self.probe(model))
+        probe = self.probe
+        metric = decided_by_rank_zero(lambda: probe(model))
         self.probes.append({"step": step, "metric": metric})
         print(f"task probe at step {step}: {metric:.3f} (step 0: {self.baseline})", file=sys.stderr, flush=True)
         if self.baseline is not None and metric < self.baseline - self.cfg.probe_margin:

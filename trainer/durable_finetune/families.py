@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .stages.common import StageFailure
 
@@ -88,7 +89,7 @@ def lora_targets(targets: str | list[str], family: Family) -> list[str]:
     return list(targets)
 
 
-def decoder_layers(model) -> list[tuple[str, object]]:
+def decoder_layers(model) -> list[tuple[str, Any]]:
     """(prefix, layer) of each decoder layer: the modules named `...layers.<n>`."""
     import re
 

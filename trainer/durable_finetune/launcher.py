@@ -138,6 +138,7 @@ class RankLauncher:
         """torchrun's and the ranks' output goes on to this stage's log; the tail is kept to read
         torchrun's failure summary (which rank, which exit code)."""
         out = sys.stdout.buffer
+        assert self.proc is not None and self.proc.stdout is not None  # started with stdout=PIPE before this thread
         for raw in self.proc.stdout:
             out.write(raw)
             out.flush()

@@ -135,7 +135,7 @@ def _value(value: Any, hint: Any, where: str) -> Any:
     """`value` as `hint` describes it, or ParamsInvalid naming `where`."""
     if hint is Any:
         return value
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, where)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):

@@ -22,6 +22,7 @@ messages and tools.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from .families import Family
 
@@ -78,7 +79,7 @@ def training_row(family: Family, prompt: list[dict], tools: list[dict] | None, *
     (trl reads a JSON string; nested schemas of differing shape do not fit one Arrow column) and
     the family's template switches (the same in every row)."""
     msgs, tools = prompt_messages(family, prompt, tools)
-    row = {"prompt": msgs, **answers, "tools": json.dumps(tools) if tools else None}
+    row: dict[str, Any] = {"prompt": msgs, **answers, "tools": json.dumps(tools) if tools else None}
     if family.template_kwargs:
         row["chat_template_kwargs"] = family.template_kwargs
     return row

@@ -20,7 +20,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
+from typing import TypeVar
 
 RANKS_DIR_ENV = "FINETUNE_RANKS_DIR"
 
@@ -107,7 +108,10 @@ def barrier() -> None:
         dist.barrier()
 
 
-def decided_by_rank_zero(compute: Callable[[], object]) -> object:
+T = TypeVar("T")
+
+
+def decided_by_rank_zero(compute: Callable[[], T]) -> T:
     """Rank 0 computes a value and every rank gets it, so that a decision (a probe metric
     the collapse guard acts on) is the same on all ranks and none waits in a collective
     the others skipped. If rank 0 raises, the others wait here until torchrun, seeing
@@ -118,7 +122,7 @@ def decided_by_rank_zero(compute: Callable[[], object]) -> object:
 
     box = [compute() if dist.get_rank() == 0 else None]
     dist.broadcast_object_list(box, src=0)
-    return box[0]
+    return box[0]  # type: ignore[return-value]  # rank 0's value, sent to every rank
 
 
 def die_with_torchrun() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 _ENV = re.compile(r"^secret:env:([A-Za-z_][A-Za-z0-9_]{0,127})$")
 # The same forms as src/secrets/ref.ts.
@@ -46,7 +47,7 @@ class SecretAccessDenied(SecretUnavailable):
     """Secret Manager refused the host: no secretAccessor role, or no credentials."""
 
 
-def resolve_secret(field: str, ref: str, env: dict[str, str] | None = None) -> str:
+def resolve_secret(field: str, ref: str, env: Mapping[str, str] | None = None) -> str:
     """The secret that `ref` (the value of job field `field`) names, as text without a trailing newline."""
     env = os.environ if env is None else env
     if isinstance(ref, str):
@@ -55,7 +56,8 @@ def resolve_secret(field: str, ref: str, env: dict[str, str] | None = None) -> s
             return _from_env(field, match.group(1), env)
         gcp = _GCP.match(ref)
         if gcp:
-            return _from_secret_manager(field, *gcp.groups(), env=env)
+            project, secret, version = gcp.groups()
+            return _from_secret_manager(field, project, secret, version, env=env)
     raise SecretUnavailable(field, f"is not a secret reference this host can resolve; write {_FORMS}")
 
 

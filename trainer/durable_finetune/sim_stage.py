@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .checkpoint import commit_checkpoint, newest_valid_checkpoint
@@ -101,7 +102,7 @@ def generate(ctx: StageContext, p: GenerateParams) -> None:
     ctx.write_status("succeeded", output={"key": key, "fingerprint": None}, metrics={"items": len(items)})
 
 
-_BODIES = {"preflight": preflight, "sft": train, "merge": merge, "dpo": train, "generate": generate}
+_BODIES: dict[str, Callable[..., None]] = {"preflight": preflight, "sft": train, "merge": merge, "dpo": train, "generate": generate}
 
 
 def main() -> None:

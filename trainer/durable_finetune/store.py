@@ -14,6 +14,7 @@ gs://    bucket/prefix via google-cloud-storage (honours STORAGE_EMULATOR_HOST);
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -223,7 +224,7 @@ class Store:
         data = self.get_bytes(key)
         return None if data is None else (len(data), hashlib.sha256(data).hexdigest())
 
-    def upload_dir(self, local_dir: str | Path, key_prefix: str) -> list[str]:
+    def upload_dir(self, local_dir: str | Path, key_prefix: str) -> builtins.list[str]:
         """Upload every file under local_dir; returns the keys written."""
         local_dir = Path(local_dir)
         keys = []
@@ -233,7 +234,7 @@ class Store:
             keys.append(key)
         return keys
 
-    def download_dir(self, key_prefix: str, local_dir: str | Path) -> list[Path]:
+    def download_dir(self, key_prefix: str, local_dir: str | Path) -> builtins.list[Path]:
         """Download every key under key_prefix into local_dir; returns local paths."""
         prefix = key_prefix.rstrip("/") + "/"
         out = []
@@ -406,7 +407,7 @@ class GcsStore(Store):
         h, total = hashlib.sha256(), 0
         try:
             with open(local_path, "rb") as src, ThreadPoolExecutor(max_workers=in_flight) as pool:
-                pending = []
+                pending: list = []
                 while chunk := src.read(part_bytes):
                     part = self.bucket.blob(f"{name}.part-{len(parts):03d}")
                     parts.append(part)
@@ -482,21 +483,21 @@ class GcsStore(Store):
         # _name refuses the empty prefix: the whole store is never one stage's business.
         self._parallel(delete, list(self.bucket.list_blobs(prefix=self._name(prefix))))
 
-    def upload_dir(self, local_dir: str | Path, key_prefix: str) -> list[str]:
+    def upload_dir(self, local_dir: str | Path, key_prefix: str) -> builtins.list[str]:
         local_dir = Path(local_dir)
         pairs = [(f"{key_prefix.rstrip('/')}/{p.relative_to(local_dir).as_posix()}", p)
                  for p in sorted(p for p in local_dir.rglob("*") if p.is_file())]
         self._parallel(lambda kp: self.put_file(*kp), pairs)
         return [k for k, _ in pairs]
 
-    def download_dir(self, key_prefix: str, local_dir: str | Path) -> list[Path]:
+    def download_dir(self, key_prefix: str, local_dir: str | Path) -> builtins.list[Path]:
         prefix = key_prefix.rstrip("/") + "/"
         # A bucket may hold any object name ('a/../../x'): each is checked, so none lands outside local_dir.
         pairs = [(key, Path(local_dir) / check_key(key[len(prefix):])) for key in self.list(prefix)]
         self._parallel(lambda kp: self.get_file(*kp), pairs)
         return [dest for _, dest in pairs]
 
-    def _parallel(self, fn, items: list) -> None:
+    def _parallel(self, fn, items: builtins.list) -> None:
         """Runs fn over items, `parallelism` at a time; the first error is raised after all finish."""
         from concurrent.futures import ThreadPoolExecutor
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 SPECIAL = ["<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
 
@@ -85,7 +86,7 @@ def build_model(tokenizer, hidden: int, layers: int, seed: int, init_std: float)
 # stands for), chat template, special tokens (bos, eos, pad, others), the tokens that end a
 # turn in generation, and the family's plain added tokens (Qwen's <tool_call> is not special:
 # it survives skip_special_tokens). Llama 3.1 8B, Qwen2.5 3B, Qwen3 8B, Gemma 3, Mistral Nemo.
-FAMILY_MODELS = {
+FAMILY_MODELS: dict[str, dict[str, Any]] = {
     "llama": dict(config="LlamaConfig", tied=False, template="LLAMA3",
                   bos="<|begin_of_text|>", eos="<|eot_id|>", pad="<|finetune_right_pad_id|>",
                   special=["<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>",

@@ -38,7 +38,7 @@ class TensorBoardSink:
 
     def __init__(self, store: Store, local_dir: Path, key: str, start_step: int):
         self.store, self.local_dir, self.key, self.start_step = store, local_dir, key, start_step
-        self.writer = None
+        self.writer: Any = None  # a SummaryWriter once open() ran
         self._uploaded: dict[str, int] = {}
         self._last_upload = 0.0
 
@@ -76,7 +76,7 @@ class MlflowSink:
 
     def __init__(self, cfg: dict, run_id: str, lineage: str, job_id: str, params: dict[str, Any]):
         self.cfg, self.run_id, self.lineage, self.job_id, self.params = cfg, run_id, lineage, job_id, params
-        self.client = None
+        self.client: Any = None  # an MlflowClient once open() ran
         self.mlflow_run: str | None = None
         self.secrets: list[str] = []
 
@@ -137,7 +137,7 @@ class WandbSink:
         self.store, self.cfg, self.run_id, self.lineage = store, cfg, run_id, lineage
         self.params, self.local_dir = params, local_dir
         self.secrets: list[str] = []
-        self.run = None
+        self.run: Any = None  # a wandb run once open() ran
 
     def open(self) -> None:
         settings: dict[str, Any] = {"console": "off", "silent": True, "x_disable_stats": True}

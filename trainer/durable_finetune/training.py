@@ -178,7 +178,7 @@ class HoldAtStep(TrainerCallback):
         self.progress, self.stop, self.seconds = progress, stop, seconds
 
     @classmethod
-    def from_env(cls, ctx: StageContext, progress: Progress, stop: StopFlag) -> "HoldAtStep | None":
+    def from_env(cls, ctx: StageContext, progress: Progress, stop: StopFlag) -> HoldAtStep | None:
         spec, folder = os.environ.get("FINETUNE_TEST_HOLD_AT"), os.environ.get("FINETUNE_TEST_HOLD_DIR")
         if not spec or not folder or not ctx.rank.is_zero:
             return None
@@ -208,7 +208,7 @@ def stage_progress(ctx: StageContext, p: TrainingParams) -> Progress:
 def resume_point(ctx: StageContext) -> tuple[str | None, int]:
     """(local checkpoint path or None, step): in a rank, the launcher's decision, the same for
     every rank; in a single-process stage, prepare_resume."""
-    if ctx.rank.launched:
+    if ctx.rank.shared_dir is not None:  # launched
         return read_plan(ctx.rank.shared_dir)
     return prepare_resume(ctx)
 

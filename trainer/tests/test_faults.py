@@ -2,7 +2,7 @@
 
 params.debug_inject is honoured only when FINETUNE_ALLOW_FAULT_INJECTION=1.
 A hang writes no status at all: the control plane's hang_timeout turns it into
-StageHung (test/unit/run-job-faults.test.ts).
+StageHung (test/integration/stage-faults.test.ts).
 """
 import pytest
 

@@ -46,7 +46,7 @@ def test_a_key_is_refused_or_read_and_written_inside_the_store_root(tmp_path, ke
                 op()
             except StoreKeyInvalid:
                 continue
-            raise AssertionError(f"{key!r} was used")
+            raise AssertionError(f"{key!r} was used") from None
         return
     assert inside(store.root, normal), key
     store.put_bytes(key, b"x")

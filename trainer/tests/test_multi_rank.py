@@ -10,7 +10,6 @@
 - the continuity checks hold on every rank (no-op training, DPO's step-0 probe);
 - DPO on two ranks completes, with the task probe shared from rank 0.
 """
-import os
 import time
 from pathlib import Path
 

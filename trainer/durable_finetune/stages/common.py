@@ -16,7 +16,8 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from ..checkpoint import COMMITTED, download_checkpoint
 from ..diagnosis import classify

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -102,10 +102,11 @@ def main(ctx: StageContext, p: GenerateParams) -> None:
         done = {"items": 0, "tokens": 0}
         t0 = time.monotonic()
 
+        # Called only within this iteration (generate_all below), so it sees this model's done and t0.
         def on_batch(n_items: int, n_tokens: int) -> None:
-            done["items"] += n_items
-            done["tokens"] += n_tokens
-            rate = done["tokens"] / max(time.monotonic() - t0, 1e-9)
+            done["items"] += n_items  # noqa: B023
+            done["tokens"] += n_tokens  # noqa: B023
+            rate = done["tokens"] / max(time.monotonic() - t0, 1e-9)  # noqa: B023
             progress.log(progress.state["step"] + n_items, None, {"tokens_per_s": round(rate, 2)})
 
         outputs = generate_all(model, tokenizer, items, max_new, batch_size, on_batch)
