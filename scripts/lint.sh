@@ -31,7 +31,7 @@ if [ "$FIX" -eq 1 ]; then
 else
   check eslint "$BIN/eslint" --max-warnings 0 --cache --cache-location "$CACHE/eslint/" "${TS[@]}"
   check prettier "$BIN/prettier" --check --log-level warn --cache --cache-location "$CACHE/prettier" "${TS[@]}"
-  check ruff .venv/bin/ruff check .
+  check ruff .venv/bin/ruff check --output-format concise .
   check ruff-format .venv/bin/ruff format --check --output-format concise .
 fi
 check mypy bash -c 'cd trainer && ../.venv/bin/mypy -p durable_finetune'
