@@ -128,7 +128,13 @@ async function awaitAgent(provider: HostProvider, lease: HostLease, input: Provi
     }
     if (Date.now() - since > startS * 1000) {
       const logTail = await provider.logTail(lease, 30).catch(() => []);
-      const details: AgentStartTimeoutDetails = { hostId: lease.hostId, hostIndex: lease.hostIndex, waitedS: Math.round((Date.now() - since) / 1000), provisionedAt: lease.provisionedAt, logTail };
+      const details: AgentStartTimeoutDetails = {
+        hostId: lease.hostId,
+        hostIndex: lease.hostIndex,
+        waitedS: Math.round((Date.now() - since) / 1000),
+        provisionedAt: lease.provisionedAt,
+        logTail,
+      };
       throw ApplicationFailure.create({
         type: AGENT_START_TIMEOUT,
         message:

@@ -6,15 +6,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { openStore } from '../src/store/open';
 import type { Store } from '../src/store/store';
-import {
-  agentKey,
-  jobKey,
-  stageKey,
-  type AgentHeartbeat,
-  type JobSpec,
-  type StageProgressFile,
-  type StageStatusFile,
-} from '../src/jobs/contract';
+import { agentKey, jobKey, stageKey, type AgentHeartbeat, type JobSpec, type StageProgressFile, type StageStatusFile } from '../src/jobs/contract';
 import { FAILURES, HOST_LOST } from '../src/jobs/failures';
 import type { HostLease } from '../src/hosts/provider';
 import type { ActivityDeps } from './deps';
@@ -155,7 +147,7 @@ export function jobActivities(deps: ActivityDeps) {
         }
         // A stage that classified its own failure writes its status before it exits; its agent
         // then adds the log tail and exit code. Wait briefly for that, or the UI shows no log.
-        for (const until = Date.now() + AGENT_AMEND_MS; status.state === 'failed' && status.log_tail.length === 0 && Date.now() < until; ) {
+        for (const until = Date.now() + AGENT_AMEND_MS; status.state === 'failed' && status.log_tail.length === 0 && Date.now() < until;) {
           await ctx.sleep(250);
           const amended = await store.getJson<StageStatusFile>(stageKey(job.run_id, job.stage, 'status.json'));
           if (amended?.job_id === job.job_id) status = amended;

@@ -81,7 +81,10 @@ async function hubModel(store: Store, runId: string, model: PipelineConfig['mode
     };
     const heartbeat = Context.current().heartbeat.bind(Context.current());
     const out = await fetchHubModel(store, parseHfRef(model.base), access, { pinned, progress: (p) => heartbeat(p) });
-    runLog({ runId }).info({ repo: out.model.repo, revision: out.model.revision, commit: out.model.commit, key: out.model.key, fetched: out.fetched, files: out.files, bytes: out.bytes }, 'base model ready');
+    runLog({ runId }).info(
+      { repo: out.model.repo, revision: out.model.revision, commit: out.model.commit, key: out.model.key, fetched: out.fetched, files: out.files, bytes: out.bytes },
+      'base model ready',
+    );
     return out.model;
   } catch (err) {
     if (err instanceof HubError) {

@@ -69,14 +69,22 @@ async function promoteToHub(store: Store, input: PromoteInput, card: string, env
     await fs.writeFile(path.join(dir, CARD_FILE), card);
     const heartbeat = throttledHeartbeat();
     heartbeat({ repo, phase: 'staged' });
-    const out = await pushModelFolder(repo, dir, { endpoint: hubEndpoint(env), token }, {
-      private: promote.private,
-      overwrite: promote.overwrite,
-      title: commitTitle(input),
-      progress: (event) => heartbeat({ repo, ...event }),
-      description: `Promoted by durable-finetune from run ${input.runId} (store ${store.uri}). The model card (README.md) lists its base model, data, settings, eval and cost.`,
-    });
-    runLog({ runId: input.runId }).info({ repo, commit: out.commit, committed: out.committed, createdRepo: out.createdRepo }, out.committed ? 'promoted to the Hub' : 'the Hub already holds this promotion');
+    const out = await pushModelFolder(
+      repo,
+      dir,
+      { endpoint: hubEndpoint(env), token },
+      {
+        private: promote.private,
+        overwrite: promote.overwrite,
+        title: commitTitle(input),
+        progress: (event) => heartbeat({ repo, ...event }),
+        description: `Promoted by durable-finetune from run ${input.runId} (store ${store.uri}). The model card (README.md) lists its base model, data, settings, eval and cost.`,
+      },
+    );
+    runLog({ runId: input.runId }).info(
+      { repo, commit: out.commit, committed: out.committed, createdRepo: out.createdRepo },
+      out.committed ? 'promoted to the Hub' : 'the Hub already holds this promotion',
+    );
     return { uri: input.outputUri!, commit: out.commit, repoUrl: out.url, committed: out.committed };
   } catch (err) {
     if (err instanceof HubError) {
@@ -125,7 +133,10 @@ async function cardFacts(store: Store, input: PromoteInput): Promise<{ facts: Mo
   const metrics = await store.getJson<RunMetrics>(runKey(input.runId, 'report/metrics.json'));
   const gate = (await store.getJson<GateOutcome>(runKey(input.runId, 'report/gate.json'))) ?? null;
   if (!run || !metrics) {
-    throw ApplicationFailure.nonRetryable(`run ${input.runId} has no ${run ? 'report/metrics.json' : 'run.json'} in the store ${store.uri}; promote reads it for the model card`, 'RunNotScorable');
+    throw ApplicationFailure.nonRetryable(
+      `run ${input.runId} has no ${run ? 'report/metrics.json' : 'run.json'} in the store ${store.uri}; promote reads it for the model card`,
+      'RunNotScorable',
+    );
   }
   const facts: ModelCardInput = {
     runId: input.runId,
@@ -144,11 +155,18 @@ async function cardFacts(store: Store, input: PromoteInput): Promise<{ facts: Mo
 /** sha256 and rows of each data file, read from the store's copy (or the gs:// object the run read). */
 async function dataFacts(store: Store, runId: string, config: PipelineConfig): Promise<DataFileFacts[]> {
   const out: DataFileFacts[] = [];
-  for (const [field, name] of [['sft', 'sft'], ['preferences', 'preferences'], ['eval', 'eval']] as const) {
+  for (const [field, name] of [
+    ['sft', 'sft'],
+    ['preferences', 'preferences'],
+    ['eval', 'eval'],
+  ] as const) {
     const ref = config.data[field];
     const bytes = ref.startsWith('gs://') ? await readGs(ref) : await store.getBytes(runKey(runId, `data/${name}.jsonl`));
     if (!bytes) continue;
-    const rows = bytes.toString('utf8').split('\n').filter((l) => l.trim() !== '').length;
+    const rows = bytes
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '').length;
     out.push({ field: `data.${field}`, ref, sha256: createHash('sha256').update(bytes).digest('hex'), rows });
   }
   return out;

@@ -13,6 +13,7 @@ notice.
 
 Writes bench/results/checkpoint.json and prints a table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,11 +77,23 @@ def measure(store_name: str, store, raw_up, raw_down, work: Path, size_mb: int) 
     store.delete_prefix(f"raw/{size_mb}/")
     rows = []
     for direction, ours, raw in (("upload", up, raw_up_s), ("restore", down, raw_down_s)):
-        rows.append({"store": store_name, "size_mb": size_mb, "direction": direction, "seconds": round(ours, 3),
-                     "mb_per_s": round(size_mb / ours, 1), "raw_mb_per_s": round(size_mb / raw, 1),
-                     "ratio_to_raw": round(raw / ours, 3)})
-    print(f"  {store_name} {size_mb} MB: upload {rows[0]['mb_per_s']} MB/s (raw {rows[0]['raw_mb_per_s']}), "
-          f"restore {rows[1]['mb_per_s']} MB/s (raw {rows[1]['raw_mb_per_s']})", file=sys.stderr, flush=True)
+        rows.append(
+            {
+                "store": store_name,
+                "size_mb": size_mb,
+                "direction": direction,
+                "seconds": round(ours, 3),
+                "mb_per_s": round(size_mb / ours, 1),
+                "raw_mb_per_s": round(size_mb / raw, 1),
+                "ratio_to_raw": round(raw / ours, 3),
+            }
+        )
+    print(
+        f"  {store_name} {size_mb} MB: upload {rows[0]['mb_per_s']} MB/s (raw {rows[0]['raw_mb_per_s']}), "
+        f"restore {rows[1]['mb_per_s']} MB/s (raw {rows[1]['raw_mb_per_s']})",
+        file=sys.stderr,
+        flush=True,
+    )
     return rows
 
 
@@ -110,14 +123,25 @@ def gcs_rows(work: Path, sizes: list[int]) -> list[dict]:
         def raw_down(key: str, dest: Path) -> None:
             bucket.blob(f"bench/{key}").download_to_filename(str(dest))
 
-        return [row for size in sizes for row in measure("gcs-emulator", store, raw_up, raw_down, work / "gcs-work", size)]
+        return [
+            row for size in sizes for row in measure("gcs-emulator", store, raw_up, raw_down, work / "gcs-work", size)
+        ]
 
 
 def table(rows: list[dict]) -> str:
     head = ["store", "size MB", "direction", "s", "MB/s", "raw MB/s", "ratio to raw"]
-    cells = [[r["store"], str(r["size_mb"]), r["direction"], str(r["seconds"]), str(r["mb_per_s"]),
-              str(r["raw_mb_per_s"]), f"{r['ratio_to_raw']:.2f}{'' if r['ratio_to_raw'] >= TARGET_RATIO else ' (below)'}"]
-             for r in rows]
+    cells = [
+        [
+            r["store"],
+            str(r["size_mb"]),
+            r["direction"],
+            str(r["seconds"]),
+            str(r["mb_per_s"]),
+            str(r["raw_mb_per_s"]),
+            f"{r['ratio_to_raw']:.2f}{'' if r['ratio_to_raw'] >= TARGET_RATIO else ' (below)'}",
+        ]
+        for r in rows
+    ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
     line = lambda c: "  ".join(x.rjust(w) for x, w in zip(c, widths))  # noqa: E731
     return "\n".join([line(head), *map(line, cells)])
@@ -128,8 +152,13 @@ def main() -> int:
     ap.add_argument("--sizes-mb", type=int, nargs="+", default=[10, 1024, 8192])
     # fake-gcs-server holds an object being uploaded or composed in memory: an 8 GB checkpoint
     # took it to 22 GB RSS and the kernel's OOM killer on the 24 GiB build machine (2026-12-03).
-    ap.add_argument("--gcs-sizes-mb", type=int, nargs="+", default=[10, 1024, 2048],
-                    help="sizes for the GCS emulator, which keeps objects in memory")
+    ap.add_argument(
+        "--gcs-sizes-mb",
+        type=int,
+        nargs="+",
+        default=[10, 1024, 2048],
+        help="sizes for the GCS emulator, which keeps objects in memory",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-checkpoint-"))
     try:

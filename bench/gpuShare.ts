@@ -92,12 +92,11 @@ function assumptionsJson(a: Assumptions, seeds: number, budgetUsd: number | unde
     max_host_losses: a.maxHostLosses,
     budget_usd: budgetUsd ?? null,
     seeds_per_rate: seeds,
-    boot: Object.fromEntries(
-      POLICIES.map((p) => [p, { phases: a.boot[p], total: bootSummary(a.boot[p]), source: BOOT_SOURCE }]),
-    ),
+    boot: Object.fromEntries(POLICIES.map((p) => [p, { phases: a.boot[p], total: bootSummary(a.boot[p]), source: BOOT_SOURCE }])),
     policies: a.policies,
     billing: 'each VM from its create request until its delete completes or Compute Engine stops it at the preemption; backoff waits hold no VM',
-    productive: 'the work a finished run needs once: every training step once, preflight, merge and eval once; checkpoint uploads, boots, redone work, notice tails, detection and deletes are not',
+    productive:
+      'the work a finished run needs once: every training step once, preflight, merge and eval once; checkpoint uploads, boots, redone work, notice tails, detection and deletes are not',
   };
 }
 

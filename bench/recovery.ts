@@ -52,7 +52,12 @@ function strikeOffsets(seed: number): number[] {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
-  return [[1, 2], [3, 4], [5, 6], [7, SAVE_STEPS - 1]].map(([lo, hi]) => lo + Math.floor(uniform() * (hi - lo + 1)));
+  return [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+    [7, SAVE_STEPS - 1],
+  ].map(([lo, hi]) => lo + Math.floor(uniform() * (hi - lo + 1)));
 }
 
 function benchConfig(dir: string): PipelineConfig {
@@ -265,7 +270,13 @@ async function main(): Promise<void> {
   console.log(`targets: ${JSON.stringify(targets)}`);
   console.log(`wrote ${path.relative(projectRoot, file)}`);
   for (const t of missed) console.log(`MISSED: ${t.fault} in ${t.stage} was planned at step ${t.planned_step} and struck at ${t.step_at_fault}: left out of the figures`);
-  const ok = targets.every_fault_struck_as_planned && targets.sigterm_zero_redone && targets.sigkill_mean_ok && targets.sigkill_max_ok && targets.all_completed && targets.one_process_per_job;
+  const ok =
+    targets.every_fault_struck_as_planned &&
+    targets.sigterm_zero_redone &&
+    targets.sigkill_mean_ok &&
+    targets.sigkill_max_ok &&
+    targets.all_completed &&
+    targets.one_process_per_job;
   process.exitCode = ok ? 0 : 1;
 }
 

@@ -14,7 +14,12 @@ function create(level: string, fd: 1 | 2, copyTo?: string): Logger {
   const out = pino.destination({ fd, sync: true });
   return pino(
     { level: lvl, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    copyTo ? pino.multistream([{ level: lvl, stream: out }, { level: lvl, stream: pino.destination({ dest: copyTo, sync: true, append: true }) }]) : out,
+    copyTo
+      ? pino.multistream([
+          { level: lvl, stream: out },
+          { level: lvl, stream: pino.destination({ dest: copyTo, sync: true, append: true }) },
+        ])
+      : out,
   );
 }
 

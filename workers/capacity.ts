@@ -18,7 +18,9 @@ export function maxConcurrentActivities(env: NodeJS.ProcessEnv = process.env): n
   if (text === undefined || text === '') return DEFAULT_MAX_ACTIVITIES;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 2) {
-    throw new WorkerSettingsInvalid(`${MAX_ACTIVITIES_ENV}=${JSON.stringify(text)} is not a whole number of at least 2: set it to the activities one worker may run at once (default ${DEFAULT_MAX_ACTIVITIES})`);
+    throw new WorkerSettingsInvalid(
+      `${MAX_ACTIVITIES_ENV}=${JSON.stringify(text)} is not a whole number of at least 2: set it to the activities one worker may run at once (default ${DEFAULT_MAX_ACTIVITIES})`,
+    );
   }
   return n;
 }

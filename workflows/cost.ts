@@ -46,12 +46,7 @@ export interface CostSummary {
  * `ranks` is how many the job really ran (its status's metrics.ranks; jobs
  * recorded before that existed ran on one).
  */
-export function trainedTokens(
-  stage: string,
-  stepsDone: number,
-  p: { batch_size: number; gradient_accumulation_steps: number; max_length: number },
-  ranks = 1,
-): number {
+export function trainedTokens(stage: string, stepsDone: number, p: { batch_size: number; gradient_accumulation_steps: number; max_length: number }, ranks = 1): number {
   return stepsDone * p.batch_size * ranks * p.gradient_accumulation_steps * p.max_length * (stage === 'dpo' ? 2 : 1);
 }
 
@@ -199,7 +194,9 @@ export class CostTracker {
       nonRetryable: true,
       message:
         `stopped ${where} before the $${budget} budget would be crossed: spent $${spent.toFixed(2)}, ` +
-        (bootS === undefined ? `$${next.toFixed(2)} by the next check. ` : `$${next.toFixed(2)} if the next host's boot took its full ${bootS} s (agent start timeout) before its delete. `) +
+        (bootS === undefined
+          ? `$${next.toFixed(2)} by the next check. `
+          : `$${next.toFixed(2)} if the next host's boot took its full ${bootS} s (agent start timeout) before its delete. `) +
         `The last committed checkpoint is kept: rerun with the same run id and a larger cost.budget_usd to resume from it (finetune run <config> --run-id <this run id>).`,
       details: [{ budgetUsd: budget, spentUsd: spent, split: costSplit(this.ledger, now) }],
     });

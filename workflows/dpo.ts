@@ -58,12 +58,7 @@ export function attemptSettings(cfg: Pick<DpoConfig, 'beta' | 'learning_rate' | 
   return s;
 }
 
-export async function runDpo(
-  cfg: DpoConfig,
-  params: Record<string, unknown>,
-  run: RunDpoJob,
-  onChange: (summary: DpoSummary) => void = () => undefined,
-): Promise<DpoOutcome> {
+export async function runDpo(cfg: DpoConfig, params: Record<string, unknown>, run: RunDpoJob, onChange: (summary: DpoSummary) => void = () => undefined): Promise<DpoOutcome> {
   // The retry knobs are the workflow's; the trainer gets the rest.
   const { max_attempts: _maxAttempts, retry_schedule: _schedule, ...trainerParams } = params;
   const attempts: DpoAttempt[] = [];
@@ -99,9 +94,7 @@ export function dpoSummary(o: DpoOutcome): DpoSummary {
 }
 
 function retryNote(attempts: DpoAttempt[]): string {
-  return attempts
-    .map((a) => `#${a.attempt} beta ${a.beta} lr ${a.learning_rate}: ${a.outcome}${a.reason ? ` (${a.reason})` : ''}`)
-    .join('; ');
+  return attempts.map((a) => `#${a.attempt} beta ${a.beta} lr ${a.learning_rate}: ${a.outcome}${a.reason ? ` (${a.reason})` : ''}`).join('; ');
 }
 
 /** The guard's message when err is a DpoCollapsed stage failure, else null. */

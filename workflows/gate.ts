@@ -17,16 +17,7 @@ import { mayDecide } from '../src/eval/approvers';
 import { checkThresholds, type GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
 import { updateCaller } from './caller';
-import {
-  approveSignal,
-  approveUpdate,
-  GATE_ATTRIBUTE,
-  rejectSignal,
-  rejectUpdate,
-  type GateDecision,
-  type GateDecisionRequest,
-  type LegacyGateDecision,
-} from './messages';
+import { approveSignal, approveUpdate, GATE_ATTRIBUTE, rejectSignal, rejectUpdate, type GateDecision, type GateDecisionRequest, type LegacyGateDecision } from './messages';
 import { PIPELINE_STAGES, type RunProgress } from './progress';
 
 /** Longest note a decision may carry (it goes into history, gate.json and the report). */
@@ -111,9 +102,7 @@ export class EvalGate {
       note,
       decidedAt,
       via,
-      reason: approved
-        ? `${verdict.candidate} approved by ${by}${note ? `: ${note}` : ''}`
-        : `not promoted: ${verdict.candidate} rejected by ${by}${note ? `: ${note}` : ''}`,
+      reason: approved ? `${verdict.candidate} approved by ${by}${note ? `: ${note}` : ''}` : `not promoted: ${verdict.candidate} rejected by ${by}${note ? `: ${note}` : ''}`,
     });
   }
 
@@ -128,7 +117,9 @@ export class EvalGate {
     ] as const) {
       setHandler(signal, (d: LegacyGateDecision) => {
         if (updatesOnly) {
-          log.warn(`ignored the ${verb} signal of run ${this.progress.runId}: the gate takes the ${verb} update (finetune ${verb} <run>, or temporal workflow update execute --name ${verb})`);
+          log.warn(
+            `ignored the ${verb} signal of run ${this.progress.runId}: the gate takes the ${verb} update (finetune ${verb} <run>, or temporal workflow update execute --name ${verb})`,
+          );
           return;
         }
         this.decision ??= {
@@ -168,10 +159,16 @@ export class EvalGate {
     }
     const caller = updateCaller();
     if (!caller.known) {
-      return { type: 'CallerUnknown', message: `this worker cannot tell who is calling (it did not load the workflow interceptor workflows/caller.ts), so it takes no decision: restart the worker from this release` };
+      return {
+        type: 'CallerUnknown',
+        message: `this worker cannot tell who is calling (it did not load the workflow interceptor workflows/caller.ts), so it takes no decision: restart the worker from this release`,
+      };
     }
     if (caller.identity === null) {
-      return { type: 'CallerUnknown', message: `the caller sent no client identity, so nobody would be on record as the approver: set the client's identity (finetune sets user@host; temporal --identity)` };
+      return {
+        type: 'CallerUnknown',
+        message: `the caller sent no client identity, so nobody would be on record as the approver: set the client's identity (finetune sets user@host; temporal --identity)`,
+      };
     }
     if (!mayDecide(caller.identity, this.cfg.approvers)) {
       return { type: 'ApproverNotAllowed', message: `${caller.identity} may not ${verb} run ${runId}: eval.approvers allows ${this.cfg.approvers!.join(', ')}` };
@@ -180,7 +177,8 @@ export class EvalGate {
     const gate = this.outcome;
     if (gate === null) return { type: 'GateNotOpen', message: notOpenYet(this.progress) };
     if (gate.state === 'thresholds_failed') return { type: 'GateClosed', message: `run ${runId} has nothing to ${verb}: ${gate.reason}` };
-    if (gate.state === 'timed_out') return { type: 'GateClosed', message: `run ${runId}'s gate closed at ${gate.decidedAt}: ${gate.reason.replace(/^not promoted: /, '')}; not promoted` };
+    if (gate.state === 'timed_out')
+      return { type: 'GateClosed', message: `run ${runId}'s gate closed at ${gate.decidedAt}: ${gate.reason.replace(/^not promoted: /, '')}; not promoted` };
     return null;
   }
 }

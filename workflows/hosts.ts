@@ -62,10 +62,7 @@ export class HostPool {
   private count(reason: string): void {
     this.losses += 1;
     if (this.losses > this.maxLosses) {
-      throw ApplicationFailure.nonRetryable(
-        `lost ${this.losses} hosts, more than monitor.max_host_losses (${this.maxLosses}); last: ${reason}`,
-        'TooManyHostLosses',
-      );
+      throw ApplicationFailure.nonRetryable(`lost ${this.losses} hosts, more than monitor.max_host_losses (${this.maxLosses}); last: ${reason}`, 'TooManyHostLosses');
     }
   }
 

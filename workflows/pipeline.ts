@@ -35,17 +35,7 @@ import { HostPool } from './hosts';
 import { Notifier, runFacts } from './notify';
 import { adviceFor } from '../src/notify/failure';
 import { jobProgressSignal, progressQuery, COST_ATTRIBUTE, STAGE_ATTRIBUTE } from './messages';
-import {
-  applyJobProgress,
-  closeLosses,
-  enterStage,
-  finishStage,
-  newProgress,
-  type PipelineStage,
-  recordLoss,
-  renderDetails,
-  type RunProgress,
-} from './progress';
+import { applyJobProgress, closeLosses, enterStage, finishStage, newProgress, type PipelineStage, recordLoss, renderDetails, type RunProgress } from './progress';
 
 export interface PipelineResult {
   runId: string;
@@ -175,7 +165,12 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const startFailed = (failed: AgentStartTimeoutDetails, reason: string): void => {
       // No job ran on it, so no steps are redone: the loss costs the wait for the next host.
       const checkpoint = progress.lastCheckpointStep;
-      recordLoss(progress, progress.stage, { hostId: failed.hostId, reason, preempted: false, lastStep: checkpoint ?? 0, lastCheckpointStep: checkpoint, jobId: 'none' }, new Date());
+      recordLoss(
+        progress,
+        progress.stage,
+        { hostId: failed.hostId, reason, preempted: false, lastStep: checkpoint ?? 0, lastCheckpointStep: checkpoint, jobId: 'none' },
+        new Date(),
+      );
       setCurrentDetails(renderDetails(progress));
       notifier?.send('host_lost', { ...facts(), host: { hostId: failed.hostId, reason, preempted: false, maxHostLosses: run.config.monitor.max_host_losses } });
     };

@@ -11,17 +11,7 @@ import type { CostSummary } from './cost';
 import type { DpoSummary } from './dpo';
 import { hasBuckets, splitLine } from '../src/cost/ledger';
 
-export const PIPELINE_STAGES = [
-  'provision',
-  'preflight',
-  'sft',
-  'merge',
-  'dpo',
-  'generate',
-  'score',
-  'gate',
-  'promote',
-] as const;
+export const PIPELINE_STAGES = ['provision', 'preflight', 'sft', 'merge', 'dpo', 'generate', 'score', 'gate', 'promote'] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
 export interface StageProgress {
@@ -220,7 +210,9 @@ export function renderDetails(p: RunProgress): string {
     lines.push('', '| lost host | stage | at step | resumed from | steps redone | to resume | time lost | why |', '|---|---|---|---|---|---|---|---|');
     for (const l of p.losses) {
       const secs = (x: number | null): string => (x === null ? '…' : `${x} s`);
-      lines.push(`| ${l.hostId} | ${l.stage} | ${l.atStep} | ${l.checkpointStep} | ${l.stepsRedone} | ${secs(l.secondsToResume)} | ${secs(l.secondsLost)} | ${l.reason.replace(/\|/g, '/').slice(0, 120)} |`);
+      lines.push(
+        `| ${l.hostId} | ${l.stage} | ${l.atStep} | ${l.checkpointStep} | ${l.stepsRedone} | ${secs(l.secondsToResume)} | ${secs(l.secondsLost)} | ${l.reason.replace(/\|/g, '/').slice(0, 120)} |`,
+      );
     }
   }
   if (p.dpo && p.dpo.note) lines.push('', `dpo: ${p.dpo.shipped === 'sft' ? '**shipping the SFT model** · ' : ''}${p.dpo.note}`);
@@ -233,7 +225,9 @@ export function renderDetails(p: RunProgress): string {
     const g = p.gate;
     lines.push('', `gate: **${g.state.replace('_', ' ')}**${g.by ? ` by ${g.by}` : ''}${g.note ? ` (${g.note})` : ''} · ${g.reason}`);
     if (g.state === 'awaiting_approval') {
-      lines.push(`waiting until ${g.deadline}: \`finetune approve|reject ${p.runId} --note "..."\`, or the update \`approve\` or \`reject\` with {"note": "..."}; the approver on record is the caller's identity`);
+      lines.push(
+        `waiting until ${g.deadline}: \`finetune approve|reject ${p.runId} --note "..."\`, or the update \`approve\` or \`reject\` with {"note": "..."}; the approver on record is the caller's identity`,
+      );
     }
   }
   if (p.cost) {
@@ -243,7 +237,9 @@ export function renderDetails(p: RunProgress): string {
     lines.push('', `cost: $${c.spentUsd.toFixed(2)}${budget} (wasted $${wasted.toFixed(2)}; burning $${c.burnUsdPerHour.toFixed(2)}/h)${c.warning ? ` · **${c.warning}**` : ''}`);
     if (hasBuckets(c.split)) lines.push(splitLine(c.split));
     if (c.managed) {
-      lines.push(`the same ${c.managed.trainedTokens.toLocaleString('en-US')} trained tokens (at most) on a managed service at $${c.managed.usdPerMillionTokens}/M: $${c.managed.usd.toFixed(2)}`);
+      lines.push(
+        `the same ${c.managed.trainedTokens.toLocaleString('en-US')} trained tokens (at most) on a managed service at $${c.managed.usdPerMillionTokens}/M: $${c.managed.usd.toFixed(2)}`,
+      );
     }
   }
   if (p.promoted) lines.push('', `promoted **${p.promoted.model}** to ${p.promoted.uri}${p.promoted.commit ? ` (commit ${p.promoted.commit})` : ''}`);

@@ -87,7 +87,9 @@ export const BOOT_SOURCE =
   'The split between phases and their spread are assumptions, not measurements: this machine cannot reach Google Cloud. ' +
   'The GCP example allows agent_start_timeout_s 1200 for the whole boot.';
 
-export function defaultAssumptions(overrides: { stepS?: number; sftHours?: number; saveSteps?: number; checkpointMb?: number; uploadMbPerS?: number; machineType?: string; maxHostLosses?: number } = {}): Assumptions {
+export function defaultAssumptions(
+  overrides: { stepS?: number; sftHours?: number; saveSteps?: number; checkpointMb?: number; uploadMbPerS?: number; machineType?: string; maxHostLosses?: number } = {},
+): Assumptions {
   const stepS = overrides.stepS ?? 6;
   const saveSteps = overrides.saveSteps ?? 25;
   const sftSteps = Math.round(((overrides.sftHours ?? 5) * 3600) / stepS);

@@ -281,8 +281,7 @@ export class SimWorld {
       const at = timeline.at(P!);
       lastStep = stepped ? at.stepsDone : 0;
       if (at.committed !== null) committedStep = at.committed;
-      detectedMs =
-        p.detection === 'statusPoll' ? firstPollAfter(P!, p.statusPollS * 1000) : firstPollAfter(noticeMs!, a.pollS * 1000) + a.goneWaitS * 1000;
+      detectedMs = p.detection === 'statusPoll' ? firstPollAfter(P!, p.statusPollS * 1000) : firstPollAfter(noticeMs!, a.pollS * 1000) + a.goneWaitS * 1000;
       this.ran(tag, lastStep - from, at.uploadsDone, stepped);
       if (!stepped) this.ledger.redoneS += (Math.min(P!, timeline.endMs) - startMs) / 1000;
     }

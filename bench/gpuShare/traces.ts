@@ -21,7 +21,7 @@ export class TraceInvalid extends Error {
 export function poissonTrace(perHour: number, seed: number, horizonS: number): Preemption[] {
   const u = seededRandom(seed);
   const out: Preemption[] = [];
-  for (let t = 0; ; ) {
+  for (let t = 0; ;) {
     t += (-Math.log(1 - u()) / perHour) * 3600;
     if (t > horizonS) return out;
     out.push({ atS: t });

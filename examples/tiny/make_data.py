@@ -5,6 +5,7 @@ Deterministic (fixed seed) so the committed files can be regenerated exactly:
 Eval items use (template, argument) combinations that never occur in the SFT
 or preference data, so the score measures generalisation, not memorisation.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,34 +15,71 @@ from pathlib import Path
 SEED = 1234
 OUT = Path(__file__).resolve().parent / "data"
 
-CITIES = ["Paris", "London", "Tokyo", "Berlin", "Madrid", "Rome",
-          "Cairo", "Lima", "Oslo", "Delhi", "Sydney", "Toronto"]
+CITIES = ["Paris", "London", "Tokyo", "Berlin", "Madrid", "Rome", "Cairo", "Lima", "Oslo", "Delhi", "Sydney", "Toronto"]
 CURRENCIES = ["EUR", "USD", "GBP", "JPY", "CHF", "INR"]
 
 TOOLS = [
-    {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-    {"name": "get_time", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-    {"name": "get_population", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-    {"name": "convert", "parameters": {"type": "object", "properties": {"amount": {"type": "number"}, "currency": {"type": "string"}}, "required": ["amount", "currency"]}},
+    {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+    {
+        "name": "get_time",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+    {
+        "name": "get_population",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+    {
+        "name": "convert",
+        "parameters": {
+            "type": "object",
+            "properties": {"amount": {"type": "number"}, "currency": {"type": "string"}},
+            "required": ["amount", "currency"],
+        },
+    },
 ]
 
-SYSTEM = ("Reply with one JSON tool call. Tools: get_weather(city), get_time(city), "
-          "get_population(city), convert(amount, currency).")
+SYSTEM = (
+    "Reply with one JSON tool call. Tools: get_weather(city), get_time(city), "
+    "get_population(city), convert(amount, currency)."
+)
 
 # Several phrasings per tool; {x} is the city (or currency for convert), {n} the amount.
 TEMPLATES = {
-    "get_weather": ["What is the weather in {x}?", "Is it raining in {x} today?",
-                    "weather {x}", "How warm is it in {x} right now?",
-                    "Tell me the forecast for {x}.", "Do I need an umbrella in {x}?"],
-    "get_time": ["What time is it in {x}?", "Current time in {x}, please.",
-                 "time {x}", "What is the local time in {x}?",
-                 "Tell me the clock time in {x}.", "Is it late in {x} now?"],
-    "get_population": ["How many people live in {x}?", "What is the population of {x}?",
-                       "population {x}", "How big is {x} by population?",
-                       "Tell me the number of residents of {x}.", "How populous is {x}?"],
-    "convert": ["Convert {n} dollars to {x}.", "How much is {n} USD in {x}?",
-                "convert {n} to {x}", "What is {n} dollars worth in {x}?",
-                "Change {n} dollars into {x}.", "I have {n} dollars, how much {x} is that?"],
+    "get_weather": [
+        "What is the weather in {x}?",
+        "Is it raining in {x} today?",
+        "weather {x}",
+        "How warm is it in {x} right now?",
+        "Tell me the forecast for {x}.",
+        "Do I need an umbrella in {x}?",
+    ],
+    "get_time": [
+        "What time is it in {x}?",
+        "Current time in {x}, please.",
+        "time {x}",
+        "What is the local time in {x}?",
+        "Tell me the clock time in {x}.",
+        "Is it late in {x} now?",
+    ],
+    "get_population": [
+        "How many people live in {x}?",
+        "What is the population of {x}?",
+        "population {x}",
+        "How big is {x} by population?",
+        "Tell me the number of residents of {x}.",
+        "How populous is {x}?",
+    ],
+    "convert": [
+        "Convert {n} dollars to {x}.",
+        "How much is {n} USD in {x}?",
+        "convert {n} to {x}",
+        "What is {n} dollars worth in {x}?",
+        "Change {n} dollars into {x}.",
+        "I have {n} dollars, how much {x} is that?",
+    ],
 }
 
 
@@ -70,7 +108,9 @@ def rejected_for(call: dict, rng: random.Random) -> str:
     kind = rng.choice(["tool", "arg", "malformed"])
     name, args = call["name"], dict(call["arguments"])
     if kind == "tool":
-        others = [t for t in TEMPLATES if t != name and (t == "convert") == (name == "convert")] or [t for t in TEMPLATES if t != name]
+        others = [t for t in TEMPLATES if t != name and (t == "convert") == (name == "convert")] or [
+            t for t in TEMPLATES if t != name
+        ]
         other = rng.choice(others)
         if (other == "convert") != (name == "convert"):
             args = {"amount": 100, "currency": "EUR"} if other == "convert" else {"city": rng.choice(CITIES)}
@@ -87,8 +127,12 @@ def rejected_for(call: dict, rng: random.Random) -> str:
 
 def main() -> None:
     rng = random.Random(SEED)
-    combos = [(tool, t, x) for tool in TEMPLATES for t in range(len(TEMPLATES[tool]))
-              for x in (CURRENCIES if tool == "convert" else CITIES)]
+    combos = [
+        (tool, t, x)
+        for tool in TEMPLATES
+        for t in range(len(TEMPLATES[tool]))
+        for x in (CURRENCIES if tool == "convert" else CITIES)
+    ]
     rng.shuffle(combos)
     # Hold out 12 combinations per tool for eval, never seen in training.
     held, train = [], []
@@ -105,21 +149,37 @@ def main() -> None:
         reps = 4 if tool == "convert" else 2  # repeats differ in prefix (and amount for convert)
         for _ in range(reps):
             it = item(tool, t, x, rng)
-            sft.append({"messages": messages(it["user"]) + [{"role": "assistant", "content": call_text(it["call"]["name"], it["call"]["arguments"])}]})
+            sft.append(
+                {
+                    "messages": messages(it["user"])
+                    + [{"role": "assistant", "content": call_text(it["call"]["name"], it["call"]["arguments"])}]
+                }
+            )
     rng.shuffle(sft)
 
     prefs = []
     for tool, t, x in rng.sample(train, 200):
         it = item(tool, t, x, rng)
-        prefs.append({"prompt": messages(it["user"]),
-                      "chosen": [{"role": "assistant", "content": call_text(it["call"]["name"], it["call"]["arguments"])}],
-                      "rejected": [{"role": "assistant", "content": rejected_for(it["call"], rng)}]})
+        prefs.append(
+            {
+                "prompt": messages(it["user"]),
+                "chosen": [{"role": "assistant", "content": call_text(it["call"]["name"], it["call"]["arguments"])}],
+                "rejected": [{"role": "assistant", "content": rejected_for(it["call"], rng)}],
+            }
+        )
 
     evals = []
     for i, (tool, t, x) in enumerate(sorted(held, key=lambda c: (c[0], c[1], c[2]))):
         it = item(tool, t, x, rng)
-        evals.append({"id": f"eval-{i + 1:04d}", "cluster": f"{tool}/t{t}", "messages": messages(it["user"]),
-                      "tools": TOOLS, "expected_call": it["call"]})
+        evals.append(
+            {
+                "id": f"eval-{i + 1:04d}",
+                "cluster": f"{tool}/t{t}",
+                "messages": messages(it["user"]),
+                "tools": TOOLS,
+                "expected_call": it["call"],
+            }
+        )
 
     OUT.mkdir(parents=True, exist_ok=True)
     for name, rows in (("sft.jsonl", sft), ("preferences.jsonl", prefs), ("eval.jsonl", evals)):

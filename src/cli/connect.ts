@@ -65,11 +65,7 @@ export async function embeddedOrConfigured(out: Output): Promise<{ settings: Tem
     return { settings, uiBase: uiBaseFor(settings) };
   }
   const server = await ensureDevServer();
-  out.say(
-    server.started
-      ? `started the Temporal dev server (${server.address}, UI ${server.uiUrl})`
-      : `using the Temporal dev server at ${server.address}`,
-  );
+  out.say(server.started ? `started the Temporal dev server (${server.address}, UI ${server.uiUrl})` : `using the Temporal dev server at ${server.address}`);
   const settings = temporalSettings({ ...process.env, TEMPORAL_ADDRESS: server.address });
   if (!server.started) {
     const added = await ensureSearchAttributes(settings);

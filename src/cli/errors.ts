@@ -35,7 +35,14 @@ function grpcCode(err: unknown): number | undefined {
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof ConfigInvalid || err instanceof ConfigFileUnreadable || err instanceof TemporalSettingsInvalid || err instanceof CodecKeysInvalid || err instanceof CodecTokenInvalid) return EXIT.badInput;
+  if (
+    err instanceof ConfigInvalid ||
+    err instanceof ConfigFileUnreadable ||
+    err instanceof TemporalSettingsInvalid ||
+    err instanceof CodecKeysInvalid ||
+    err instanceof CodecTokenInvalid
+  )
+    return EXIT.badInput;
   // A run id or key given on the command line (finetune report <run id>, ...) that could never name a run.
   if (err instanceof RunIdInvalid || err instanceof StoreKeyInvalid) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError || err instanceof ScheduleNotFoundError) return EXIT.notFound;

@@ -29,10 +29,7 @@ export function failureMessage(err: unknown): string {
   return e.message ?? String(err);
 }
 
-export async function followToEnd(
-  handle: WorkflowHandle,
-  opts: { out: Output; link: string | null; worker?: Worker; startedMs?: number },
-): Promise<FollowOutcome> {
+export async function followToEnd(handle: WorkflowHandle, opts: { out: Output; link: string | null; worker?: Worker; startedMs?: number }): Promise<FollowOutcome> {
   const { out, link } = opts;
   const view = new ProgressView(process.stderr);
   const following = followRun(handle, (p) => view.update(p));

@@ -27,7 +27,9 @@ import { configureLog } from '../log';
 
 export function buildProgram(): Command {
   const program = new Command('finetune')
-    .description('Fine-tune and own an LLM as a durable Temporal workflow.\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH/KEY_PATH (docs/operating.md).')
+    .description(
+      'Fine-tune and own an LLM as a durable Temporal workflow.\nTemporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH/KEY_PATH (docs/operating.md).',
+    )
     .version((JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version)
     .option('--json', 'machine-readable output: one JSON document on stdout')
     .exitOverride()
@@ -46,10 +48,7 @@ export function buildProgram(): Command {
   devCommand(program);
   codecServerCommand(program);
   codecKeyCommand(program);
-  program.addHelpText(
-    'after',
-    '\nExit codes: 0 ok, 1 the run failed or was cancelled, 2 bad input or config, 3 no such run or schedule, 4 Temporal unreachable.',
-  );
+  program.addHelpText('after', '\nExit codes: 0 ok, 1 the run failed or was cancelled, 2 bad input or config, 3 no such run or schedule, 4 Temporal unreachable.');
   return program;
 }
 

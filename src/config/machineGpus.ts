@@ -18,10 +18,7 @@ export function gpusOfMachineType(machineType: string): number | undefined {
  * The GPUs a run's hosts must show (preflight.gpus resolved): the machine type's on gce,
  * none required on a local host (null: use what is there), or the number the config names.
  */
-export function expectedGpus(config: {
-  host: { provider: string; machine_type?: string };
-  preflight: { gpus: 'auto' | number };
-}): number | null {
+export function expectedGpus(config: { host: { provider: string; machine_type?: string }; preflight: { gpus: 'auto' | number } }): number | null {
   if (config.preflight.gpus !== 'auto') return config.preflight.gpus;
   if (config.host.provider !== 'gce' || config.host.machine_type === undefined) return null;
   return gpusOfMachineType(config.host.machine_type) ?? null;

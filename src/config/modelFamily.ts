@@ -15,9 +15,7 @@ interface FamiliesFile {
 let supported: string[] | undefined;
 
 export function supportedModelTypes(): string[] {
-  supported ??= Object.keys(
-    (JSON.parse(fs.readFileSync(path.join(projectRoot, 'trainer/durable_finetune/families.json'), 'utf8')) as FamiliesFile).families,
-  ).sort();
+  supported ??= Object.keys((JSON.parse(fs.readFileSync(path.join(projectRoot, 'trainer/durable_finetune/families.json'), 'utf8')) as FamiliesFile).families).sort();
   return supported;
 }
 

@@ -21,10 +21,7 @@ export class ConfigInvalid extends Error {
   readonly issues: ConfigIssue[];
   constructor(issues: ConfigIssue[]) {
     const shown = issues.map((i) => ({ ...i, field: printable(i.field), problem: printable(i.problem) }));
-    super(
-      `config is invalid:\n` +
-        shown.map((i) => `  - ${i.field || '(root)'}: ${i.problem} ${i.value === undefined ? '(not set)' : `(got ${show(i.value)})`}`).join('\n'),
-    );
+    super(`config is invalid:\n` + shown.map((i) => `  - ${i.field || '(root)'}: ${i.problem} ${i.value === undefined ? '(not set)' : `(got ${show(i.value)})`}`).join('\n'));
     this.issues = shown;
   }
 }
@@ -98,7 +95,8 @@ function formOf(issue: z.core.$ZodIssue | undefined): string | undefined {
   if (!issue) return undefined;
   if (issue.code === 'invalid_value') return issue.values.map((v) => JSON.stringify(v)).join(' or ');
   if (issue.code === 'invalid_type') return EXPECTED[issue.expected] ?? issue.expected;
-  if (issue.code === 'too_small' || issue.code === 'too_big') return `a number ${issue.code === 'too_small' ? '>=' : '<='} ${issue.code === 'too_small' ? issue.minimum : issue.maximum}`;
+  if (issue.code === 'too_small' || issue.code === 'too_big')
+    return `a number ${issue.code === 'too_small' ? '>=' : '<='} ${issue.code === 'too_small' ? issue.minimum : issue.maximum}`;
   return issue.message;
 }
 

@@ -14,9 +14,7 @@ import { secretRefProblem } from '../secrets/ref';
 import { NotifyConfig } from '../notify/config';
 import { TrackingConfig } from './tracking';
 
-const name = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'use 1-40 lowercase letters, digits and dashes, starting with a letter or digit');
+const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'use 1-40 lowercase letters, digits and dashes, starting with a letter or digit');
 
 /** A reference field: the text checked by kind (src/config/refs.ts), each problem named with its fix. */
 const ref = (kind: RefKind) =>
@@ -31,13 +29,12 @@ const storeUri = ref('store');
 const modelRef = ref('model');
 /** One JSONL file: a local path, file:// or gs:// URI. */
 const dataRef = ref('data');
-const withHubForm = (problem: string | undefined): string | undefined =>
-  problem && `${problem}; output may also be hf:<org>/<name>, a Hugging Face model repo`;
+const withHubForm = (problem: string | undefined): string | undefined => problem && `${problem}; output may also be hf:<org>/<name>, a Hugging Face model repo`;
 /** Where promote puts the chosen model: a store folder (as storeUri) or a Hub model repo `hf:<org>/<name>`. */
 const outputRef = z.string().superRefine((value, ctx) => {
   const problem = isHfRef(value)
     ? value.includes('@')
-      ? 'names a revision; promote always commits to the repo\'s main branch, so write hf:<org>/<name> without @'
+      ? "names a revision; promote always commits to the repo's main branch, so write hf:<org>/<name> without @"
       : hfRefProblem(value)
     : withHubForm(refProblem(value, 'store'));
   if (problem) ctx.addIssue({ code: 'custom', input: value, message: problem });
@@ -85,9 +82,7 @@ const training = {
   lora: lora.prefault({}),
 };
 
-export const SftConfig = z
-  .object({ ...training, learning_rate: training.learning_rate.default(2e-4) })
-  .strict();
+export const SftConfig = z.object({ ...training, learning_rate: training.learning_rate.default(2e-4) }).strict();
 
 /**
  * DPO defaults are more conservative than trl's (beta 0.1, lr 1e-6 on full
@@ -123,9 +118,7 @@ export const DpoConfig = z
      * Overrides for retry n (entry n-1 for attempt n+1) after a collapse; attempts past
      * the list double beta and quarter learning_rate of the attempt before.
      */
-    retry_schedule: z
-      .array(z.object({ beta: z.number().positive().max(10).optional(), learning_rate: z.number().positive().max(1).optional() }).strict())
-      .default([]),
+    retry_schedule: z.array(z.object({ beta: z.number().positive().max(10).optional(), learning_rate: z.number().positive().max(1).optional() }).strict()).default([]),
   })
   .strict();
 
@@ -163,7 +156,11 @@ export const EvalConfig = z
     /** Wait for a person's approve or reject (an update) before promoting. */
     require_approval: z.boolean().default(false),
     /** How long to wait for that decision; then the run ends without promoting. */
-    approval_timeout_s: z.number().int().min(1).default(24 * 3600),
+    approval_timeout_s: z
+      .number()
+      .int()
+      .min(1)
+      .default(24 * 3600),
     /**
      * Who may approve or reject (absent: anyone who can reach the run). An entry is a user
      * (`alice`: any identity alice@<host>, also temporal-cli:alice@<host>) or a whole client
@@ -202,7 +199,11 @@ export const MonitorConfig = z
     /** How often a running job reports progress into workflow history. */
     progress_interval_s: z.number().min(1).max(3600).default(15),
     max_host_losses: z.number().int().min(0).max(100).default(5),
-    stage_timeout_s: z.number().int().min(60).default(24 * 3600),
+    stage_timeout_s: z
+      .number()
+      .int()
+      .min(60)
+      .default(24 * 3600),
   })
   .strict();
 
@@ -266,9 +267,7 @@ export const GceHostConfig = z
     provider: z.literal('gce'),
     project: z.string().regex(gceProject, 'use a GCP project id: 6-30 lowercase letters, digits and dashes'),
     /** Tried in this order on stockout. */
-    zones: z
-      .array(z.string().regex(/^[a-z]+-[a-z]+[0-9]+-[a-z]$/, 'use a zone name such as us-central1-a'))
-      .min(1, 'name at least one zone'),
+    zones: z.array(z.string().regex(/^[a-z]+-[a-z]+[0-9]+-[a-z]$/, 'use a zone name such as us-central1-a')).min(1, 'name at least one zone'),
     machine_type: z
       .string()
       .regex(
@@ -310,7 +309,12 @@ export const GceHostConfig = z
         'use an image reference such as us-docker.pkg.dev/<project>/<repo>/trainer:<tag>',
       ),
     /** How long provisioning keeps trying the zones on stockout before CapacityUnavailable. */
-    capacity_wait_s: z.number().int().min(0).max(7 * 24 * 3600).default(7200),
+    capacity_wait_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(7200),
     /** After a preemption, try the other zones before the one that preempted the last host. */
     prefer_new_zone_after_preemption: z.boolean().default(true),
     /** How long a new VM has to boot, pull the image and write its first agent heartbeat. */

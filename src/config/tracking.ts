@@ -42,9 +42,7 @@ export const WandbTrackingConfig = z
   })
   .strict();
 
-export const TrackingConfig = z
-  .object({ mlflow: MlflowTrackingConfig.optional(), wandb: WandbTrackingConfig.optional() })
-  .strict();
+export const TrackingConfig = z.object({ mlflow: MlflowTrackingConfig.optional(), wandb: WandbTrackingConfig.optional() }).strict();
 
 export type TrackingConfig = z.infer<typeof TrackingConfig>;
 

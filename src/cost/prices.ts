@@ -56,7 +56,7 @@ export const PRICE_SOURCES: Record<string, PriceSource> = {
   'a3-highgpu': {
     gpu: 'H100 80 GB',
     as_of: 'recalled, before 2025-03',
-    how: 'on-demand of a3-highgpu-8g recalled from the us-central1 list (before Google\'s 2025 H100 price changes, likely lower now), smaller shapes scaled by GPU count; spot = on-demand x 0.35',
+    how: "on-demand of a3-highgpu-8g recalled from the us-central1 list (before Google's 2025 H100 price changes, likely lower now), smaller shapes scaled by GPU count; spot = on-demand x 0.35",
     needs_refresh: true,
   },
 };
@@ -105,11 +105,7 @@ export function machinePrice(machineType: string, overrides: Record<string, Mach
 }
 
 /** USD per hour for one host; local hosts cost what the config says (default 0). */
-export function hourlyRate(
-  host: { provider: string; machine_type?: string; spot?: boolean },
-  overrides: Record<string, MachinePrice>,
-  localRate: number,
-): number {
+export function hourlyRate(host: { provider: string; machine_type?: string; spot?: boolean }, overrides: Record<string, MachinePrice>, localRate: number): number {
   if (host.provider === 'local') return localRate;
   const price = machinePrice(host.machine_type ?? '', overrides);
   return host.spot === false ? price.on_demand : price.spot;

@@ -38,7 +38,9 @@ export class DataInvalid extends ConfigInvalid {
     readonly totals: Partial<Record<string, number>>,
   ) {
     super(issues);
-    const lines = issues.map((i) => `  - ${i.field}: ${i.file}${i.line > 0 ? ` line ${i.line}` : ''}${i.key ? `, ${i.key}` : ''}: ${i.problem}${i.value === undefined ? '' : ` (got ${show(i.value)})`}`);
+    const lines = issues.map(
+      (i) => `  - ${i.field}: ${i.file}${i.line > 0 ? ` line ${i.line}` : ''}${i.key ? `, ${i.key}` : ''}: ${i.problem}${i.value === undefined ? '' : ` (got ${show(i.value)})`}`,
+    );
     for (const [field, total] of Object.entries(totals)) {
       const shown = issues.filter((i) => i.field === field).length;
       if (total !== undefined && total > shown) lines.push(`  - ${field}: ${total - shown} more problems not shown (${total} in all)`);
@@ -95,7 +97,9 @@ export async function checkDataFiles(data: PipelineConfig['data'], opts: { remot
       continue;
     }
     const bytes = await readData(file);
-    const found: LineIssue[] = bytes ? dataProblems(kind, bytes) : [{ line: 0, key: '', problem: `does not exist; fix the reference in ${field} or ${file.startsWith('gs://') ? 'upload the file' : 'create the file'}` }];
+    const found: LineIssue[] = bytes
+      ? dataProblems(kind, bytes)
+      : [{ line: 0, key: '', problem: `does not exist; fix the reference in ${field} or ${file.startsWith('gs://') ? 'upload the file' : 'create the file'}` }];
     checked.push(file);
     if (found.length === 0) continue;
     totals[field] = found.length;

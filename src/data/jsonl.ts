@@ -36,7 +36,7 @@ export function readJsonl(bytes: Uint8Array, opts: { parseJson?: boolean } = {})
   const lines: string[] = [];
   let start = 0;
   if (BOM.every((b, i) => bytes[i] === b)) {
-    issues.push({ line: 1, key: '', problem: 'starts with a byte order mark (BOM), which the trainer\'s JSON reader refuses; save the file as UTF-8 without BOM' });
+    issues.push({ line: 1, key: '', problem: "starts with a byte order mark (BOM), which the trainer's JSON reader refuses; save the file as UTF-8 without BOM" });
     start = BOM.length;
   }
   for (let line = 1; start <= bytes.length; line++) {

@@ -22,14 +22,17 @@ const turn = z
   )
   .superRefine((t, ctx) => {
     if (typeof t.content !== 'string' && !(t.role === 'assistant' && t.tool_calls)) {
-      ctx.addIssue({ code: 'custom', path: ['content'], input: t.content, message: 'is required: the text of the turn (a string; only an assistant turn with tool_calls may leave it out)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['content'],
+        input: t.content,
+        message: 'is required: the text of the turn (a string; only an assistant turn with tool_calls may leave it out)',
+      });
     }
   });
 
 const turns = (min: number, what: string) =>
-  z
-    .array(turn, { error: (iss) => (iss.input === undefined ? `is required: ${TURNS_FIX}` : `must be ${TURNS_FIX}, not ${describe(iss.input)}`) })
-    .min(min, `needs ${what}`);
+  z.array(turn, { error: (iss) => (iss.input === undefined ? `is required: ${TURNS_FIX}` : `must be ${TURNS_FIX}, not ${describe(iss.input)}`) }).min(min, `needs ${what}`);
 
 /** The last turn of a list must be the assistant's: the answer the stage learns (or learns to prefer). */
 function endsWithAnswer(field: string, list: { role: string }[] | undefined, ctx: z.RefinementCtx, what: string): void {
@@ -41,11 +44,9 @@ function endsWithAnswer(field: string, list: { role: string }[] | undefined, ctx
 
 const object = (iss: { input: unknown }) => `must be one JSON object per line, not ${describe(iss.input)}`;
 
-export const SftRow = z
-  .looseObject({ messages: turns(2, 'the prompt turns and then the assistant answer (at least 2 turns)') }, { error: object })
-  .superRefine((row, ctx) => {
-    if (row.messages.length >= 2) endsWithAnswer('messages', row.messages, ctx, 'the answer SFT learns');
-  });
+export const SftRow = z.looseObject({ messages: turns(2, 'the prompt turns and then the assistant answer (at least 2 turns)') }, { error: object }).superRefine((row, ctx) => {
+  if (row.messages.length >= 2) endsWithAnswer('messages', row.messages, ctx, 'the answer SFT learns');
+});
 
 export const PreferenceRow = z
   .looseObject(

@@ -86,7 +86,10 @@ export interface PairedValue {
 
 /** Interval of mean(b - a) over the same items, resampled by cluster. */
 export function pairedDelta(pairs: PairedValue[], options: Partial<BootstrapOptions> = {}): Interval {
-  return clusterBootstrap(pairs.map((p) => ({ cluster: p.cluster, value: p.b - p.a })), options);
+  return clusterBootstrap(
+    pairs.map((p) => ({ cluster: p.cluster, value: p.b - p.a })),
+    options,
+  );
 }
 
 /** Linear interpolation between order statistics (type 7, as R and numpy default). */

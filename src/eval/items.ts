@@ -9,9 +9,7 @@ import { z } from 'zod';
 
 const message = z.object({ role: z.enum(['system', 'user', 'assistant', 'tool']), content: z.string() }).strict();
 
-const source = z
-  .object({ index: z.number().int().min(1, 'number sources from 1, as a reply cites them ([1], [2], ...)'), text: z.string().min(1) })
-  .strict();
+const source = z.object({ index: z.number().int().min(1, 'number sources from 1, as a reply cites them ([1], [2], ...)'), text: z.string().min(1) }).strict();
 
 /** A JSON schema of a tool's arguments; only the keys the checker reads are typed. */
 const jsonSchema = z.looseObject({
@@ -59,7 +57,10 @@ export interface EvalItemIssue {
 
 export class EvalItemsInvalid extends Error {
   readonly name = 'EvalItemsInvalid';
-  constructor(readonly source: string, readonly issues: EvalItemIssue[]) {
+  constructor(
+    readonly source: string,
+    readonly issues: EvalItemIssue[],
+  ) {
     const shown = issues.slice(0, 20).map((i) => `  - line ${i.line}, ${i.field || '(item)'}: ${i.problem}`);
     if (issues.length > shown.length) shown.push(`  ... and ${issues.length - shown.length} more`);
     super(`${source} is not valid eval data:\n${shown.join('\n')}`);

@@ -4,7 +4,12 @@
  */
 export class JsonlInvalid extends Error {
   readonly name = 'JsonlInvalid';
-  constructor(readonly line: number, readonly text: string, reason: string, source?: string) {
+  constructor(
+    readonly line: number,
+    readonly text: string,
+    reason: string,
+    source?: string,
+  ) {
     super(`${source ?? 'JSONL'} line ${line} is not valid JSON (${reason}): ${text.length > 120 ? `${text.slice(0, 117)}...` : text}`);
   }
 }

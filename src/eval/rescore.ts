@@ -28,7 +28,10 @@ export interface ScoreContext {
 
 export class RunNotScorable extends Error {
   readonly name = 'RunNotScorable';
-  constructor(readonly runId: string, reason: string) {
+  constructor(
+    readonly runId: string,
+    reason: string,
+  ) {
     super(`cannot score run ${runId}: ${reason}`);
   }
 }

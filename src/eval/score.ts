@@ -42,7 +42,10 @@ export interface Metrics {
 
 export class DuplicateGeneration extends Error {
   readonly name = 'DuplicateGeneration';
-  constructor(readonly model: string, readonly itemId: string) {
+  constructor(
+    readonly model: string,
+    readonly itemId: string,
+  ) {
     super(`generations hold two outputs of model ${model} for item ${itemId}; one run of generate writes one per model and item`);
   }
 }

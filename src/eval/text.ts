@@ -43,7 +43,10 @@ export interface CitedSentence {
  */
 export function citedSentences(response: string): CitedSentence[] {
   const broken = response.replace(/([.!?]+(?:\s*\[[^\]\n]*\])*)\s+/g, '$1\n');
-  const pieces = broken.split(/\n+/).map((s) => s.trim()).filter((s) => s !== '');
+  const pieces = broken
+    .split(/\n+/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const out: CitedSentence[] = [];
   for (const piece of pieces) {
     const cited: number[] = [];
@@ -59,7 +62,11 @@ export function hasMarker(response: string): boolean {
 
 /** Lower-cased words and numbers without stopwords, with a light plural strip. */
 export function contentTokens(text: string): string[] {
-  const words = text.normalize('NFKC').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const words =
+    text
+      .normalize('NFKC')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? [];
   return words.filter((w) => !STOPWORDS.has(w) && (w.length > 1 || /\d/.test(w))).map(stem);
 }
 

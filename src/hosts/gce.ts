@@ -55,7 +55,12 @@ export interface GceHostOptions {
 
 export class QuotaExceeded extends Error {
   readonly name = 'QuotaExceeded';
-  constructor(readonly metric: string, readonly region: string | undefined, readonly zone: string, readonly evidence: ComputeError[]) {
+  constructor(
+    readonly metric: string,
+    readonly region: string | undefined,
+    readonly zone: string,
+    readonly evidence: ComputeError[],
+  ) {
     super(
       `quota ${metric}${region ? ` in region ${region}` : ''} is exhausted (zone ${zone}): ${evidence.map((e) => e.message).join('; ')}. ` +
         `Request more ${metric} quota (IAM & Admin > Quotas; docs/gcp.md) or choose a smaller machine type.`,
@@ -65,10 +70,16 @@ export class QuotaExceeded extends Error {
 
 export class CapacityUnavailable extends Error {
   readonly name = 'CapacityUnavailable';
-  constructor(readonly zonesTried: string[], readonly waitedS: number, readonly lastErrors: Record<string, string>) {
+  constructor(
+    readonly zonesTried: string[],
+    readonly waitedS: number,
+    readonly lastErrors: Record<string, string>,
+  ) {
     super(
       `no capacity in zones ${zonesTried.join(', ')} after ${waitedS} s (host.capacity_wait_s): ` +
-        Object.entries(lastErrors).map(([z, e]) => `${z}: ${e}`).join('; ') +
+        Object.entries(lastErrors)
+          .map(([z, e]) => `${z}: ${e}`)
+          .join('; ') +
         '. Add zones, allow on-demand (spot: false), or raise capacity_wait_s.',
     );
   }
@@ -86,10 +97,15 @@ export class HostConfigInvalid extends Error {
 /** A VM of this run's name belongs to another run (or to no run of ours): it is neither adopted nor deleted. */
 export class VmNameTaken extends HostConfigInvalid {
   override readonly name = 'VmNameTaken';
-  constructor(readonly instance: string, readonly zone: string, readonly runId: string, readonly owner: string | undefined) {
+  constructor(
+    readonly instance: string,
+    readonly zone: string,
+    readonly runId: string,
+    readonly owner: string | undefined,
+  ) {
     super(
       `instance ${instance} in ${zone} is not run ${runId}'s: its ${METADATA_RUN_ID} metadata says ${owner === undefined ? 'nothing' : quoted(owner)}. ` +
-        'Provisioning never adopts or deletes another run\'s VM; start this run under another run id, or delete that VM if it is stale (finetune reap).',
+        "Provisioning never adopts or deletes another run's VM; start this run under another run id, or delete that VM if it is stale (finetune reap).",
     );
   }
 }
@@ -114,11 +130,16 @@ export function instanceName(runId: string, hostIndex: number): string {
 
 /** A label value for the run id (labels allow [a-z0-9_-], 63 chars); the exact id is in metadata. */
 export function runLabel(runId: string): string {
-  return `${slugOf(runId).slice(0, 63 - 1 - RUN_HASH_CHARS).replace(/-+$/, '')}-${hashOf(runId)}`;
+  return `${slugOf(runId)
+    .slice(0, 63 - 1 - RUN_HASH_CHARS)
+    .replace(/-+$/, '')}-${hashOf(runId)}`;
 }
 
 function slugOf(runId: string): string {
-  return runId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return runId
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 }
 
 const RUN_HASH_CHARS = 16;
@@ -272,7 +293,11 @@ export class GceHostProvider implements HostProvider {
         if (outcome.kind === 'drop') zones = zones.filter((z) => z !== zone);
       }
       if (zones.length === 0) {
-        throw new HostConfigInvalid(`no configured zone offers ${cfg.machine_type}: ${Object.entries(lastErrors).map(([z, e]) => `${z}: ${e}`).join('; ')}`);
+        throw new HostConfigInvalid(
+          `no configured zone offers ${cfg.machine_type}: ${Object.entries(lastErrors)
+            .map(([z, e]) => `${z}: ${e}`)
+            .join('; ')}`,
+        );
       }
       const now = Date.now();
       if (now + delay > capacityDeadline) {
@@ -299,10 +324,10 @@ export class GceHostProvider implements HostProvider {
       this.checkCancelled();
       let verdict: Classified;
       try {
-        const [{ latestResponse }] = (await this.instances.insert(
-          { project: cfg.project, zone, instanceResource: this.instanceResource(cfg, req, zone, name, hostId) },
-          { timeout: this.opts.insertTimeoutMs ?? 60_000, retry: null } as never,
-        )) as unknown as [{ latestResponse: IOperation }];
+        const [{ latestResponse }] = (await this.instances.insert({ project: cfg.project, zone, instanceResource: this.instanceResource(cfg, req, zone, name, hostId) }, {
+          timeout: this.opts.insertTimeoutMs ?? 60_000,
+          retry: null,
+        } as never)) as unknown as [{ latestResponse: IOperation }];
         const done = await this.waitOperation(cfg.project, zone, latestResponse, true);
         const errors = errorsOf(done);
         if (errors.length === 0) {
@@ -358,11 +383,7 @@ export class GceHostProvider implements HostProvider {
     const gpus = req.gpus !== undefined ? req.gpus : expectedGpus({ host: cfg, preflight: { gpus: 'auto' } });
     if (gpus === null) throw new HostConfigInvalid(`the GPUs of machine type ${cfg.machine_type} are not known; set preflight.gpus to the number the VM has`);
     const startup = renderStartupScript({ storeUri: req.storeUri, runId: req.runId, hostId, trainerImage: cfg.trainer_image, gpus, env: agentEnv });
-    const subnetwork = cfg.subnetwork
-      ? cfg.subnetwork.startsWith('regions/')
-        ? cfg.subnetwork
-        : `regions/${region}/subnetworks/${cfg.subnetwork}`
-      : undefined;
+    const subnetwork = cfg.subnetwork ? (cfg.subnetwork.startsWith('regions/') ? cfg.subnetwork : `regions/${region}/subnetworks/${cfg.subnetwork}`) : undefined;
     return {
       name,
       machineType: `zones/${zone}/machineTypes/${cfg.machine_type}`,

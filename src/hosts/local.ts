@@ -26,7 +26,11 @@ export interface LocalHostOptions {
 
 export class AgentStartFailed extends Error {
   readonly name = 'AgentStartFailed';
-  constructor(readonly hostId: string, readonly reason: string, readonly logTail: string[]) {
+  constructor(
+    readonly hostId: string,
+    readonly reason: string,
+    readonly logTail: string[],
+  ) {
     super(`local agent for host ${hostId} did not start: ${reason}${logTail.length ? `\n${logTail.join('\n')}` : ''}`);
   }
 }

@@ -34,9 +34,7 @@ export interface LostBoot {
   reason: string;
 }
 
-export type HostState =
-  | { kind: 'running' }
-  | { kind: 'gone'; reason: string; preempted?: boolean };
+export type HostState = { kind: 'running' } | { kind: 'gone'; reason: string; preempted?: boolean };
 
 export interface HostProvider {
   provision(req: HostRequest): Promise<HostLease>;

@@ -41,7 +41,10 @@ export interface StartupValues {
 
 export class StartupValueInvalid extends Error {
   readonly name = 'StartupValueInvalid';
-  constructor(readonly field: string, reason: string) {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
     super(`startup script value ${field} is invalid: ${reason}`);
   }
 }

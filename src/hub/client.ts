@@ -11,15 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { downloadFile, fileDownloadInfo, HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import type { Secret } from '../secrets/resolve';
-import {
-  type HubError,
-  type HubEvidence,
-  HubRepoNotFound,
-  HubRevisionNotFound,
-  HubTokenMissing,
-  HubTokenRefused,
-  HubUnavailable,
-} from './errors';
+import { type HubError, type HubEvidence, HubRepoNotFound, HubRevisionNotFound, HubTokenMissing, HubTokenRefused, HubUnavailable } from './errors';
 import { COMMIT, type HfRef } from './ref';
 
 /** The Hub the worker talks to unless HF_ENDPOINT (the variable huggingface_hub reads too) names another. */
@@ -55,7 +47,10 @@ export interface HubRevision {
  */
 class Session {
   last?: { status: number; code?: string; message?: string; url: string };
-  constructor(readonly ref: HfRef, readonly access: HubAccess) {}
+  constructor(
+    readonly ref: HfRef,
+    readonly access: HubAccess,
+  ) {}
 
   readonly fetch: typeof fetch = async (input, init) => {
     const res = await fetch(input, init);
@@ -97,7 +92,11 @@ class Session {
     if (code === 'RevisionNotFound') return new HubRevisionNotFound(evidence);
     if (code === 'GatedRepo') {
       return tokenRef
-        ? new HubTokenRefused(evidence, tokenRef, `the token's account has no access to this gated model (${status}); request access on the model's Hub page with that account, or use a token of an account that has it`)
+        ? new HubTokenRefused(
+            evidence,
+            tokenRef,
+            `the token's account has no access to this gated model (${status}); request access on the model's Hub page with that account, or use a token of an account that has it`,
+          )
         : new HubTokenMissing(evidence);
     }
     if (code === 'RepoNotFound') return new HubRepoNotFound(evidence, tokenRef);
@@ -108,7 +107,11 @@ class Session {
     }
     if (status === 403) {
       return tokenRef
-        ? new HubTokenRefused(evidence, tokenRef, 'it may not read this repo (403); use a token with read access to it (fine-grained tokens need read access to the repo\'s contents)')
+        ? new HubTokenRefused(
+            evidence,
+            tokenRef,
+            "it may not read this repo (403); use a token with read access to it (fine-grained tokens need read access to the repo's contents)",
+          )
         : new HubTokenMissing(evidence);
     }
     return new HubUnavailable(evidence, `the Hub answered ${status}${this.last?.message ? ` (${this.last.message})` : ''}`);
@@ -119,7 +122,11 @@ function session(ref: HfRef, access: HubAccess): Session {
   const token = access.token;
   if (token && !token.value.reveal().startsWith('hf_')) {
     // The JS client refuses such a token itself, with a TypeError that names no field.
-    throw new HubTokenRefused({ repo: ref.repo, revision: ref.revision, endpoint: access.endpoint }, token.ref, 'its value does not start with hf_, so it is not a Hub access token; put a Hub read token in that variable');
+    throw new HubTokenRefused(
+      { repo: ref.repo, revision: ref.revision, endpoint: access.endpoint },
+      token.ref,
+      'its value does not start with hf_, so it is not a Hub access token; put a Hub read token in that variable',
+    );
   }
   return new Session(ref, access);
 }
@@ -173,14 +180,7 @@ export async function listCommitFiles(ref: HfRef, commit: string, access: HubAcc
  * it against the listing: size, and the LFS sha256 or the git blob id.
  * Returns its sha256 for the store's marker.
  */
-export async function downloadCommitFile(
-  ref: HfRef,
-  commit: string,
-  file: HubFile,
-  access: HubAccess,
-  dest: string,
-  progress?: (bytes: number) => void,
-): Promise<string> {
+export async function downloadCommitFile(ref: HfRef, commit: string, file: HubFile, access: HubAccess, dest: string, progress?: (bytes: number) => void): Promise<string> {
   const s = session(ref, access);
   const sha256 = createHash('sha256');
   // A git blob id is sha1("blob <size>\0" + content): checkable for the small non-LFS files.
@@ -207,7 +207,10 @@ export async function downloadCommitFile(
   const sha = sha256.digest('hex');
   const intact = size === file.size && (file.lfsSha256 ? sha === file.lfsSha256 : gitSha1.digest('hex') === file.oid);
   if (!intact) {
-    throw new HubUnavailable(s.evidence(commit), `${file.path} arrived corrupted (${size} bytes, sha256 ${sha}; the commit lists ${file.size} bytes, ${file.lfsSha256 ? `sha256 ${file.lfsSha256}` : `blob ${file.oid}`})`);
+    throw new HubUnavailable(
+      s.evidence(commit),
+      `${file.path} arrived corrupted (${size} bytes, sha256 ${sha}; the commit lists ${file.size} bytes, ${file.lfsSha256 ? `sha256 ${file.lfsSha256}` : `blob ${file.oid}`})`,
+    );
   }
   return sha;
 }

@@ -21,7 +21,11 @@ export abstract class HubError extends Error {
   abstract readonly name: string;
   /** False: a new attempt gives the same answer until the config or the Hub changes. */
   abstract readonly retryable: boolean;
-  constructor(readonly field: HubField, message: string, readonly evidence: HubEvidence) {
+  constructor(
+    readonly field: HubField,
+    message: string,
+    readonly evidence: HubEvidence,
+  ) {
     super(`${field}: ${message}`);
   }
 }
@@ -35,7 +39,8 @@ export class HubRepoNotFound extends HubError {
     super(
       'model.base',
       `${at(evidence)}: no such model repo, or it is private and ` +
-        (tokenRef ? `the token of model.token (${tokenRef}) cannot read it; check the spelling of <org>/<name>, or give that token read access to the repo`
+        (tokenRef
+          ? `the token of model.token (${tokenRef}) cannot read it; check the spelling of <org>/<name>, or give that token read access to the repo`
           : `model.token is not set; check the spelling of <org>/<name>, or for a private repo set model.token: secret:env:HF_TOKEN with a token that can read it`),
       evidence,
     );
@@ -72,11 +77,7 @@ export class HubTokenRefused extends HubError {
   readonly name = 'HubTokenRefused';
   readonly retryable = false;
   constructor(evidence: HubEvidence, tokenRef: string, why: string, field: 'model.token' | 'promote.token' = 'model.token') {
-    super(
-      field,
-      `${at(evidence)} refused the token of ${field} (${tokenRef}): ${why}`,
-      evidence,
-    );
+    super(field, `${at(evidence)} refused the token of ${field} (${tokenRef}): ${why}`, evidence);
   }
 }
 

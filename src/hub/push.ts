@@ -74,13 +74,22 @@ export async function pushModelFolder(repo: string, dir: string, access: PushAcc
     if (!(err instanceof HubApiError)) return new HubUnavailable(ev, `cannot reach the Hub while ${doing} (${err instanceof Error ? err.message : String(err)})`, 'output');
     const s = err.statusCode;
     if (s === 401) return tokenRefused('the Hub does not accept it (401: invalid or expired); create a new token with write access and put it in that variable');
-    if (s === 403) return tokenRefused(`it may not write to ${repo} (403); use a token with write access to the ${repo.split('/')[0]} namespace (fine-grained tokens: write access to its repos)`);
-    if (s === 404 || s === 409) return tokenRefused(`the repo exists but this token cannot see it (${s}); use a token of an account with write access to it, or name another repo in output`);
+    if (s === 403)
+      return tokenRefused(
+        `it may not write to ${repo} (403); use a token with write access to the ${repo.split('/')[0]} namespace (fine-grained tokens: write access to its repos)`,
+      );
+    if (s === 404 || s === 409)
+      return tokenRefused(`the repo exists but this token cannot see it (${s}); use a token of an account with write access to it, or name another repo in output`);
     if (s === 412) return new HubUnavailable(ev, `someone committed to ${repo} while promoting (412)`, 'output');
     return new HubUnavailable(ev, `the Hub answered ${s} while ${doing}${last?.message ? ` (${last.message})` : ''}`, 'output');
   };
   if (!token.startsWith('hf_')) {
-    throw new HubTokenRefused(evidence, access.token.ref, 'its value does not start with hf_, so it is not a Hub access token; put a Hub write token in that variable', 'promote.token');
+    throw new HubTokenRefused(
+      evidence,
+      access.token.ref,
+      'its value does not start with hf_, so it is not a Hub access token; put a Hub write token in that variable',
+      'promote.token',
+    );
   }
   const params = { hubUrl: access.endpoint, accessToken: token, fetch: tracked };
 

@@ -38,7 +38,10 @@ export function hfRefProblem(text: string): string | undefined {
   const parts = repo.split('/');
   if (parts.length === 1) return `names no organisation; a Hub model id is <org>/<name>, e.g. openai-community/gpt2 (${EXAMPLE})`;
   if (parts.length > 2) return `has ${parts.length} parts; a Hub model id is exactly <org>/<name> (${EXAMPLE})`;
-  for (const [what, part] of [['organisation', parts[0]], ['name', parts[1]]] as const) {
+  for (const [what, part] of [
+    ['organisation', parts[0]],
+    ['name', parts[1]],
+  ] as const) {
     if (!NAME.test(part) || part.includes('--') || part.includes('..') || part.endsWith('.git')) {
       return `has the ${what} ${JSON.stringify(part)}, which is not a Hub name: use 1-96 letters, digits, _ . and -, starting and ending with a letter, digit or _, without -- or ..`;
     }

@@ -14,7 +14,11 @@ export const RUN_ID_RULE = `a run id is 1-${RUN_ID_MAX} letters, digits and . _ 
 
 export class RunIdInvalid extends Error {
   readonly name = 'RunIdInvalid';
-  constructor(readonly field: string, value: unknown, readonly reason: string) {
+  constructor(
+    readonly field: string,
+    value: unknown,
+    readonly reason: string,
+  ) {
     super(`${field}${typeof value === 'string' ? ` ${quoted(value)}` : ''} is invalid: ${reason}; ${RUN_ID_RULE}`);
   }
 }

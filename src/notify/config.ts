@@ -29,7 +29,7 @@ export function webhookUrlProblem(text: string): string | undefined {
   if (!host) return 'names no host; write https://<host>/<path>';
   if (scheme.toLowerCase() === 'https') return undefined;
   if (scheme.toLowerCase() === 'http' && LOOPBACK.has(host)) return undefined;
-  return 'must be https:// (plain http:// only to 127.0.0.1 or localhost, for a receiver on the worker\'s machine): the body carries the run\'s figures';
+  return "must be https:// (plain http:// only to 127.0.0.1 or localhost, for a receiver on the worker's machine): the body carries the run's figures";
 }
 
 const httpUrl = z.string().superRefine((value, ctx) => {

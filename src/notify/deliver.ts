@@ -8,14 +8,21 @@ import type { NotifyBody } from './events';
 
 export class WebhookRejected extends Error {
   readonly name = 'WebhookRejected';
-  constructor(readonly target: string, readonly status: number, detail: string) {
+  constructor(
+    readonly target: string,
+    readonly status: number,
+    detail: string,
+  ) {
     super(`${target} answered HTTP ${status}${detail ? `: ${detail}` : ''}`);
   }
 }
 
 export class WebhookUnreachable extends Error {
   readonly name = 'WebhookUnreachable';
-  constructor(readonly target: string, cause: string) {
+  constructor(
+    readonly target: string,
+    cause: string,
+  ) {
     super(`${target} did not answer: ${cause}`);
   }
 }

@@ -55,7 +55,11 @@ async function countTokens(config: PipelineConfig, useTokenizer: boolean): Promi
   const rows = readDataRows(data);
   const folder = modelFolder(config);
   if (useTokenizer && folder && !fs.existsSync(venvPython())) {
-    return { counts: byteCounts(rows), rows, note: `the project's virtualenv (${venvPython()}) is missing, so tokens estimated from the rows' bytes at ${BYTES_PER_TOKEN} bytes per token; \`npm run setup\` makes it` };
+    return {
+      counts: byteCounts(rows),
+      rows,
+      note: `the project's virtualenv (${venvPython()}) is missing, so tokens estimated from the rows' bytes at ${BYTES_PER_TOKEN} bytes per token; \`npm run setup\` makes it`,
+    };
   }
   if (useTokenizer && folder) {
     const from = folder === model.base ? model.base : `${model.base} as an earlier run fetched it into the store (${folder})`;
@@ -123,10 +127,18 @@ export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean
     repeats,
     throughput,
     preemption: gce
-      ? { per_hour: SPOT_PREEMPTIONS_PER_HOUR, boot_s: GCE_BOOT_SECONDS, source: 'assumed (src/plan/estimate.ts) until bench/results/gpu-share.json measures it; a preemption costs a boot and half a save interval of steps' }
+      ? {
+          per_hour: SPOT_PREEMPTIONS_PER_HOUR,
+          boot_s: GCE_BOOT_SECONDS,
+          source: 'assumed (src/plan/estimate.ts) until bench/results/gpu-share.json measures it; a preemption costs a boot and half a save interval of steps',
+        }
       : { per_hour: 0, boot_s: 0, source: 'a local host is not preempted' },
     price: gce
-      ? { ...price, source: cost.prices[host.machine_type] ? 'cost.prices in the config' : `GCE list, us-central1 (${source?.as_of}): ${source?.how}`, needs_refresh: !cost.prices[host.machine_type] && (source?.needs_refresh ?? true) }
+      ? {
+          ...price,
+          source: cost.prices[host.machine_type] ? 'cost.prices in the config' : `GCE list, us-central1 (${source?.as_of}): ${source?.how}`,
+          needs_refresh: !cost.prices[host.machine_type] && (source?.needs_refresh ?? true),
+        }
       : { ...price, source: 'cost.local_usd_per_hour', needs_refresh: false },
     ...est,
     usd: { spot: est.spot.usd, on_demand: est.on_demand.usd },

@@ -37,11 +37,15 @@ function lines(file: string, p: Plan): string[] {
     if (p.rows) out.push(`  eval ${String(p.rows.eval).padStart(7)} items, ${n(p.tokens?.eval_prompts ?? 0)} prompt tokens`);
   }
   if (p.repeats) {
-    out.push(`  eval prompts also in the training data: ${p.repeats.eval_items} (${pct(p.repeats.share)})${p.repeats.examples.length ? `, eval lines ${p.repeats.examples.join(', ')}` : ''}`);
+    out.push(
+      `  eval prompts also in the training data: ${p.repeats.eval_items} (${pct(p.repeats.share)})${p.repeats.examples.length ? `, eval lines ${p.repeats.examples.join(', ')}` : ''}`,
+    );
   }
   out.push('', 'training:');
   for (const s of p.stages) {
-    out.push(`  ${s.stage.padEnd(4)} ${String(s.steps).padStart(6)} steps ${n(s.tokens).padStart(14)} tokens trained   ${s.step_seconds === null ? '' : `${s.step_seconds} s/step  `}${hours(s.hours)}`);
+    out.push(
+      `  ${s.stage.padEnd(4)} ${String(s.steps).padStart(6)} steps ${n(s.tokens).padStart(14)} tokens trained   ${s.step_seconds === null ? '' : `${s.step_seconds} s/step  `}${hours(s.hours)}`,
+    );
   }
   out.push(`  throughput ${p.throughput.sft_tokens_per_s === null ? 'unknown' : `${n(p.throughput.sft_tokens_per_s)} tokens/s`} (${p.throughput.source})`);
   out.push('', 'cost:');

@@ -64,12 +64,7 @@ export interface HostThroughput {
  * The host's SFT throughput: the config's cost.throughput for the machine type (or `local`), else
  * the derived GPU figure for `params` parameters over `ranks` GPUs, else the local measurement.
  */
-export function hostThroughput(
-  host: { provider: string; machine_type?: string },
-  params: number | null,
-  ranks: number,
-  overrides: Record<string, number>,
-): HostThroughput {
+export function hostThroughput(host: { provider: string; machine_type?: string }, params: number | null, ranks: number, overrides: Record<string, number>): HostThroughput {
   const key = host.provider === 'local' ? 'local' : (host.machine_type ?? '');
   if (overrides[key] !== undefined) return { sft_tokens_per_s: overrides[key], source: `cost.throughput.${key} in the config` };
   if (host.provider === 'local') {

@@ -59,11 +59,10 @@ export function readDataRows(files: { sft: string; preferences: string; eval: st
 /** Counts from the model's own tokenizer and chat template, in the project's virtualenv. */
 export async function tokenizerCounts(modelDir: string, files: { sft: string; preferences: string; eval: string }): Promise<TokenCounts> {
   try {
-    const { stdout } = await promisify(execFile)(
-      venvPython(),
-      ['-m', 'durable_finetune.plan_tokens', modelDir, files.sft, files.preferences, files.eval],
-      { env: { ...process.env, PYTHONPATH: path.join(projectRoot, 'trainer') }, maxBuffer: 256 * 1024 * 1024 },
-    );
+    const { stdout } = await promisify(execFile)(venvPython(), ['-m', 'durable_finetune.plan_tokens', modelDir, files.sft, files.preferences, files.eval], {
+      env: { ...process.env, PYTHONPATH: path.join(projectRoot, 'trainer') },
+      maxBuffer: 256 * 1024 * 1024,
+    });
     const out = JSON.parse(stdout) as { family: string; sft: number[]; preferences: number[][]; eval: number[] };
     return { method: 'tokenizer', family: out.family, sft: out.sft.map((n) => [n]), preferences: out.preferences, eval: out.eval };
   } catch (err) {

@@ -32,9 +32,7 @@ export async function listModels(stores: Store[], filter: ModelFilter = {}): Pro
     }
   }
   const matches = filter.base === undefined ? () => true : baseMatcher(filter.base);
-  const newestFirst = models
-    .filter((m) => matches(m))
-    .sort((a, b) => Date.parse(b.promoted_at) - Date.parse(a.promoted_at) || a.run_id.localeCompare(b.run_id));
+  const newestFirst = models.filter((m) => matches(m)).sort((a, b) => Date.parse(b.promoted_at) - Date.parse(a.promoted_at) || a.run_id.localeCompare(b.run_id));
   return { models: filter.limit === undefined ? newestFirst : newestFirst.slice(0, filter.limit), skipped };
 }
 

@@ -14,31 +14,28 @@ export const registryKey = (runId: string): string => `${REGISTRY_PREFIX}/${runI
 
 const iso = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'is not an ISO-8601 time');
 
-export const ModelRecord = z.object({
-  run_id: z.string().min(1),
-  /** The config's name. */
-  name: z.string(),
-  promoted_at: iso,
-  /** Which model the gate promoted. */
-  model: z.enum(['sft', 'dpo']),
-  /** model.base as configured; for an hf: base also the repo, the revision asked for and the commit trained on. */
-  base_model: z
-    .object({ ref: z.string(), repo: z.string().optional(), revision: z.string().optional(), commit: z.string().optional() })
-    .nullable(),
-  /** Each data file the run read, with its sha256 and row count (the same facts as the card's table). */
-  data: z.array(z.object({ field: z.string(), ref: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), rows: z.number().int().nonnegative() })),
-  /** The primary metric of the promoted model, with its 95% bootstrap interval when the eval computed one. */
-  primary_metric: z
-    .object({ name: z.string(), value: z.number(), lo: z.number().nullable(), hi: z.number().nullable(), n: z.number().int() })
-    .nullable(),
-  gate: z.object({ state: z.string(), by: z.string().nullable(), decided_at: z.string().nullable() }).nullable(),
-  /** What the run's hosts cost, as scored; null when the run recorded none. */
-  cost_usd: z.number().nullable(),
-  /** Where the weights are: a folder or gs:// URI, or hf:<org>/<name> with the commit that holds them. */
-  weights: z.object({ uri: z.string(), commit: z.string().optional(), repo_url: z.string().optional() }),
-  /** The store the run (and this record) lives in. */
-  store: z.string(),
-})
+export const ModelRecord = z
+  .object({
+    run_id: z.string().min(1),
+    /** The config's name. */
+    name: z.string(),
+    promoted_at: iso,
+    /** Which model the gate promoted. */
+    model: z.enum(['sft', 'dpo']),
+    /** model.base as configured; for an hf: base also the repo, the revision asked for and the commit trained on. */
+    base_model: z.object({ ref: z.string(), repo: z.string().optional(), revision: z.string().optional(), commit: z.string().optional() }).nullable(),
+    /** Each data file the run read, with its sha256 and row count (the same facts as the card's table). */
+    data: z.array(z.object({ field: z.string(), ref: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), rows: z.number().int().nonnegative() })),
+    /** The primary metric of the promoted model, with its 95% bootstrap interval when the eval computed one. */
+    primary_metric: z.object({ name: z.string(), value: z.number(), lo: z.number().nullable(), hi: z.number().nullable(), n: z.number().int() }).nullable(),
+    gate: z.object({ state: z.string(), by: z.string().nullable(), decided_at: z.string().nullable() }).nullable(),
+    /** What the run's hosts cost, as scored; null when the run recorded none. */
+    cost_usd: z.number().nullable(),
+    /** Where the weights are: a folder or gs:// URI, or hf:<org>/<name> with the commit that holds them. */
+    weights: z.object({ uri: z.string(), commit: z.string().optional(), repo_url: z.string().optional() }),
+    /** The store the run (and this record) lives in. */
+    store: z.string(),
+  })
   // Keys a later version adds are kept: `finetune models --json` prints records as stored.
   .loose();
 export type ModelRecord = z.infer<typeof ModelRecord>;

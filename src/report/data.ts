@@ -125,10 +125,15 @@ export interface ItemPicks {
  */
 export function pickItems(data: ReportData, perGroup = 5, seed = 0): ItemPicks {
   const ids = data.items.map((i) => i.id);
-  const random = shuffle(ids, seed).slice(0, perGroup).map((itemId) => ({ itemId, why: 'random sample' }));
+  const random = shuffle(ids, seed)
+    .slice(0, perGroup)
+    .map((itemId) => ({ itemId, why: 'random sample' }));
 
   const drops: { itemId: string; drop: number; why: string }[] = [];
-  for (const [from, to] of [['base', 'sft'], ['sft', 'dpo']] as const) {
+  for (const [from, to] of [
+    ['base', 'sft'],
+    ['sft', 'dpo'],
+  ] as const) {
     const a = data.perItem[from];
     const b = data.perItem[to];
     if (!a || !b) continue;

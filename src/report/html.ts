@@ -67,7 +67,11 @@ function runSection(data: ReportData): string {
     return `<tr><td>${esc(s.stage)}</td><td>${esc(s.state)}</td><td class="num">${s.seconds === null ? '-' : duration(s.seconds)}</td><td class="num">${attempts}</td></tr>`;
   });
   // Without the workflow's summary (a rescore of an older run), the stages' own times bound the run.
-  const lastFinish = data.stages.map((s) => s.finishedAt).filter((t): t is string => t !== null).sort().at(-1);
+  const lastFinish = data.stages
+    .map((s) => s.finishedAt)
+    .filter((t): t is string => t !== null)
+    .sort()
+    .at(-1);
   const total = r ? elapsed(r.startedAt, data.generatedAt) : data.stages[0]?.startedAt && lastFinish ? elapsed(data.stages[0].startedAt, lastFinish) : null;
   const losses = r ? r.hostLosses : data.stages.reduce((n, s) => n + Math.max(0, Number(/-(\d+)$/.exec(s.jobId)?.[1] ?? 1) - 1), 0);
   return `<section id="run"><h2>Run</h2>
@@ -75,10 +79,22 @@ function runSection(data: ReportData): string {
 <div><span class="k">time to scoring</span><span class="v">${total === null ? '-' : duration(total)}</span></div>
 <div><span class="k">host losses</span><span class="v" id="host-losses">${losses}</span></div>
 <div><span class="k">steps redone</span><span class="v">${r ? r.stepsRedone : '-'}</span></div>
-${r?.cost ? `<div><span class="k">cost</span><span class="v" id="cost">$${r.cost.spentUsd.toFixed(2)}${r.cost.budgetUsd === null ? '' : ` of $${r.cost.budgetUsd}`}</span></div>
-<div><span class="k">of it wasted</span><span class="v">$${r.cost.wastedUsd.toFixed(2)}</span></div>${r.cost.split && hasBuckets(r.cost.split) ? `
-<div><span class="k">billed, insert to delete</span><span class="v small" id="cost-split">${esc(splitLine(r.cost.split))}</span></div>` : ''}${r.cost.managedUsd === null ? '' : `
-<div><span class="k">managed service</span><span class="v">$${r.cost.managedUsd.toFixed(2)}</span></div>`}` : ''}
+${
+  r?.cost
+    ? `<div><span class="k">cost</span><span class="v" id="cost">$${r.cost.spentUsd.toFixed(2)}${r.cost.budgetUsd === null ? '' : ` of $${r.cost.budgetUsd}`}</span></div>
+<div><span class="k">of it wasted</span><span class="v">$${r.cost.wastedUsd.toFixed(2)}</span></div>${
+        r.cost.split && hasBuckets(r.cost.split)
+          ? `
+<div><span class="k">billed, insert to delete</span><span class="v small" id="cost-split">${esc(splitLine(r.cost.split))}</span></div>`
+          : ''
+      }${
+        r.cost.managedUsd === null
+          ? ''
+          : `
+<div><span class="k">managed service</span><span class="v">$${r.cost.managedUsd.toFixed(2)}</span></div>`
+      }`
+    : ''
+}
 <div><span class="k">started</span><span class="v small">${esc(r?.startedAt ?? data.stages[0]?.startedAt ?? '-')}</span></div>
 </div>
 ${rows.length ? `<table><thead><tr><th>stage</th><th>state</th><th>time</th><th>attempts</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : ''}
@@ -178,7 +194,10 @@ export function lineChart(id: string, title: string, series: Series[]): string {
   const yTicks = ticks(y0, y1, 5);
   const xTicks = ticks(x0, x1, 6).filter((x) => Number.isInteger(x));
   const grid = yTicks
-    .map((y) => `<line x1="${L}" x2="${W - R}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" class="grid"/><text x="${L - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(y)}</text>`)
+    .map(
+      (y) =>
+        `<line x1="${L}" x2="${W - R}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" class="grid"/><text x="${L - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(y)}</text>`,
+    )
     .join('');
   const xs = xTicks.map((x) => `<text x="${sx(x).toFixed(1)}" y="${H - B + 16}" text-anchor="middle" class="tick">${x}</text>`).join('');
   const lines = series
@@ -221,9 +240,7 @@ function itemCard(data: ReportData, models: string[], index: number, why: string
   const sources = item.sources
     ? `<details><summary>${item.sources.length} source(s)</summary><ol class="sources">${item.sources.map((s) => `<li value="${s.index}">${esc(s.text)}</li>`).join('')}</ol></details>`
     : '';
-  const expected = item.expected_call
-    ? `<div class="expected"><span class="k">expected call</span><pre>${esc(JSON.stringify(item.expected_call))}</pre></div>`
-    : '';
+  const expected = item.expected_call ? `<div class="expected"><span class="k">expected call</span><pre>${esc(JSON.stringify(item.expected_call))}</pre></div>` : '';
   const reference = item.reference !== undefined ? `<div class="expected"><span class="k">reference</span><pre>${esc(item.reference)}</pre></div>` : '';
   const outputs = models
     .map((model) => {
@@ -231,7 +248,10 @@ function itemCard(data: ReportData, models: string[], index: number, why: string
       if (!r) return `<div class="out"><h4>${esc(model)}</h4><p class="muted">no generations</p></div>`;
       const badges = Object.entries(r.scores)
         .sort(([a], [b]) => metricRank(a) - metricRank(b))
-        .map(([metric, v]) => `<span class="badge ${good(metric, v) ? 'ok' : 'no'}" title="${esc(metric)}">${esc(short(metric))} ${v === 0 || v === 1 ? (good(metric, v) ? '✓' : '✗') : pct(v)}</span>`)
+        .map(
+          ([metric, v]) =>
+            `<span class="badge ${good(metric, v) ? 'ok' : 'no'}" title="${esc(metric)}">${esc(short(metric))} ${v === 0 || v === 1 ? (good(metric, v) ? '✓' : '✗') : pct(v)}</span>`,
+        )
         .join(' ');
       const notes = r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
       return `<div class="out"><h4>${esc(model)}</h4><div class="badges">${badges}</div><pre>${r.output === '' ? '<span class="muted">(empty)</span>' : esc(r.output)}</pre>${notes}</div>`;

@@ -174,21 +174,21 @@ function gateLine(gate: GateOutcome | null, promoted: string): string {
 function costLine(m: RunMetrics): string {
   const cost = m.run?.cost;
   if (!cost) return 'Not recorded for this run.';
-  return [
-    `Hosts: ${usd(cost.spentUsd)}`,
-    cost.wastedUsd > 0 ? `of which ${usd(cost.wastedUsd)} redid work after host losses (${m.run?.hostLosses ?? 0} lost)` : undefined,
-    cost.budgetUsd !== null ? `budget ${usd(cost.budgetUsd)}` : undefined,
-    cost.managedUsd !== null ? `a managed fine-tuning service would have charged about ${usd(cost.managedUsd)}` : undefined,
-  ]
-    .filter(Boolean)
-    .join('; ') + '.';
+  return (
+    [
+      `Hosts: ${usd(cost.spentUsd)}`,
+      cost.wastedUsd > 0 ? `of which ${usd(cost.wastedUsd)} redid work after host losses (${m.run?.hostLosses ?? 0} lost)` : undefined,
+      cost.budgetUsd !== null ? `budget ${usd(cost.budgetUsd)}` : undefined,
+      cost.managedUsd !== null ? `a managed fine-tuning service would have charged about ${usd(cost.managedUsd)}` : undefined,
+    ]
+      .filter(Boolean)
+      .join('; ') + '.'
+  );
 }
 
 function limitations(m: RunMetrics): string[] {
   const found = regressions(m);
-  const notes = [
-    `Evaluated on ${m.n} items only: the intervals above are the uncertainty; a difference whose interval spans zero is not established.`,
-  ];
+  const notes = [`Evaluated on ${m.n} items only: the intervals above are the uncertainty; a difference whose interval spans zero is not established.`];
   if (found.length === 0) return [`- ${notes[0]}`, '- The eval found no metric on which a trained model scored below the model it was trained from or the base.'];
   return [
     `- ${notes[0]}`,
@@ -196,6 +196,11 @@ function limitations(m: RunMetrics): string[] {
     '',
     '| model | vs | metric | change | 95% interval |',
     '| --- | --- | --- | ---: | --- |',
-    ...found.slice(0, 8).map((r) => `| ${r.model} | ${r.baseline} | ${r.metric}${higherIsBetter(r.metric) ? '' : ' (lower is better)'} | ${pts(r.delta)} | ${r.lo === undefined ? 'point estimate' : `[${pts(r.lo!)}, ${pts(r.hi!)}]${r.significant ? ' (significant)' : ''}`} |`),
+    ...found
+      .slice(0, 8)
+      .map(
+        (r) =>
+          `| ${r.model} | ${r.baseline} | ${r.metric}${higherIsBetter(r.metric) ? '' : ' (lower is better)'} | ${pts(r.delta)} | ${r.lo === undefined ? 'point estimate' : `[${pts(r.lo!)}, ${pts(r.hi!)}]${r.significant ? ' (significant)' : ''}`} |`,
+      ),
   ];
 }

@@ -14,20 +14,16 @@ export interface MetricsByModel {
 }
 
 export function formatMetricsTable(metrics: MetricsByModel, primaryMetric: string): string {
-  const models = Object.keys(metrics.models).sort(
-    (a, b) => rank(MODEL_ORDER, a) - rank(MODEL_ORDER, b) || a.localeCompare(b),
-  );
-  const metricNames = [...new Set(models.flatMap((m) => Object.keys(metrics.models[m])))].sort(
-    (a, b) => rank(METRIC_ORDER, a) - rank(METRIC_ORDER, b) || a.localeCompare(b),
-  );
+  const models = Object.keys(metrics.models).sort((a, b) => rank(MODEL_ORDER, a) - rank(MODEL_ORDER, b) || a.localeCompare(b));
+  const metricNames = [...new Set(models.flatMap((m) => Object.keys(metrics.models[m])))].sort((a, b) => rank(METRIC_ORDER, a) - rank(METRIC_ORDER, b) || a.localeCompare(b));
   const header = [`metric (n=${metrics.n})`, ...models];
-  const rows = metricNames.map((metric) => [
-    metric === primaryMetric ? `* ${metric}` : `  ${metric}`,
-    ...models.map((m) => percent(metrics.models[m][metric])),
-  ]);
+  const rows = metricNames.map((metric) => [metric === primaryMetric ? `* ${metric}` : `  ${metric}`, ...models.map((m) => percent(metrics.models[m][metric]))]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), `* primary metric`].join('\n');
 }
 

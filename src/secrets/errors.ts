@@ -7,7 +7,10 @@
 /** A reference that names no usable secret: unset variable, disabled version, malformed text, no credentials. */
 export class SecretUnavailable extends Error {
   readonly name: string = 'SecretUnavailable';
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`);
   }
 }

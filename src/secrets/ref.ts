@@ -11,9 +11,7 @@
  * Pure: the config schema checks references with it.
  */
 
-export type SecretRef =
-  | { kind: 'env'; name: string }
-  | { kind: 'gcp'; project: string; secret: string; version: string };
+export type SecretRef = { kind: 'env'; name: string } | { kind: 'gcp'; project: string; secret: string; version: string };
 
 const ENV = /^secret:env:([A-Za-z_][A-Za-z0-9_]{0,127})$/;
 const GCP = /^secret:gcp:projects\/([a-z][-a-z0-9]{4,28}[a-z0-9])\/secrets\/([A-Za-z0-9_-]{1,255})\/versions\/(latest|[1-9][0-9]*)$/;

@@ -20,10 +20,12 @@ export function counted(store: Store): Store {
   const record = recorder;
   if (!record) return store;
   const scheme = store.uri.slice(0, store.uri.indexOf(':'));
-  const count = <A extends unknown[], R>(op: StoreOperation, call: (...args: A) => R) => (...args: A): R => {
-    record(op, scheme);
-    return call(...args);
-  };
+  const count =
+    <A extends unknown[], R>(op: StoreOperation, call: (...args: A) => R) =>
+    (...args: A): R => {
+      record(op, scheme);
+      return call(...args);
+    };
   return {
     uri: store.uri,
     putJson: count('putJson', store.putJson.bind(store)),

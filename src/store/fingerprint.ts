@@ -12,7 +12,10 @@ export function isWeightFile(relPath: string): boolean {
 
 export async function fingerprintPrefix(store: Store, prefix: string): Promise<string> {
   const base = prefix.replace(/\/$/, '');
-  const rels = (await store.list(base)).map((k) => k.slice(base.length + 1)).filter(isWeightFile).sort();
+  const rels = (await store.list(base))
+    .map((k) => k.slice(base.length + 1))
+    .filter(isWeightFile)
+    .sort();
   if (rels.length === 0) throw new Error(`no weight files under ${base} in ${store.uri}`);
   let text = '';
   for (const rel of rels) {

@@ -12,7 +12,10 @@ export const MAX_KEY_BYTES = 1024;
 
 export class StoreKeyInvalid extends Error {
   readonly name = 'StoreKeyInvalid';
-  constructor(readonly key: string, reason: string) {
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
     super(`store key ${quoted(key)} is invalid: ${reason}`);
   }
 }

@@ -9,7 +9,10 @@ import { Store } from './store';
 
 export class StoreUnavailable extends Error {
   readonly name = 'StoreUnavailable';
-  constructor(readonly uri: string, reason: string) {
+  constructor(
+    readonly uri: string,
+    reason: string,
+  ) {
     super(`cannot open store ${uri}: ${reason}`);
   }
 }

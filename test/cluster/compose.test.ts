@@ -183,9 +183,7 @@ describe('docker compose up: Temporal on PostgreSQL, the UI, our worker; the tin
   });
 
   it('runs the tiny pipeline on the cluster to COMPLETED with metrics, the work done in the worker container', async () => {
-    const r = await timed('the tiny pipeline (finetune run --wait)', () =>
-      finetune(['run', configFile, '--wait', '--json', '--run-id', runId], cliEnv, 30 * 60_000),
-    );
+    const r = await timed('the tiny pipeline (finetune run --wait)', () => finetune(['run', configFile, '--wait', '--json', '--run-id', runId], cliEnv, 30 * 60_000));
     assert.equal(r.code, 0, `finetune run exited ${r.code}\n${r.stderr.slice(-4000)}`);
     const summary = jsonOf<{ status: string; runId: string; primaryMetric: string; metrics: Record<string, Record<string, number>> }>(r);
     assert.equal(summary.status, 'succeeded');
@@ -202,7 +200,10 @@ describe('docker compose up: Temporal on PostgreSQL, the UI, our worker; the tin
 
     // The hosts' agents ran in the worker's container (its user, uid 1000), not on this machine.
     const hostsDir = path.join(dir, 'hosts');
-    const agentLogs = fs.readdirSync(hostsDir).map((h) => path.join(hostsDir, h, 'agent.log')).filter((f) => fs.existsSync(f));
+    const agentLogs = fs
+      .readdirSync(hostsDir)
+      .map((h) => path.join(hostsDir, h, 'agent.log'))
+      .filter((f) => fs.existsSync(f));
     assert.ok(agentLogs.length >= 1, `no agent.log under ${hostsDir}`);
     for (const f of agentLogs) assert.equal(fs.statSync(f).uid, WORKER_UID, `${f} was written by uid ${fs.statSync(f).uid}`);
     assert.match(await compose(['logs', '--no-color', 'worker']), new RegExp(runId));

@@ -154,7 +154,10 @@ describe('the trainer image runs the agent as a VM does, and a preempted contain
     const agent = rest.find((p) => p.cmdline.includes('durable_finetune.agent'));
     assert.ok(agent, 'the agent process runs in the container');
     assert.equal(agent.ppid, init.pid, 'the agent is the child of docker-init (no shell in between)');
-    assert.ok(rest.some((p) => p.cmdline.some((a) => a.includes('durable_finetune.stages.sft'))), 'SFT runs in the container');
+    assert.ok(
+      rest.some((p) => p.cmdline.some((a) => a.includes('durable_finetune.stages.sft'))),
+      'SFT runs in the container',
+    );
     for (const p of first.processes) assert.equal(p.uid, AGENT_UID, `${p.comm} (pid ${p.pid}) runs as uid ${p.uid}`);
     assert.equal(first.agentDirUid, AGENT_UID, "the agent's folder in the mounted work folder");
   });
@@ -185,7 +188,10 @@ describe('the trainer image runs the agent as a VM does, and a preempted contain
   it('leaves no container and no VM behind', async () => {
     await Promise.all(shutdowns);
     assert.equal((await docker(['ps', '-aq', '--filter', `name=^${CONTAINER}$`])).trim(), '');
-    assert.deepEqual(fake.live().map((i) => i.name), []);
+    assert.deepEqual(
+      fake.live().map((i) => i.name),
+      [],
+    );
     for (const vm of vms) assert.equal(await vm.running(), false, `${vm.name} still has processes`);
   });
 });

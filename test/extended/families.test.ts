@@ -27,11 +27,9 @@ const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-qwen3-tiny-'));
 
 before(async () => {
   // The model is built while the dev server starts: a user's local model folder, made by the trainer's builder.
-  const built = promisify(execFile)(
-    path.join(projectRoot, '.venv/bin/python'),
-    ['-m', 'durable_finetune.tiny_model', '--family', 'qwen3', '--out', modelDir],
-    { env: { ...process.env, PYTHONPATH: path.join(projectRoot, 'trainer') } },
-  );
+  const built = promisify(execFile)(path.join(projectRoot, '.venv/bin/python'), ['-m', 'durable_finetune.tiny_model', '--family', 'qwen3', '--out', modelDir], {
+    env: { ...process.env, PYTHONPATH: path.join(projectRoot, 'trainer') },
+  });
   h = await startHarness('families');
   await built;
   const config = fastConfig(h.dir, {
@@ -47,7 +45,10 @@ before(async () => {
 });
 /** The first n rows of an example data file, as a file of their own (fewer rows: a shorter run). */
 function head(name: string, n: number): string {
-  const rows = fs.readFileSync(path.join(projectRoot, 'examples/tiny/data', name), 'utf8').split('\n').slice(0, n);
+  const rows = fs
+    .readFileSync(path.join(projectRoot, 'examples/tiny/data', name), 'utf8')
+    .split('\n')
+    .slice(0, n);
   const file = path.join(h.dir, name);
   fs.writeFileSync(file, rows.join('\n') + '\n');
   return file;
@@ -59,8 +60,7 @@ after(async () => {
 });
 
 describe('the pipeline on a tiny Qwen3 (untied embeddings, its own chat template)', () => {
-  const status = (stage: string) =>
-    openStore(result.storeUri).getJson<StageStatusFile>(`runs/${result.runId}/stages/${stage}/status.json`);
+  const status = (stage: string) => openStore(result.storeUri).getJson<StageStatusFile>(`runs/${result.runId}/stages/${stage}/status.json`);
 
   it('trains LoRA on every Qwen3 projection, merges and runs DPO', async () => {
     const sft = await status('sft');
@@ -84,7 +84,13 @@ describe('the pipeline on a tiny Qwen3 (untied embeddings, its own chat template
   it('scores the generations and writes the report', async () => {
     assert.ok(['sft', 'dpo'].includes(result.promoted.model));
     const keys = await openStore(result.storeUri).list(`runs/${result.runId}/report/`);
-    assert.ok(keys.some((k) => k.endsWith('report/metrics.json')), keys.join(', '));
-    assert.ok(keys.some((k) => k.endsWith('report/report.html')), keys.join(', '));
+    assert.ok(
+      keys.some((k) => k.endsWith('report/metrics.json')),
+      keys.join(', '),
+    );
+    assert.ok(
+      keys.some((k) => k.endsWith('report/report.html')),
+      keys.join(', '),
+    );
   });
 });

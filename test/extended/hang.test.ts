@@ -47,10 +47,15 @@ before(async () => {
   const store = openStore(config.store);
   await worker.runUntil(async () => {
     const stopper = (async () => {
-      const p = await until('sft step 3', 600_000, async () => {
-        const x = await progressOf(store, runId, 'sft');
-        return x && x.step >= 3 ? x : null;
-      }, 50);
+      const p = await until(
+        'sft step 3',
+        600_000,
+        async () => {
+          const x = await progressOf(store, runId, 'sft');
+          return x && x.step >= 3 ? x : null;
+        },
+        50,
+      );
       const agent = await until('the sft agent', 10_000, () => agentRunning(store, runId, p.job_id));
       agentPid = agent.pid;
       process.kill(agent.stage_pid!, 'SIGSTOP');
@@ -84,7 +89,10 @@ describe('a hung stage', () => {
   it("carries the stage's own log tail as evidence", () => {
     const details = failure.details?.[0] as { failureClass: string; logTail: string[] };
     assert.equal(details.failureClass, 'hang');
-    assert.ok(details.logTail.some((line) => /loss/.test(line)), details.logTail.join('\n'));
+    assert.ok(
+      details.logTail.some((line) => /loss/.test(line)),
+      details.logTail.join('\n'),
+    );
   });
 
   it('releases the host: no process of it is left, stopped or not', async () => {

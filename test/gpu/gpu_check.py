@@ -25,6 +25,7 @@ version. Make the folder on a machine with PyPI (test/gpu/README.md):
 and install a whole environment from it offline with
     pip install --no-index --find-links wheels/ -r trainer/requirements.txt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,28 @@ NEEDED = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "saf
 def install_wheels(folder: Path) -> Path:
     wheels = sorted(folder.glob("*.whl"))
     if not wheels:
-        sys.exit(f"--wheels {folder}: no *.whl files there; make them with "
-                 f"`pip download -r trainer/requirements.txt -d {folder}` on a machine with PyPI")
+        sys.exit(
+            f"--wheels {folder}: no *.whl files there; make them with "
+            f"`pip download -r trainer/requirements.txt -d {folder}` on a machine with PyPI"
+        )
     site = Path(tempfile.mkdtemp(prefix="gpu-check-site-"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
-                    "--no-cache-dir", "--target", str(site), *map(str, wheels)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--no-deps",
+            "--no-compile",
+            "--no-cache-dir",
+            "--target",
+            str(site),
+            *map(str, wheels),
+        ],
+        check=True,
+    )
     print(f"installed {len(wheels)} wheels from {folder} into {site}", file=sys.stderr, flush=True)
     return site
 
@@ -80,15 +98,42 @@ class Agent:
     def __init__(self, store, workdir: Path, env: dict):
         self.store, self.workdir = store, workdir
         self.log = open(workdir.parent / "agent.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "durable_finetune.agent", "--store", store.uri,
-                                      "--run", RUN, "--host", HOST, "--workdir", str(workdir), "--poll-s", "0.2",
-                                      "--heartbeat-s", "2"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "durable_finetune.agent",
+                "--store",
+                store.uri,
+                "--run",
+                RUN,
+                "--host",
+                HOST,
+                "--workdir",
+                str(workdir),
+                "--poll-s",
+                "0.2",
+                "--heartbeat-s",
+                "2",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def run(self, stage: str, inputs: dict, params: dict, deadline: float) -> dict:
         from durable_finetune.timeutil import now_iso
 
-        job = {"job_id": f"{stage}-1", "run_id": RUN, "host_id": HOST, "stage": stage, "resume": False,
-               "created_at": now_iso(), "inputs": inputs, "params": params}
+        job = {
+            "job_id": f"{stage}-1",
+            "run_id": RUN,
+            "host_id": HOST,
+            "stage": stage,
+            "resume": False,
+            "created_at": now_iso(),
+            "inputs": inputs,
+            "params": params,
+        }
         self.store.put_json(f"runs/{RUN}/hosts/{HOST}/job.json", job)
         failed_at = None
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -135,8 +180,10 @@ def main() -> int:
         print(f"skipped: no GPU (torch is not importable; {nvidia_smi_line()})")
         return 0
     if torch is not None and torch.cuda.device_count() == 0:
-        print(f"skipped: no GPU (torch.cuda.device_count() is 0, torch {torch.__version__} CUDA "
-              f"{torch.version.cuda}; {nvidia_smi_line()})")
+        print(
+            f"skipped: no GPU (torch.cuda.device_count() is 0, torch {torch.__version__} CUDA "
+            f"{torch.version.cuda}; {nvidia_smi_line()})"
+        )
         return 0
     extra_path = []
     if a.wheels is not None:
@@ -147,8 +194,10 @@ def main() -> int:
         try:
             import torch
         except ImportError:
-            sys.exit("torch is not importable here: pass --wheels with a folder made by "
-                     "`pip download -r trainer/requirements.txt -d wheels/` (test/gpu/README.md)")
+            sys.exit(
+                "torch is not importable here: pass --wheels with a folder made by "
+                "`pip download -r trainer/requirements.txt -d wheels/` (test/gpu/README.md)"
+            )
 
     sys.path.insert(0, str(TRAINER))
     sys.path.insert(0, str(TRAINER / "tests"))  # stage_params: complete job params from the config's defaults
@@ -177,26 +226,57 @@ def main() -> int:
     for name in ("preferences", "eval"):
         store.put_file(f"{data}/{name}.jsonl", DATA / f"{name}.jsonl")
 
-    train = dict(batch_size=8, seed=0, lora={"r": 16, "alpha": 32}, dtype="bfloat16", logging_steps=1,
-                 gradient_checkpointing=True, ranks=ranks, lr_scheduler="constant")
-    sft = job_params("sft", **train, max_steps=a.sft_steps, save_steps=max(1, a.sft_steps // 3), max_length=1024,
-                     learning_rate=2e-4)
-    dpo = job_params("dpo", **train, max_steps=a.dpo_steps, save_steps=max(1, a.dpo_steps // 2), max_length=512,
-                     learning_rate=5e-6, beta=0.1, sft_loss_weight=0.2, probe_every=max(1, a.dpo_steps // 2),
-                     probe_items=8)
+    train = dict(
+        batch_size=8,
+        seed=0,
+        lora={"r": 16, "alpha": 32},
+        dtype="bfloat16",
+        logging_steps=1,
+        gradient_checkpointing=True,
+        ranks=ranks,
+        lr_scheduler="constant",
+    )
+    sft = job_params(
+        "sft", **train, max_steps=a.sft_steps, save_steps=max(1, a.sft_steps // 3), max_length=1024, learning_rate=2e-4
+    )
+    dpo = job_params(
+        "dpo",
+        **train,
+        max_steps=a.dpo_steps,
+        save_steps=max(1, a.dpo_steps // 2),
+        max_length=512,
+        learning_rate=5e-6,
+        beta=0.1,
+        sft_loss_weight=0.2,
+        probe_every=max(1, a.dpo_steps // 2),
+        probe_items=8,
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*extra_path, str(TRAINER), os.environ.get("PYTHONPATH", "")])}
     (root / "agent").mkdir()
     agent = Agent(store, root / "agent", env)
     outputs: dict[str, dict] = {}
     try:
         plan = [
-            ("preflight", {}, job_params("preflight", ranks=ranks, timeout_s=60, min_free_disk_gb=1,
-                                         expected_gpus=gpus["count"], dtype="bfloat16")),
+            (
+                "preflight",
+                {},
+                job_params(
+                    "preflight",
+                    ranks=ranks,
+                    timeout_s=60,
+                    min_free_disk_gb=1,
+                    expected_gpus=gpus["count"],
+                    dtype="bfloat16",
+                ),
+            ),
             ("sft", {"base_model": base_key, "sft_data": f"{data}/sft.jsonl"}, sft),
             ("merge", {"base_model": base_key}, job_params("merge", dtype="bfloat16", tolerance=5e-2)),
             ("dpo", {"preference_data": f"{data}/preferences.jsonl", "eval_data": f"{data}/eval.jsonl"}, dpo),
-            ("generate", {"eval_data": f"{data}/eval.jsonl"},
-             job_params("generate", max_new_tokens=64, batch_size=16, seed=0, dtype="bfloat16")),
+            (
+                "generate",
+                {"eval_data": f"{data}/eval.jsonl"},
+                job_params("generate", max_new_tokens=64, batch_size=16, seed=0, dtype="bfloat16"),
+            ),
         ]
         for stage, inputs, params in plan:
             if stage == "merge":
@@ -206,7 +286,9 @@ def main() -> int:
             if stage == "generate":
                 params["models"] = {"base": base_key, "sft": outputs["merge"]["key"], "dpo": outputs["dpo"]["key"]}
             memory = gm.GpuMemory()
-            watch = gm.StageWatch(store, RUN, stage, f"{stage}-1", root / "agent" / "stages" / stage / f"{stage}-1" / "trainer")
+            watch = gm.StageWatch(
+                store, RUN, stage, f"{stage}-1", root / "agent" / "stages" / stage / f"{stage}-1" / "trainer"
+            )
             memory.start()
             watch.start()
             t0 = time.monotonic()
@@ -214,12 +296,16 @@ def main() -> int:
             watch.stop()
             entry = {"state": st["state"], "seconds": round(time.monotonic() - t0, 1), "gpu_memory": memory.stop()}
             if stage in ("sft", "dpo"):
-                entry.update(step_time_s=watch.step_time_s(), checkpoints=watch.checkpoints(),
-                             steps_done=st.get("steps_done"))
+                entry.update(
+                    step_time_s=watch.step_time_s(), checkpoints=watch.checkpoints(), steps_done=st.get("steps_done")
+                )
             entry["metrics"] = {k: v for k, v in (st.get("metrics") or {}).items() if not isinstance(v, list)}
             if st["state"] != "succeeded":
-                entry.update(failure_class=st.get("failure_class"), message=st.get("message"),
-                             log_tail=(st.get("log_tail") or [])[-25:])
+                entry.update(
+                    failure_class=st.get("failure_class"),
+                    message=st.get("message"),
+                    log_tail=(st.get("log_tail") or [])[-25:],
+                )
             result["stages"][stage] = entry
             print(f"{stage}: {entry['state']} in {entry['seconds']} s", file=sys.stderr, flush=True)
             if st["state"] != "succeeded":
@@ -250,9 +336,15 @@ def sft_throughput(result: dict, sft: dict, root: Path, gm, gpu_model) -> dict:
     step_s = result["stages"]["sft"].get("step_time_s")
     seq = gpu_model.mean_row_tokens(root / "model", root / "sft.jsonl", sft["max_length"])
     per_step = seq * sft["batch_size"] * sft.get("gradient_accumulation_steps", 1) * result["ranks"]
-    out = {"batch_size_per_rank": sft["batch_size"], "ranks": result["ranks"], "max_length": sft["max_length"],
-           "gradient_checkpointing": sft["gradient_checkpointing"], "mean_row_tokens": round(seq, 1),
-           "tokens_per_step": round(per_step), "step_time_s": step_s}
+    out = {
+        "batch_size_per_rank": sft["batch_size"],
+        "ranks": result["ranks"],
+        "max_length": sft["max_length"],
+        "gradient_checkpointing": sft["gradient_checkpointing"],
+        "mean_row_tokens": round(seq, 1),
+        "tokens_per_step": round(per_step),
+        "step_time_s": step_s,
+    }
     if step_s:
         tps = per_step / step_s
         out["tokens_per_s"] = round(tps, 1)

@@ -9,6 +9,7 @@
   stage's trainer folder, and the time its COMMITTED.json appears in the
   store; save seconds = that span less COMMITTED.json's `upload_seconds`.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,13 @@ PEAK_BF16_FLOPS = [
     ("L4", 121e12, "L4 data sheet: 121 TFLOPS bf16 dense"),
     ("A10", 125e12, "A10 data sheet: 125 TFLOPS bf16 dense"),
 ]
-MFU_FORMULA = ("flops_per_token = 4 * N + 12 * L * s * d  (LoRA on a frozen base: forward 2N, backward to the "
-               "activations 2N, no weight gradients; attention scores and values 4*s*d per layer forward, 3x with "
-               "the backward; gradient checkpointing's recomputation and the LoRA matrices (<1%) are not counted, "
-               "as MFU counts model FLOPs, not hardware FLOPs). mfu = tokens_per_s * flops_per_token / "
-               "(peak_bf16_flops_per_gpu * gpus)")
+MFU_FORMULA = (
+    "flops_per_token = 4 * N + 12 * L * s * d  (LoRA on a frozen base: forward 2N, backward to the "
+    "activations 2N, no weight gradients; attention scores and values 4*s*d per layer forward, 3x with "
+    "the backward; gradient checkpointing's recomputation and the LoRA matrices (<1%) are not counted, "
+    "as MFU counts model FLOPs, not hardware FLOPs). mfu = tokens_per_s * flops_per_token / "
+    "(peak_bf16_flops_per_gpu * gpus)"
+)
 
 
 def peak_flops(gpu_name: str) -> tuple[float | None, str]:
@@ -47,9 +50,14 @@ def peak_flops(gpu_name: str) -> tuple[float | None, str]:
 def mfu(tokens_per_s: float, matmul_params: int, dims: dict, seq_len: float, gpu_name: str, gpus: int) -> dict:
     per_token = 4 * matmul_params + 12 * dims["num_hidden_layers"] * seq_len * dims["hidden_size"]
     peak, source = peak_flops(gpu_name)
-    return {"value": round(tokens_per_s * per_token / (peak * gpus), 4) if peak else None,
-            "flops_per_token": round(per_token), "peak_bf16_flops_per_gpu": peak, "peak_source": source,
-            "gpus": gpus, "formula": MFU_FORMULA}
+    return {
+        "value": round(tokens_per_s * per_token / (peak * gpus), 4) if peak else None,
+        "flops_per_token": round(per_token),
+        "peak_bf16_flops_per_gpu": peak,
+        "peak_source": source,
+        "gpus": gpus,
+        "formula": MFU_FORMULA,
+    }
 
 
 class GpuMemory(threading.Thread):
@@ -63,8 +71,12 @@ class GpuMemory(threading.Thread):
     def run(self) -> None:
         while not self._done.is_set():
             try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True, timeout=10).stdout
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits"],
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                ).stdout
                 for line in out.strip().splitlines():
                     i, used = (int(x) for x in line.split(","))
                     self.baseline.setdefault(i, used)
@@ -77,8 +89,11 @@ class GpuMemory(threading.Thread):
         self._done.set()
         self.join(timeout=15)
         gpus = sorted(self.peak)
-        return {"peak_mib": [self.peak[i] for i in gpus], "baseline_mib": [self.baseline[i] for i in gpus],
-                "stage_peak_mib": [self.peak[i] - self.baseline[i] for i in gpus]}
+        return {
+            "peak_mib": [self.peak[i] for i in gpus],
+            "baseline_mib": [self.baseline[i] for i in gpus],
+            "stage_peak_mib": [self.peak[i] - self.baseline[i] for i in gpus],
+        }
 
 
 class StageWatch(threading.Thread):
@@ -104,7 +119,8 @@ class StageWatch(threading.Thread):
                     self.appeared.setdefault(int(d.name.split("-")[1]), now)
             for step in list(self.appeared):
                 if step not in self.committed and self.store.exists(
-                        f"runs/{self.run_id}/stages/{self.stage}/checkpoints/checkpoint-{step}/COMMITTED.json"):
+                    f"runs/{self.run_id}/stages/{self.stage}/checkpoints/checkpoint-{step}/COMMITTED.json"
+                ):
                     self.committed[step] = now
             self._done.wait(self.interval_s)
 
@@ -123,23 +139,43 @@ class StageWatch(threading.Thread):
     def checkpoints(self) -> list[dict]:
         out = []
         for step in sorted(self.committed):
-            manifest = self.store.get_json(
-                f"runs/{self.run_id}/stages/{self.stage}/checkpoints/checkpoint-{step}/COMMITTED.json") or {}
+            manifest = (
+                self.store.get_json(
+                    f"runs/{self.run_id}/stages/{self.stage}/checkpoints/checkpoint-{step}/COMMITTED.json"
+                )
+                or {}
+            )
             upload = manifest.get("upload_seconds")
             span = self.committed[step] - self.appeared[step]
-            out.append({"step": step, "upload_s": upload,
-                        "save_s": round(max(0.0, span - (upload or 0.0)), 3),
-                        "bytes": sum(f["size"] for f in manifest.get("files", []))})
+            out.append(
+                {
+                    "step": step,
+                    "upload_s": upload,
+                    "save_s": round(max(0.0, span - (upload or 0.0)), 3),
+                    "bytes": sum(f["size"] for f in manifest.get("files", [])),
+                }
+            )
         return out
 
 
 def gpu_facts(torch) -> dict:
     n = torch.cuda.device_count()
-    driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,memory.total", "--format=csv,noheader,nounits"],
-                            capture_output=True, text=True).stdout.strip().splitlines()
-    return {"count": n, "names": [torch.cuda.get_device_name(i) for i in range(n)],
-            "bf16": torch.cuda.is_bf16_supported(), "torch_cuda": torch.version.cuda,
-            "driver_and_memory_mib": driver}
+    driver = (
+        subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    return {
+        "count": n,
+        "names": [torch.cuda.get_device_name(i) for i in range(n)],
+        "bf16": torch.cuda.is_bf16_supported(),
+        "torch_cuda": torch.version.cuda,
+        "driver_and_memory_mib": driver,
+    }
 
 
 def dumps(obj) -> str:

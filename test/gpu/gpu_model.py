@@ -8,14 +8,26 @@ tokenizer of durable_finetune.tiny_model (the real chat template, a small BPE
 vocabulary trained on the example data; the model's larger vocabulary only
 means ids the tokenizer never produces). Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-QWEN2_5_0_5B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                    num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, rope_theta=1000000.0,
-                    rms_norm_eps=1e-6, tie_word_embeddings=True, hidden_act="silu", initializer_range=0.02)
+QWEN2_5_0_5B = dict(
+    hidden_size=896,
+    intermediate_size=4864,
+    num_hidden_layers=24,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    vocab_size=151936,
+    max_position_embeddings=32768,
+    rope_theta=1000000.0,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=True,
+    hidden_act="silu",
+    initializer_range=0.02,
+)
 FAMILY = "qwen2"
 TOKENIZER_VOCAB = 1000
 # SFT rows for the check: this many question/answer turns of the example data in one conversation,
@@ -34,13 +46,13 @@ def matmul_parameters(dims: dict) -> int:
 def write_model(out: Path, data_dir: Path, device: str) -> dict:
     """Build the model on `device` (seconds on a GPU), save it in bf16 to `out`; returns its facts."""
     import torch
+    from durable_finetune.tiny_model import FAMILY_MODELS, _texts, _tool_texts, build_family_tokenizer
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    from durable_finetune.tiny_model import FAMILY_MODELS, _texts, _tool_texts, build_family_tokenizer
-
     tokenizer = build_family_tokenizer(FAMILY, _texts(data_dir) + _tool_texts(data_dir), TOKENIZER_VOCAB)
-    config = Qwen2Config(**QWEN2_5_0_5B, bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = Qwen2Config(
+        **QWEN2_5_0_5B, bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2ForCausalLM(config)
@@ -50,9 +62,16 @@ def write_model(out: Path, data_dir: Path, device: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    facts = {"family": FAMILY, "shape_of": "Qwen/Qwen2.5-0.5B-Instruct", "weights": "random", "dtype": "bfloat16",
-             "parameters": sum(p.numel() for p in model.parameters()), "matmul_parameters": matmul_parameters(QWEN2_5_0_5B),
-             "dims": QWEN2_5_0_5B, "tokenizer_vocab": len(tokenizer)}
+    facts = {
+        "family": FAMILY,
+        "shape_of": "Qwen/Qwen2.5-0.5B-Instruct",
+        "weights": "random",
+        "dtype": "bfloat16",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "matmul_parameters": matmul_parameters(QWEN2_5_0_5B),
+        "dims": QWEN2_5_0_5B,
+        "tokenizer_vocab": len(tokenizer),
+    }
     del model
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -77,6 +96,8 @@ def mean_row_tokens(model_dir: Path, rows_file: Path, max_length: int, sample: i
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()[:sample]]
-    lengths = [min(max_length, len(tok.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"]))
-               for r in rows]
+    lengths = [
+        min(max_length, len(tok.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"]))
+        for r in rows
+    ]
     return sum(lengths) / len(lengths)

@@ -40,8 +40,7 @@ before(async () => {
   env = { TEMPORAL_ADDRESS: h.server.address, TEMPORAL_NAMESPACE: 'default', FINETUNE_HOME: h.dir, FINETUNE_UI_URL: 'http://ui.test', FINETUNE_CODEC_KEYS: defaultKeyFile() };
 
   const { activities } = scriptedActivities({});
-  activities.runJob = (input) =>
-    input.job.stage === 'sft' && input.job.run_id.startsWith('block-') ? blockUntilCancelled(input) : succeed()(input);
+  activities.runJob = (input) => (input.job.stage === 'sft' && input.job.run_id.startsWith('block-') ? blockUntilCancelled(input) : succeed()(input));
   nativeConnection = await NativeConnection.connect({ address: h.server.address });
   worker = await Worker.create({
     connection: nativeConnection,
@@ -86,7 +85,10 @@ describe('finetune validate', () => {
 
   it('says which local file is missing, and exits 2', async () => {
     const missing = path.join(h.dir, 'missing-data.json');
-    fs.writeFileSync(missing, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), data: { sft: '/nowhere/sft.jsonl', preferences: '/nowhere/p.jsonl', eval: '/nowhere/e.jsonl' } }));
+    fs.writeFileSync(
+      missing,
+      JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), data: { sft: '/nowhere/sft.jsonl', preferences: '/nowhere/p.jsonl', eval: '/nowhere/e.jsonl' } }),
+    );
     const r = await finetune(['validate', missing]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /data\.sft: no file exists at \/nowhere\/sft\.jsonl/);
@@ -154,7 +156,11 @@ describe('finetune run, status, list, approve, reject, report, cancel, watch', (
     const gated = path.join(h.dir, 'gated.json');
     fs.writeFileSync(gated, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), eval: { require_approval: true } }));
     assert.equal((await finetune(['run', gated, '--task-queue', taskQueue, '--run-id', 'cli-gate-1'], env)).code, 0);
-    await waitFor('cli-gate-1 to wait at its gate', 60_000, async () => jsonOf<{ gate: string }>(await finetune(['status', 'cli-gate-1', '--json'], env)).gate === 'awaiting_approval');
+    await waitFor(
+      'cli-gate-1 to wait at its gate',
+      60_000,
+      async () => jsonOf<{ gate: string }>(await finetune(['status', 'cli-gate-1', '--json'], env)).gate === 'awaiting_approval',
+    );
     const me = `${os.userInfo().username}@${os.hostname()}`;
     const a = await finetune(['approve', 'cli-gate-1', '--note', 'metrics look right', '--json'], env);
     assert.equal(a.code, 0, a.stderr);
@@ -179,7 +185,11 @@ describe('finetune run, status, list, approve, reject, report, cancel, watch', (
     const early = await finetune(['report', runId], env);
     assert.equal(early.code, 3);
     assert.match(early.stderr, /has no report yet \(RUNNING, stage sft\)/);
-    const metrics: RunMetrics = { primaryMetric: 'tool_call_match', n: 48, models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.81 }, dpo: { tool_call_match: 0.83 } } };
+    const metrics: RunMetrics = {
+      primaryMetric: 'tool_call_match',
+      n: 48,
+      models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.81 }, dpo: { tool_call_match: 0.83 } },
+    };
     const file = path.join(fileUriToPath(storeUri), 'runs', runId, 'report', 'metrics.json');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify(metrics));
@@ -227,7 +237,13 @@ describe('finetune run, status, list, approve, reject, report, cancel, watch', (
   });
 
   it('exits 3 for a run that does not exist', async () => {
-    for (const cmd of [['status', 'no-such-run'], ['watch', 'no-such-run'], ['cancel', 'no-such-run'], ['approve', 'no-such-run'], ['report', 'no-such-run']]) {
+    for (const cmd of [
+      ['status', 'no-such-run'],
+      ['watch', 'no-such-run'],
+      ['cancel', 'no-such-run'],
+      ['approve', 'no-such-run'],
+      ['report', 'no-such-run'],
+    ]) {
       const r = await finetune(cmd, env);
       assert.equal(r.code, 3, `${cmd.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /no run no-such-run/);
@@ -272,7 +288,10 @@ describe('finetune schedule', () => {
     assert.deepEqual(described.running, [first.runId]);
 
     const runs = jsonOf<{ runId: string }[]>(await finetune(['list', '--json', '--query', `WorkflowId STARTS_WITH '${id}'`], env));
-    assert.deepEqual(runs.map((r) => r.runId), [first.runId]);
+    assert.deepEqual(
+      runs.map((r) => r.runId),
+      [first.runId],
+    );
     assert.equal((await finetune(['cancel', first.runId], env)).code, 0);
   });
 
@@ -291,4 +310,3 @@ describe('finetune schedule', () => {
     assert.equal((await finetune(['schedule', 'create', 'x', configFile, '--overlap', 'sometimes'], env)).code, 2);
   });
 });
-

@@ -39,9 +39,15 @@ after(async () => {
 it('prepareRun reads gs:// data through the store and refuses bad lines (DataInvalid, not retried) before writing anything', async () => {
   const bucket = openStore(`gs://${BUCKET}`);
   const example = (name: string) => fs.readFileSync(path.join(projectRoot, 'examples/tiny/data', name));
-  await bucket.putBytes('data/sft.jsonl', Buffer.concat([example('sft.jsonl'), Buffer.from('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": null}]}\n')]));
+  await bucket.putBytes(
+    'data/sft.jsonl',
+    Buffer.concat([example('sft.jsonl'), Buffer.from('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": null}]}\n')]),
+  );
   await bucket.putBytes('data/eval.jsonl', example('eval.jsonl'));
-  const sftLines = example('sft.jsonl').toString().split('\n').filter((l) => l.trim()).length;
+  const sftLines = example('sft.jsonl')
+    .toString()
+    .split('\n')
+    .filter((l) => l.trim()).length;
   const config = parseConfig({
     name: 'gcs-data',
     store: `file://${dir}/store`,
@@ -80,7 +86,10 @@ it('prepareRun refuses a gs:// model folder without config.json, and passes one 
   };
   await assert.rejects(prepare(`gs://${BUCKET}/models/tiyn/`), (err: unknown) => {
     assert.ok(err instanceof ConfigInvalid, String(err));
-    assert.deepEqual(err.issues.map((i) => i.field), ['model.base']);
+    assert.deepEqual(
+      err.issues.map((i) => i.field),
+      ['model.base'],
+    );
     assert.match(err.message, new RegExp(`has no gs://${BUCKET}/models/tiyn/config\\.json; fix the path, or upload the model folder`));
     return true;
   });

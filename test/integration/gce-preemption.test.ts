@@ -167,7 +167,10 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
       assert.equal(after('--run'), runId);
       assert.equal(after('--host'), hostIdOf(runId, i + 1));
       assert.equal(run.env.STORAGE_EMULATOR_HOST, gcs.host);
-      assert.deepEqual(run.volumes.map((v) => v.target), ['/work']);
+      assert.deepEqual(
+        run.volumes.map((v) => v.target),
+        ['/work'],
+      );
     });
     assert.match(preempted.serial, /agent: started sft-1/, 'the first VM ran SFT (serial console)');
   });
@@ -176,7 +179,11 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
     const op = fake.operations.find((o) => o.operationType === 'compute.instances.preempted');
     assert.ok(op, 'a compute.instances.preempted operation');
     assert.ok(op.targetLink.endsWith(`/instances/${vms[0].name}`));
-    assert.deepEqual(vms.map((v) => v.zone), ZONES, 'prefer_new_zone_after_preemption');
+    assert.deepEqual(
+      vms.map((v) => v.zone),
+      ZONES,
+      'prefer_new_zone_after_preemption',
+    );
   });
 
   it('the agent stopped at the ACPI soft-off within the 30 s GCE gives', (t) => {
@@ -206,7 +213,10 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
     const t0 = Date.now();
     // Each receiver verified the body with its key: the worker resolved both references.
     for (const r of receivers) await r.waitFor('succeeded', 10_000);
-    assert.ok(sm.accesses.some((a) => a.status === 200 && a.client === 'node'), 'the worker read the key from Secret Manager');
+    assert.ok(
+      sm.accesses.some((a) => a.status === 200 && a.client === 'node'),
+      'the worker read the key from Secret Manager',
+    );
     const codec = (await finetuneDataConverter(h.server.address)).payloadCodecs?.[0];
     const places: Place[] = [
       ...(await storeObjects(openStore(STORE), gcs.host)),
@@ -218,7 +228,10 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
       textPlace('Compute API request lines', fake.requests.map((r) => `${r.method} ${r.path}`).join('\n')),
       textPlace('progress and result', JSON.stringify({ progress, result })),
     ];
-    assert.ok(places.some((p) => p.name.endsWith('worker.log') && p.bytes.includes('"msg"')), 'the worker log was captured');
+    assert.ok(
+      places.some((p) => p.name.endsWith('worker.log') && p.bytes.includes('"msg"')),
+      'the worker log was captured',
+    );
     assert.ok(inserted.length >= 2 && inserted.every((i) => i.metadata.items.some((m) => m.key === 'startup-script')));
     assert.deepEqual(leaks(Object.values(secrets), places), []);
     t.diagnostic(`searched ${places.length} places (${(places.reduce((n, p) => n + p.bytes.length, 0) / 1e6).toFixed(1)} MB) in ${Date.now() - t0} ms`);
@@ -226,7 +239,10 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
 
   it('leaves no VM and no process of either VM behind', async () => {
     await Promise.all(shutdowns);
-    assert.deepEqual(fake.live().map((i) => i.name), []);
+    assert.deepEqual(
+      fake.live().map((i) => i.name),
+      [],
+    );
     for (const vm of vms) assert.equal(await vm.running(), false, `${vm.name} still has processes`);
   });
 });
@@ -244,7 +260,10 @@ describe('a quota error and a cancel, on the same fakes', () => {
       const before = inserts();
       const t0 = Date.now();
       const quotaRun = await startRun(h.client, config, { taskQueue: `${taskQueue}-2`, runId: 'it-gce-quota-1' });
-      const error = await quotaRun.result().then(() => undefined, (err: unknown) => err);
+      const error = await quotaRun.result().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       quota = { error, seconds: (Date.now() - t0) / 1000, inserts: inserts() - before };
       fake.reset();
 
@@ -264,7 +283,10 @@ describe('a quota error and a cancel, on the same fakes', () => {
       }
       const liveBefore = fake.live().map((i) => i.name);
       await cancelRun.cancel();
-      const cancelError = await cancelRun.result().then(() => undefined, (err: unknown) => err);
+      const cancelError = await cancelRun.result().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       cancel = { error: cancelError, liveBefore, vms: booted };
     });
     vms.push(...cancel.vms);
@@ -279,7 +301,10 @@ describe('a quota error and a cancel, on the same fakes', () => {
     assert.match(cause.message, /PREEMPTIBLE_NVIDIA_A100_GPUS/);
     assert.match(cause.message, /us-central1/);
     assert.equal(quota.inserts, 1, 'one insert, no retries through the zones');
-    assert.deepEqual(fake.live().filter((i) => i.labels['run-id']?.startsWith('it-gce-quota')), []);
+    assert.deepEqual(
+      fake.live().filter((i) => i.labels['run-id']?.startsWith('it-gce-quota')),
+      [],
+    );
   });
 
   it('cancelling a run mid-SFT deletes its VM and stops its processes', async () => {
@@ -287,7 +312,10 @@ describe('a quota error and a cancel, on the same fakes', () => {
     let cause: unknown = cancel.error;
     while (cause && !(cause instanceof CancelledFailure)) cause = (cause as Error).cause;
     assert.ok(cause instanceof CancelledFailure, `cancelled: ${String(cancel.error)}`);
-    assert.deepEqual(fake.live().map((i) => i.name), []);
+    assert.deepEqual(
+      fake.live().map((i) => i.name),
+      [],
+    );
     await Promise.all(shutdowns);
     for (const vm of cancel.vms) assert.equal(await vm.running(), false, `${vm.name} still has processes`);
   });

@@ -92,9 +92,7 @@ describe('GcsStore on the emulator', () => {
     await store.putJson('c/COMMITTED.json', { step: 1 }, { createOnly: true });
     await assert.rejects(store.putJson('c/COMMITTED.json', { step: 2 }, { createOnly: true }), StoreConflict);
     assert.deepEqual(await store.getJson('c/COMMITTED.json'), { step: 1 });
-    const results = await Promise.allSettled(
-      Array.from({ length: 8 }, (_, i) => store.putJson('d/COMMITTED.json', { i }, { createOnly: true })),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.putJson('d/COMMITTED.json', { i }, { createOnly: true })));
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     assert.ok(results.every((r) => r.status === 'fulfilled' || r.reason instanceof StoreConflict));
   });
@@ -144,9 +142,7 @@ describe('GcsStore on the emulator', () => {
     const local = new FileStore(pathToFileURL(await tempDir('copy')).href);
     await store.copyPrefix('runs/r/stages/dpo/output/model', local, 'models/r');
     assert.deepEqual(await local.list('models/r'), ['models/r/config.json', 'models/r/model.safetensors']);
-    assert.ok(
-      (await local.getBytes('models/r/model.safetensors'))!.equals((await store.getBytes('runs/r/stages/dpo/output/model/model.safetensors'))!),
-    );
+    assert.ok((await local.getBytes('models/r/model.safetensors'))!.equals((await store.getBytes('runs/r/stages/dpo/output/model/model.safetensors'))!));
   });
 
   it('deletes a prefix and nothing beside it; refuses the empty prefix', async () => {

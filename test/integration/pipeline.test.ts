@@ -142,7 +142,10 @@ describe('the tiny pipeline on real parts', () => {
     assert.ok(weights);
     const keys = safetensorsKeys(weights);
     assert.ok(keys.length > 0);
-    assert.deepEqual(keys.filter((k) => k.includes('lora_')), []);
+    assert.deepEqual(
+      keys.filter((k) => k.includes('lora_')),
+      [],
+    );
     assert.ok((merge.metrics.probe_max_abs_diff as number) <= 1e-3);
   });
 
@@ -169,7 +172,10 @@ describe('the tiny pipeline on real parts', () => {
     assert.ok(await store.exists(`${model.key}/COMMITTED.json`));
     const report = (await store.getBytes(key('report/report.html')))!.toString('utf8');
     assert.match(report, new RegExp(`tiny-org/gated-llama@${commit}`));
-    assert.ok(hub.fileRequests().every((r) => r.authorized), 'every file came with the token');
+    assert.ok(
+      hub.fileRequests().every((r) => r.authorized),
+      'every file came with the token',
+    );
     assert.doesNotMatch(historyText(history), new RegExp(TINY_HUB_TOKENS.reader), 'the token never enters workflow history');
   });
 

@@ -87,7 +87,10 @@ before(async () => {
     scheduled = await h.client.workflow.getHandle(workflowId).result();
     report = await h.client.workflow.execute('reapOrphanHosts', { taskQueue, workflowId: 'reap-again', args: [{ project: 'finetune-test', minAgeS: 0 }] });
     const desc = await schedule.describe();
-    assert.deepEqual(desc.spec.intervals?.map((i) => i.every), [30 * 60 * 1000]);
+    assert.deepEqual(
+      desc.spec.intervals?.map((i) => i.every),
+      [30 * 60 * 1000],
+    );
     await schedule.delete();
   });
 });
@@ -108,9 +111,15 @@ describe('reapOrphanHosts', () => {
   });
 
   it('keeps the VM of an open run and never touches VMs it did not make', () => {
-    const names = fake.live().map((i) => i.name).sort();
+    const names = fake
+      .live()
+      .map((i) => i.name)
+      .sort();
     assert.deepEqual(names, [instanceName('run-open', 1), 'not-ours'].sort());
-    assert.deepEqual(scheduled.kept.map((k) => [k.runId, k.reason]), [['run-open', 'run is open']]);
+    assert.deepEqual(
+      scheduled.kept.map((k) => [k.runId, k.reason]),
+      [['run-open', 'run is open']],
+    );
   });
 
   it('is scheduled by the first worker of a project as it starts, and left alone by the next', () => {

@@ -130,8 +130,14 @@ describe('host faults: SIGKILL at three SFT steps, SIGTERM and a frozen host in 
       assert.equal(loss.stepsRedone, t.steps_redone, JSON.stringify(loss));
       assert.ok(loss.resumedAt !== null && loss.secondsLost! > 0, JSON.stringify(loss));
     }
-    assert.equal(p.stepsRedone, a.trials.reduce((n, t) => n + t.steps_redone!, 0));
-    assert.equal(p.secondsLost, p.losses.reduce((n, l) => n + l.secondsLost!, 0));
+    assert.equal(
+      p.stepsRedone,
+      a.trials.reduce((n, t) => n + t.steps_redone!, 0),
+    );
+    assert.equal(
+      p.secondsLost,
+      p.losses.reduce((n, l) => n + l.secondsLost!, 0),
+    );
     const details = renderDetails(p);
     assert.match(details, /host losses: 5 · steps redone: \d+ · time lost: \d+ s/);
     assert.match(details, /\| lost host \| stage \| at step \| resumed from \|/);
@@ -197,9 +203,7 @@ describe('worker kill, server restart, SIGTERM in SFT and a host killed mid-uplo
     const t = b.trials.find((x) => x.fault === 'kill_during_upload')!;
     assert.ok(t.uncommitted_step !== undefined && t.resumed_from_step! < t.uncommitted_step, JSON.stringify(t));
     assert.ok(t.steps_redone! <= SAVE_STEPS, JSON.stringify(t));
-    const committed = await b.store.getJson<{ job_id: string }>(
-      `runs/it-recovery-b/stages/sft/checkpoints/checkpoint-${t.uncommitted_step}/COMMITTED.json`,
-    );
+    const committed = await b.store.getJson<{ job_id: string }>(`runs/it-recovery-b/stages/sft/checkpoints/checkpoint-${t.uncommitted_step}/COMMITTED.json`);
     assert.ok(committed && committed.job_id !== t.job_id, `checkpoint-${t.uncommitted_step} was rewritten by the next job`);
   });
 

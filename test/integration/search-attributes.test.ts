@@ -40,7 +40,12 @@ describe('ensureSearchAttributes', () => {
   it('adds the attributes a server lacks, with their types, and nothing twice', async () => {
     const settings = temporalSettings({ TEMPORAL_ADDRESS: address });
     const added = await ensureSearchAttributes(settings);
-    assert.deepEqual(added.sort(), SEARCH_ATTRIBUTES.map((a) => a.split('=')[0]).filter((n) => n !== 'FinetuneStage').sort());
+    assert.deepEqual(
+      added.sort(),
+      SEARCH_ATTRIBUTES.map((a) => a.split('=')[0])
+        .filter((n) => n !== 'FinetuneStage')
+        .sort(),
+    );
     const connection = await Connection.connect(settings.connection);
     try {
       const list = await connection.operatorService.listSearchAttributes({ namespace: 'default' });

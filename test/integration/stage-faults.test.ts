@@ -128,6 +128,9 @@ describe('on a gce host, a failed stage carries the serial console tail', () => 
     const { logTail } = failure.details?.[0] as { logTail: string[] };
     assert.match(logTail.join('\n'), /job input 'base_model' is missing/);
     const host = logTail.filter((l) => l.startsWith('[host] '));
-    assert.ok(host.some((l) => /agent: started sft-1/.test(l)), `serial lines: ${host.join(' | ')}`);
+    assert.ok(
+      host.some((l) => /agent: started sft-1/.test(l)),
+      `serial lines: ${host.join(' | ')}`,
+    );
   });
 });

@@ -81,8 +81,16 @@ after(async () => {
 describe('the temporal CLI on finetune dev', () => {
   it('starts a run from examples/tiny/run.json, answers the progress query, and refuses an approve update (no approval gate)', async () => {
     const start = await temporal(
-      'workflow', 'start', '--type', 'fineTunePipeline', '--task-queue', 'finetune', '--input-file', 'examples/tiny/run.json',
-      '--workflow-id', plainRun,
+      'workflow',
+      'start',
+      '--type',
+      'fineTunePipeline',
+      '--task-queue',
+      'finetune',
+      '--input-file',
+      'examples/tiny/run.json',
+      '--workflow-id',
+      plainRun,
     );
     assert.equal(start.code, 0, start.stderr);
 
@@ -118,8 +126,18 @@ describe('the temporal CLI on finetune dev', () => {
     const config = JSON.parse(fs.readFileSync(path.join(projectRoot, 'examples/tiny/run.json'), 'utf8'));
     fs.writeFileSync(fast, JSON.stringify({ ...config, preflight: { ranks: 1 }, sft: { ...config.sft, save_steps: 2 } }));
     const start = await temporal(
-      'workflow', 'start', '--type', 'fineTunePipeline', '--task-queue', 'finetune', '--input-file', fast,
-      '--workflow-id', trackedRun, '--search-attribute', 'FinetuneStage="queued"',
+      'workflow',
+      'start',
+      '--type',
+      'fineTunePipeline',
+      '--task-queue',
+      'finetune',
+      '--input-file',
+      fast,
+      '--workflow-id',
+      trackedRun,
+      '--search-attribute',
+      'FinetuneStage="queued"',
     );
     assert.equal(start.code, 0, start.stderr);
 

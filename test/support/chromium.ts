@@ -21,7 +21,7 @@ export function chromiumPath(): string | null {
 /** Runs chromium headless on a file:// URL with the given extra flags; resolves with stdout. */
 export function chromium(url: string, flags: string[], timeoutMs = 90_000): Promise<string> {
   const bin = chromiumPath();
-  if (!bin) throw new Error('chromium is not installed: run npm run setup (it installs Debian\'s chromium) or apt-get install -y chromium');
+  if (!bin) throw new Error("chromium is not installed: run npm run setup (it installs Debian's chromium) or apt-get install -y chromium");
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-chromium-'));
   const args = [
     '--headless',
@@ -59,7 +59,7 @@ export function decodePng(data: Buffer): Png {
   let height = 0;
   let channels = 0;
   const idat: Buffer[] = [];
-  for (let at = 8; at < data.length; ) {
+  for (let at = 8; at < data.length;) {
     const length = data.readUInt32BE(at);
     const type = data.subarray(at + 4, at + 8).toString('ascii');
     const body = data.subarray(at + 8, at + 8 + length);

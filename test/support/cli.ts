@@ -14,12 +14,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runProcess(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  timeoutMs = 120_000,
-): Promise<CliResult> {
+export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -44,7 +39,10 @@ export function finetune(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs?
 }
 
 /** A long-running `finetune` (dev, run --wait): the child, its output so far, and its exit. */
-export function startFinetune(args: string[], env: NodeJS.ProcessEnv = {}): {
+export function startFinetune(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): {
   child: ChildProcess;
   output: () => { stdout: string; stderr: string };
   exited: Promise<number>;

@@ -104,7 +104,7 @@ export async function containerProcesses(name: string): Promise<ContainerProcess
     .map((d) => readProcess(Number(d)))
     .filter((p): p is ContainerProcess => p !== undefined);
   const inside = new Set([pid1]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of all) {
       if (!inside.has(p.pid) && inside.has(p.ppid)) {

@@ -35,9 +35,7 @@ export interface FakeOperation {
 
 /** What the next insert in a zone does instead of succeeding. */
 export type InsertFault =
-  | { kind: 'stockout'; code?: string }
-  | { kind: 'quota'; metric: string; region: string }
-  | { kind: 'http'; status: number; reason: string; message: string };
+  { kind: 'stockout'; code?: string } | { kind: 'quota'; metric: string; region: string } | { kind: 'http'; status: number; reason: string; message: string };
 
 export interface FakeCompute {
   url: string;
@@ -186,7 +184,11 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
     if ((m = rest.match(/^zones\/([^/]+)\/instances$/))) {
       const zone = m[1];
       if (req.method === 'GET') {
-        const items = fake.live().filter((i) => i.zone === zone).map(instanceJson).filter((i) => matches(i, url.searchParams.get('filter')));
+        const items = fake
+          .live()
+          .filter((i) => i.zone === zone)
+          .map(instanceJson)
+          .filter((i) => matches(i, url.searchParams.get('filter')));
         return [200, { kind: 'compute#instanceList', items }];
       }
       if (req.method === 'POST') return insert(zone, JSON.parse(body || '{}'));
@@ -226,7 +228,10 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
       return [200, { kind: 'compute#instanceAggregatedList', items }];
     }
     if ((m = rest.match(/^zones\/([^/]+)\/operations$/)) && req.method === 'GET') {
-      const items = fake.operations.filter((o) => o.zone === m![1]).map(opJson).filter((o) => matches(o, url.searchParams.get('filter')));
+      const items = fake.operations
+        .filter((o) => o.zone === m![1])
+        .map(opJson)
+        .filter((o) => matches(o, url.searchParams.get('filter')));
       return [200, { kind: 'compute#operationList', items }];
     }
     if ((m = rest.match(/^zones\/([^/]+)\/operations\/([^/]+)(\/wait)?$/))) {

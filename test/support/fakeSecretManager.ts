@@ -50,7 +50,12 @@ export async function startFakeSecretManager(): Promise<FakeSecretManager> {
     const resource = `projects/${project}/secrets/${secret}/versions/${version}`;
     if (denied.has(`${project}/${secret}`)) {
       return error(403, 'PERMISSION_DENIED', `Permission 'secretmanager.versions.access' denied for resource '${resource}' (or it may not exist).`, [
-        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'IAM_PERMISSION_DENIED', domain: 'secretmanager.googleapis.com', metadata: { resource, permission: 'secretmanager.versions.access' } },
+        {
+          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+          reason: 'IAM_PERMISSION_DENIED',
+          domain: 'secretmanager.googleapis.com',
+          metadata: { resource, permission: 'secretmanager.versions.access' },
+        },
       ]);
     }
     const versions = secrets.get(`${project}/${secret}`);

@@ -67,7 +67,10 @@ export interface FakeVmOptions {
 function realDockerBin(dir: string, docker: string): string {
   const bin = path.join(dir, 'vm-bin');
   fs.mkdirSync(bin, { recursive: true });
-  for (const [name, target] of [['systemctl', path.join(BIN, 'systemctl')], ['docker', docker]]) {
+  for (const [name, target] of [
+    ['systemctl', path.join(BIN, 'systemctl')],
+    ['docker', docker],
+  ]) {
     fs.rmSync(path.join(bin, name), { force: true });
     fs.symlinkSync(target, path.join(bin, name));
   }

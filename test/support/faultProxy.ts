@@ -51,22 +51,19 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     }
     inFlight += 1;
     proxy.maxInFlight = Math.max(proxy.maxInFlight, inFlight);
-    const upstream = http.request(
-      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } },
-      (answer) => {
-        if (fault?.status === 'drop') {
-          answer.resume();
-          answer.on('end', () => {
-            inFlight -= 1;
-            req.socket.destroy();
-          });
-          return;
-        }
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-        answer.on('end', () => (inFlight -= 1));
-      },
-    );
+    const upstream = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } }, (answer) => {
+      if (fault?.status === 'drop') {
+        answer.resume();
+        answer.on('end', () => {
+          inFlight -= 1;
+          req.socket.destroy();
+        });
+        return;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+      answer.on('end', () => (inFlight -= 1));
+    });
     upstream.on('error', (err) => {
       inFlight -= 1;
       res.writeHead(502);

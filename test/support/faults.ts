@@ -16,14 +16,7 @@ import type { Store } from '../../src/store/store';
 import { progressQuery } from '../../workflows/messages';
 import type { RunProgress } from '../../workflows/progress';
 
-export type FaultKind =
-  | 'sigterm'
-  | 'sigkill'
-  | 'worker_kill'
-  | 'kill_during_upload'
-  | 'baseline_restart'
-  | 'host_freeze'
-  | 'server_restart';
+export type FaultKind = 'sigterm' | 'sigkill' | 'worker_kill' | 'kill_during_upload' | 'baseline_restart' | 'host_freeze' | 'server_restart';
 
 export interface FaultPlan {
   kind: FaultKind;
@@ -149,25 +142,30 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
 
   // The trigger: a job not faulted before, at the planned step (or mid-upload of a checkpoint).
   let uncommitted: number | undefined;
-  const target = await until(`${plan.kind} trigger in ${stage} at step ${plan.atStep}`, 900_000, async () => {
-    const p = await progressOf(store, runId, stage);
-    if (!p || faulted.has(p.job_id)) return null;
-    if (plan.kind === 'kill_during_upload') {
-      const folders = new Map<number, string[]>();
-      for (const key of await store.list(ckptPrefix)) {
-        const m = /checkpoint-(\d+)\/(.+)$/.exec(key);
-        if (m) folders.set(Number(m[1]), [...(folders.get(Number(m[1])) ?? []), m[2]]);
-      }
-      for (const [step, files] of folders) {
-        if (step >= plan.atStep && step > p.resumed_from_step && !files.includes('COMMITTED.json') && files.some((f) => f.endsWith('.safetensors'))) {
-          uncommitted = step;
-          return p;
+  const target = await until(
+    `${plan.kind} trigger in ${stage} at step ${plan.atStep}`,
+    900_000,
+    async () => {
+      const p = await progressOf(store, runId, stage);
+      if (!p || faulted.has(p.job_id)) return null;
+      if (plan.kind === 'kill_during_upload') {
+        const folders = new Map<number, string[]>();
+        for (const key of await store.list(ckptPrefix)) {
+          const m = /checkpoint-(\d+)\/(.+)$/.exec(key);
+          if (m) folders.set(Number(m[1]), [...(folders.get(Number(m[1])) ?? []), m[2]]);
         }
+        for (const [step, files] of folders) {
+          if (step >= plan.atStep && step > p.resumed_from_step && !files.includes('COMMITTED.json') && files.some((f) => f.endsWith('.safetensors'))) {
+            uncommitted = step;
+            return p;
+          }
+        }
+        return null;
       }
-      return null;
-    }
-    return p.step >= plan.atStep ? p : null;
-  }, 50);
+      return p.step >= plan.atStep ? p : null;
+    },
+    50,
+  );
   const jobId = target.job_id;
   // A worker kill or a server restart leaves the job running: a later fault may strike it again.
   if (plan.kind !== 'worker_kill' && plan.kind !== 'server_restart') faulted.add(jobId);
@@ -191,13 +189,18 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
     else await env.restartServer!();
     // The job never stopped; what the fault costs is the control plane's blind time: until a retried
     // runJob re-attaches (worker_kill), or the workflow hears of new progress (server_restart).
-    const seen = await until(`the workflow to see ${stage} progress after ${plan.kind}`, 600_000, async () => {
-      const p = (await env.handle.query(progressQuery)) as RunProgress;
-      if (p.stage !== stage || p.stages[stage].state === 'succeeded') return p;
-      if (plan.kind === 'server_restart') return p.step > target.step ? p : null;
-      const pending = (await env.handle.describe()).raw.pendingActivities ?? [];
-      return pending.some((a) => a.activityType?.name === 'runJob' && (a.attempt ?? 1) > 1 && a.state === 2) ? p : null;
-    }, 250);
+    const seen = await until(
+      `the workflow to see ${stage} progress after ${plan.kind}`,
+      600_000,
+      async () => {
+        const p = (await env.handle.query(progressQuery)) as RunProgress;
+        if (p.stage !== stage || p.stages[stage].state === 'succeeded') return p;
+        if (plan.kind === 'server_restart') return p.step > target.step ? p : null;
+        const pending = (await env.handle.describe()).raw.pendingActivities ?? [];
+        return pending.some((a) => a.activityType?.name === 'runJob' && (a.attempt ?? 1) > 1 && a.state === 2) ? p : null;
+      },
+      250,
+    );
     const finalJob = (await progressOf(store, runId, stage))?.job_id;
     trial.seconds_to_resume = round((Date.now() - faultAt) / 1000);
     trial.resumed_from_step = finalJob === jobId ? target.step : null;
@@ -208,7 +211,8 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
 
   if (!agent) throw new Error(`no agent is running ${jobId}`);
   if (plan.kind === 'sigterm') signal(agent.pid, 'SIGTERM');
-  else if (plan.kind === 'host_freeze') signal(-agent.pid, 'SIGSTOP'); // release's SIGTERM + SIGCONT wakes it to commit
+  else if (plan.kind === 'host_freeze')
+    signal(-agent.pid, 'SIGSTOP'); // release's SIGTERM + SIGCONT wakes it to commit
   else signal(-agent.pid, 'SIGKILL'); // sigkill, kill_during_upload, baseline_restart: the host is gone
   if (uncommitted !== undefined) trial.uncommitted_step = uncommitted;
 
@@ -238,15 +242,20 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
       else await sleep(100);
     }
   })();
-  const resumed = await until(`the next ${stage} job's first new step after ${plan.kind}`, 600_000, async () => {
-    if (seen.newHost === undefined) {
-      const starts = await store.list(stageKey(runId, stage, 'starts/'));
-      if (starts.some((k) => !k.includes(`/starts/${jobId}/`))) seen.newHost = since();
-    }
-    const p = await progressOf(store, runId, stage);
-    if (p && p.job_id !== jobId && seen.loaded === undefined) seen.loaded = since();
-    return p && p.job_id !== jobId && p.step > p.resumed_from_step ? p : null;
-  }, 50);
+  const resumed = await until(
+    `the next ${stage} job's first new step after ${plan.kind}`,
+    600_000,
+    async () => {
+      if (seen.newHost === undefined) {
+        const starts = await store.list(stageKey(runId, stage, 'starts/'));
+        if (starts.some((k) => !k.includes(`/starts/${jobId}/`))) seen.newHost = since();
+      }
+      const p = await progressOf(store, runId, stage);
+      if (p && p.job_id !== jobId && seen.loaded === undefined) seen.loaded = since();
+      return p && p.job_id !== jobId && p.step > p.resumed_from_step ? p : null;
+    },
+    50,
+  );
   trial.seconds_to_resume = since();
   await watchDetection;
   trial.phases = phasesOf({ ...seen, resumed: trial.seconds_to_resume });

@@ -46,7 +46,10 @@ export async function startGcsEmulator(buckets: string[]): Promise<GcsEmulator> 
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const up = await fetch(`${host}/storage/v1/b`).then((r) => r.ok, () => false);
+    const up = await fetch(`${host}/storage/v1/b`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -82,7 +82,11 @@ function hubFile(filePath: string, data: Buffer): HubFile {
 }
 
 class HubAnswer extends Error {
-  constructor(readonly status: number, readonly code: string | undefined, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -96,7 +100,10 @@ export class LocalHub {
   /** LFS objects uploaded through the batch API, by sha256. */
   readonly lfsObjects = new Map<string, Buffer>();
   readonly requests: HubRequest[] = [];
-  private constructor(private readonly server: http.Server, readonly url: string) {}
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+  ) {}
 
   static async start(): Promise<LocalHub> {
     const server = http.createServer();
@@ -128,8 +135,13 @@ export class LocalHub {
     const tree = new Map(parent ? repo.commits.get(parent)!.files : []);
     for (const p of opts.remove ?? []) tree.delete(p);
     for (const [p, data] of Object.entries(files)) tree.set(p, hubFile(p, data));
-    const listing = [...tree.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([p, f]) => `${p} ${f.oid}`).join('\n');
-    const sha = createHash('sha1').update(`${parent}\n${listing}\n${opts.message ?? ''}\n${randomBytes(8).toString('hex')}`).digest('hex');
+    const listing = [...tree.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([p, f]) => `${p} ${f.oid}`)
+      .join('\n');
+    const sha = createHash('sha1')
+      .update(`${parent}\n${listing}\n${opts.message ?? ''}\n${randomBytes(8).toString('hex')}`)
+      .digest('hex');
     repo.commits.set(sha, { sha, parent, message: opts.message ?? 'commit', date: new Date().toISOString(), files: tree });
     repo.refs.set(branch, sha);
     return sha;
@@ -185,7 +197,7 @@ export class LocalHub {
       if (m) return this.tree(res, this.readable(m[1], token, 'metadata'), m[2], url.searchParams.get('recursive') === 'true');
       m = /^\/([^/]+\/[^/]+)\/resolve\/(.+)$/.exec(url.pathname);
       if (m) return this.resolve(req, res, this.readable(m[1], token, 'files'), m[2]);
-      throw new HubAnswer(404, undefined, 'Sorry, we can\'t find the page you are looking for.');
+      throw new HubAnswer(404, undefined, "Sorry, we can't find the page you are looking for.");
     } catch (caught) {
       // A bug here answers 500, as a broken Hub would, instead of taking the test process down.
       const err = caught instanceof HubAnswer ? caught : new HubAnswer(500, undefined, `local hub: ${(caught as Error).message}`);
@@ -250,7 +262,7 @@ export class LocalHub {
     }
     m = /^\/api\/models\/([^/]+\/[^/]+)\/commit\/([^/]+)$/.exec(url.pathname);
     if (m) return this.commitCall(res, this.writable(m[1], token), decodeURIComponent(m[2]), body.toString('utf8'));
-    throw new HubAnswer(404, undefined, 'Sorry, we can\'t find the page you are looking for.');
+    throw new HubAnswer(404, undefined, "Sorry, we can't find the page you are looking for.");
   }
 
   private createRepoCall(res: http.ServerResponse, payload: { name: string; organization?: string; visibility?: string; type?: string }, token: string | undefined): void {
@@ -270,7 +282,10 @@ export class LocalHub {
 
   /** The NDJSON commit: a header line, then file (inline), lfsFile (by sha256, uploaded before) and deletedFile lines. */
   private commitCall(res: http.ServerResponse, repo: HubRepo, branch: string, body: string): void {
-    const lines = body.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { key: string; value: Record<string, unknown> });
+    const lines = body
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { key: string; value: Record<string, unknown> });
     const header = lines.find((l) => l.key === 'header')?.value as { summary?: string; description?: string; parentCommit?: string } | undefined;
     if (!header?.summary) throw new HubAnswer(400, undefined, 'the commit has no header with a summary');
     const head = repo.refs.get(branch);
@@ -437,7 +452,10 @@ export function publishTinyModels(hub: LocalHub, projectRoot: string): { v1: str
   const v1 = hub.commit('tiny-org/tiny-llama', { ...files, '.gitattributes': Buffer.from('*.safetensors filter=lfs diff=lfs merge=lfs -text\n') }, { message: 'tiny model' });
   hub.ref('tiny-org/tiny-llama', 'v1', v1);
   const main = hub.commit('tiny-org/tiny-llama', { 'README.md': Buffer.from('# tiny-llama\n'), 'onnx/model.onnx': Buffer.from('not needed') }, { message: 'readme and onnx' });
-  for (const [id, opts] of [['tiny-org/gated-llama', { gated: 'manual' as const }], ['tiny-org/private-llama', { private: true }]] as const) {
+  for (const [id, opts] of [
+    ['tiny-org/gated-llama', { gated: 'manual' as const }],
+    ['tiny-org/private-llama', { private: true }],
+  ] as const) {
     hub.createRepo(id, opts);
     hub.commit(id, files, { message: 'tiny model' });
   }

@@ -135,7 +135,10 @@ async function main(args: string[]): Promise<void> {
       const { history, ended } = await worker.runUntil(async () => {
         const handle = await env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: s.name, args: [s.config] });
         if (s.decide) await decideAtGate(env, s.name, s.decide);
-        const [result, error] = await handle.result().then((r) => [r, null] as const, (e: unknown) => [null, e] as const);
+        const [result, error] = await handle.result().then(
+          (r) => [r, null] as const,
+          (e: unknown) => [null, e] as const,
+        );
         return { history: await handle.fetchHistory(), ended: ending(result, error) };
       });
       assert.equal(ended, s.ends, `scenario ${s.name} ended ${ended}, not ${s.ends}: not written`);

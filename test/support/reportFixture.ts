@@ -40,12 +40,42 @@ const DOCS = {
 };
 
 const CITED: { cluster: keyof typeof DOCS; q: string; good: string; wrongSource: string }[] = [
-  { cluster: 'doc-tower', q: 'When was the Eiffel Tower completed and how tall is it?', good: 'The Eiffel Tower was completed in 1889 for the World Fair [1]. It is 330 metres tall [1].', wrongSource: 'The Eiffel Tower was completed in 1889 for the World Fair [2].' },
-  { cluster: 'doc-tower', q: 'Who built the Eiffel Tower?', good: "Gustave Eiffel's company designed and built the tower [2]. It stayed the tallest structure in the world until 1930 [2].", wrongSource: 'Gustave Eiffel company designed and built the tower [1].' },
-  { cluster: 'doc-louvre', q: 'How many people visit the Louvre?', good: 'The Louvre is the most visited museum in the world [1], with about 8.7 million visitors in 2023 [1].', wrongSource: 'The Louvre had about 8.7 million visitors in 2023 [2].' },
-  { cluster: 'doc-louvre', q: 'Since when is the Mona Lisa in the Louvre?', good: 'The Mona Lisa by Leonardo da Vinci has hung in the Louvre since 1797 [2].', wrongSource: 'The Mona Lisa has hung in the Louvre since 1797 [1].' },
-  { cluster: 'doc-seine', q: 'How long is the Seine?', good: 'The Seine is a 777 kilometre river [1]. It flows through Paris into the English Channel at Le Havre [1].', wrongSource: 'The Seine is a 777 kilometre river [2].' },
-  { cluster: 'doc-seine', q: 'Can you swim in the Seine?', good: 'Swimming in the Seine was banned in 1923 [2] and allowed again in 2025 after a large clean-up [2].', wrongSource: 'Swimming in the Seine was allowed again in 2025 [1].' },
+  {
+    cluster: 'doc-tower',
+    q: 'When was the Eiffel Tower completed and how tall is it?',
+    good: 'The Eiffel Tower was completed in 1889 for the World Fair [1]. It is 330 metres tall [1].',
+    wrongSource: 'The Eiffel Tower was completed in 1889 for the World Fair [2].',
+  },
+  {
+    cluster: 'doc-tower',
+    q: 'Who built the Eiffel Tower?',
+    good: "Gustave Eiffel's company designed and built the tower [2]. It stayed the tallest structure in the world until 1930 [2].",
+    wrongSource: 'Gustave Eiffel company designed and built the tower [1].',
+  },
+  {
+    cluster: 'doc-louvre',
+    q: 'How many people visit the Louvre?',
+    good: 'The Louvre is the most visited museum in the world [1], with about 8.7 million visitors in 2023 [1].',
+    wrongSource: 'The Louvre had about 8.7 million visitors in 2023 [2].',
+  },
+  {
+    cluster: 'doc-louvre',
+    q: 'Since when is the Mona Lisa in the Louvre?',
+    good: 'The Mona Lisa by Leonardo da Vinci has hung in the Louvre since 1797 [2].',
+    wrongSource: 'The Mona Lisa has hung in the Louvre since 1797 [1].',
+  },
+  {
+    cluster: 'doc-seine',
+    q: 'How long is the Seine?',
+    good: 'The Seine is a 777 kilometre river [1]. It flows through Paris into the English Channel at Le Havre [1].',
+    wrongSource: 'The Seine is a 777 kilometre river [2].',
+  },
+  {
+    cluster: 'doc-seine',
+    q: 'Can you swim in the Seine?',
+    good: 'Swimming in the Seine was banned in 1923 [2] and allowed again in 2025 after a large clean-up [2].',
+    wrongSource: 'Swimming in the Seine was allowed again in 2025 [1].',
+  },
 ];
 
 const SPRINKLED = [
@@ -70,7 +100,11 @@ export async function buildReportFixture(): Promise<ReportFixture> {
   const runId = 'report-fixture-1';
 
   const toolText = fs.readFileSync(path.join(__dirname, '../../../examples/tiny/data/eval.jsonl'), 'utf8');
-  const toolItems = toolText.split('\n').filter(Boolean).slice(0, 12).map((l) => JSON.parse(l) as EvalItem);
+  const toolItems = toolText
+    .split('\n')
+    .filter(Boolean)
+    .slice(0, 12)
+    .map((l) => JSON.parse(l) as EvalItem);
   const citedItems: EvalItem[] = CITED.map((c, i) => ({
     id: `cite-${i + 1}`,
     cluster: c.cluster,
@@ -116,7 +150,13 @@ export async function buildReportFixture(): Promise<ReportFixture> {
   const dpoHistory = curve(60, (s) => {
     const chosen = 0.02 * s * (1 - s / 200);
     const rejected = -0.05 * s;
-    return { loss: 0.693 * Math.exp(-s / 45) + 0.05, 'rewards/chosen': chosen, 'rewards/rejected': rejected, 'rewards/margins': chosen - rejected, 'rewards/accuracies': Math.min(1, 0.5 + s / 80) };
+    return {
+      loss: 0.693 * Math.exp(-s / 45) + 0.05,
+      'rewards/chosen': chosen,
+      'rewards/rejected': rejected,
+      'rewards/margins': chosen - rejected,
+      'rewards/accuracies': Math.min(1, 0.5 + s / 80),
+    };
   });
   const progress = (stage: 'sft' | 'dpo', history: ProgressPoint[]) =>
     store.putJson(stageKey(runId, stage, 'progress.json'), {
@@ -137,12 +177,30 @@ export async function buildReportFixture(): Promise<ReportFixture> {
   for (const lineage of ['sft', 'dpo', 'dpo.r2']) {
     await store.putBytes(runKey(runId, `tensorboard/${lineage}/events.out.tfevents.1796236975.host.1.0`), Buffer.from('events'));
   }
-  const timings: [string, string, number][] = [['preflight', 'preflight-1', 21], ['sft', 'sft-2', 412], ['merge', 'merge-1', 35], ['dpo', 'dpo-1', 198], ['generate', 'generate-1', 64]];
+  const timings: [string, string, number][] = [
+    ['preflight', 'preflight-1', 21],
+    ['sft', 'sft-2', 412],
+    ['merge', 'merge-1', 35],
+    ['dpo', 'dpo-1', 198],
+    ['generate', 'generate-1', 64],
+  ];
   for (const [stage, jobId, seconds] of timings) {
     await store.putJson(stageKey(runId, stage as 'sft', 'status.json'), {
-      job_id: jobId, stage, state: 'succeeded', failure_class: null, message: '', exit_code: 0, signal: null, log_tail: [],
-      output: null, metrics: {}, steps_done: 0, resumed_from_step: 0, duration_s: seconds,
-      started_at: '2026-11-28T22:00:00.000Z', finished_at: '2026-11-28T22:10:00.000Z',
+      job_id: jobId,
+      stage,
+      state: 'succeeded',
+      failure_class: null,
+      message: '',
+      exit_code: 0,
+      signal: null,
+      log_tail: [],
+      output: null,
+      metrics: {},
+      steps_done: 0,
+      resumed_from_step: 0,
+      duration_s: seconds,
+      started_at: '2026-11-28T22:00:00.000Z',
+      finished_at: '2026-11-28T22:10:00.000Z',
     });
   }
   const evalConfig = EvalConfig.parse({ primary_metric: 'tool_call_match' });

@@ -88,7 +88,10 @@ describe('codec server', () => {
 
   it('refuses a payload it cannot open, by name, and a malformed body, naming the field', async () => {
     const other = await new AesGcmCodec(new KeyRing([newKey()], 'other keys')).encode([defaultPayloadConverter.toPayload('x')]);
-    const sealed = { metadata: Object.fromEntries(Object.entries(other[0].metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])), data: Buffer.from(other[0].data!).toString('base64') };
+    const sealed = {
+      metadata: Object.fromEntries(Object.entries(other[0].metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      data: Buffer.from(other[0].data!).toString('base64'),
+    };
     const r = await post(server.url, 'decode', { payloads: [sealed] });
     assert.equal(r.status, 422);
     assert.match(((await r.json()) as { error: string }).error, /^CodecKeyUnknown: .*key id k-/);

@@ -25,7 +25,7 @@ import { addKeyToFile, CodecKeysInvalid, KeyRing, keyFileText, loadKeyRing, newK
 const CONFIG = { name: 'codec-test', store: 'file:///srv/secret-store', data: { sft: '/data/private/sft.jsonl' } };
 const k1 = newKey();
 const k2 = newKey();
-const ring = (...keys: typeof k1[]) => new KeyRing(keys, 'a test ring');
+const ring = (...keys: (typeof k1)[]) => new KeyRing(keys, 'a test ring');
 const meta = (p: Payload, key: string) => decode(p.metadata![key]);
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-codec-'));
 
@@ -84,7 +84,10 @@ describe('AesGcmCodec', () => {
     const [sealed] = await codec.encode([defaultPayloadConverter.toPayload(CONFIG)]);
     const flipped = Buffer.from(sealed.data!);
     flipped[20] ^= 1;
-    await assert.rejects(codec.decode([{ ...sealed, data: flipped }]), (err: Error) => err instanceof EncryptedPayloadInvalid && /key id .* does not authenticate/.test(err.message));
+    await assert.rejects(
+      codec.decode([{ ...sealed, data: flipped }]),
+      (err: Error) => err instanceof EncryptedPayloadInvalid && /key id .* does not authenticate/.test(err.message),
+    );
     const relabelled = { ...sealed, metadata: { ...sealed.metadata, [KEY_ID_METADATA]: Buffer.from(k1.id) } };
     await assert.rejects(codec.decode([relabelled]), EncryptedPayloadInvalid);
     await assert.rejects(codec.decode([{ ...sealed, data: Buffer.from(sealed.data!).subarray(0, 10) }]), /too short/);
@@ -117,11 +120,23 @@ describe('codec keys', () => {
   });
 
   it('refuses a malformed key file, naming the field and the form', () => {
-    const bad = (doc: unknown, pattern: RegExp) => assert.throws(() => parseKeyFile(JSON.stringify(doc), 'the key file k.json'), (e: Error) => e instanceof CodecKeysInvalid && pattern.test(e.message) && /the form is/.test(e.message));
+    const bad = (doc: unknown, pattern: RegExp) =>
+      assert.throws(
+        () => parseKeyFile(JSON.stringify(doc), 'the key file k.json'),
+        (e: Error) => e instanceof CodecKeysInvalid && pattern.test(e.message) && /the form is/.test(e.message),
+      );
     bad({}, /in the key file k.json have no "keys" list/);
     bad({ keys: [{ id: 'a', key: Buffer.alloc(16).toString('base64') }] }, /keys\[0\]\.key \(id a\) that is not 32 bytes/);
     bad({ keys: [{ id: 'a b', key: k1.key.toString('base64') }] }, /keys\[0\]\.id that is not/);
-    bad({ keys: [{ id: 'a', key: k1.key.toString('base64') }, { id: 'a', key: k2.key.toString('base64') }] }, /keys\[1\]\.id a twice/);
+    bad(
+      {
+        keys: [
+          { id: 'a', key: k1.key.toString('base64') },
+          { id: 'a', key: k2.key.toString('base64') },
+        ],
+      },
+      /keys\[1\]\.id a twice/,
+    );
     assert.throws(() => parseKeyFile('not json', 'x'), /are not JSON/);
   });
 
@@ -180,7 +195,10 @@ describe('codec keys', () => {
   });
 
   it('a Temporal on another machine needs FINETUNE_CODEC_KEYS: a key made here would not be held by its other workers', async () => {
-    await assert.rejects(loadKeyRing('temporal.internal:7233', {}), (e: Error) => e instanceof CodecKeysInvalid && /FINETUNE_CODEC_KEYS is not set and Temporal at temporal.internal:7233/.test(e.message));
+    await assert.rejects(
+      loadKeyRing('temporal.internal:7233', {}),
+      (e: Error) => e instanceof CodecKeysInvalid && /FINETUNE_CODEC_KEYS is not set and Temporal at temporal.internal:7233/.test(e.message),
+    );
   });
 });
 

@@ -65,10 +65,7 @@ test('a good YAML config gets its documented defaults', async () => {
 });
 
 test('a JSON config loads the same way', async () => {
-  const { file } = await project(
-    JSON.stringify({ name: 'j', store: 's', model: { base: 'hf:org/m' }, data: { sft: 'a', preferences: 'b', eval: 'c' } }),
-    'config.json',
-  );
+  const { file } = await project(JSON.stringify({ name: 'j', store: 's', model: { base: 'hf:org/m' }, data: { sft: 'a', preferences: 'b', eval: 'c' } }), 'config.json');
   assert.equal(loadConfigFile(file).model.base, 'hf:org/m');
 });
 

@@ -78,7 +78,9 @@ const BAD: [Field, string, RegExp][] = [
 test('good references parse, each kept as written', () => {
   for (const [field, value] of GOOD) {
     const c = parseConfig(withRef(field, value));
-    const got = field.includes('.') ? (c as unknown as Record<string, Record<string, string>>)[field.split('.')[0]][field.split('.')[1]] : (c as unknown as Record<string, string>)[field];
+    const got = field.includes('.')
+      ? (c as unknown as Record<string, Record<string, string>>)[field.split('.')[0]][field.split('.')[1]]
+      : (c as unknown as Record<string, string>)[field];
     assert.equal(got, value, `${field}: ${value}`);
   }
 });
@@ -89,7 +91,11 @@ test('each bad reference is refused naming its field, the value, what is wrong a
       () => parseConfig(withRef(field, value)),
       (err: unknown) => {
         assert.ok(err instanceof ConfigInvalid, `${field} ${JSON.stringify(value)}: ${String(err)}`);
-        assert.deepEqual(err.issues.map((i) => i.field), [field], `${field} ${JSON.stringify(value)}: ${err.message}`);
+        assert.deepEqual(
+          err.issues.map((i) => i.field),
+          [field],
+          `${field} ${JSON.stringify(value)}: ${err.message}`,
+        );
         assert.equal(err.issues[0].value, value);
         assert.match(err.issues[0].problem, problem, `${field} ${JSON.stringify(value)}`);
         return true;

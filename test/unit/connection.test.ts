@@ -83,11 +83,14 @@ describe('temporalSettings', () => {
 
   it('names the missing half of a certificate pair and an unreadable file', () => {
     const f = pemFiles();
-    assert.throws(() => temporalSettings({ TEMPORAL_TLS_CLIENT_CERT_PATH: f.cert }), (err: Error) => {
-      assert.ok(err instanceof TemporalSettingsInvalid);
-      assert.match(err.message, /TEMPORAL_TLS_CLIENT_CERT_PATH is set but TEMPORAL_TLS_CLIENT_KEY_PATH is not/);
-      return true;
-    });
+    assert.throws(
+      () => temporalSettings({ TEMPORAL_TLS_CLIENT_CERT_PATH: f.cert }),
+      (err: Error) => {
+        assert.ok(err instanceof TemporalSettingsInvalid);
+        assert.match(err.message, /TEMPORAL_TLS_CLIENT_CERT_PATH is set but TEMPORAL_TLS_CLIENT_KEY_PATH is not/);
+        return true;
+      },
+    );
     assert.throws(
       () => temporalSettings({ TEMPORAL_TLS_CLIENT_CERT_PATH: f.cert, TEMPORAL_TLS_CLIENT_KEY_PATH: '/no/such.key' }),
       /TEMPORAL_TLS_CLIENT_KEY_PATH=\/no\/such\.key cannot be read/,

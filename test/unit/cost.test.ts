@@ -67,7 +67,7 @@ describe('the cost ledger', () => {
     assert.equal(split.totalUsd, 195);
     assert.equal(split.wastedUsd.redone, 30);
     assert.equal(split.wastedUsd.failed, 5);
-    assert.equal(split.wastedUsd.idle, (125 - 110) + (70 - 65));
+    assert.equal(split.wastedUsd.idle, 125 - 110 + (70 - 65));
     assert.equal(split.productiveUsd, 195 - 30 - 5 - 20);
     assert.equal(split.byStageUsd.sft, 160);
     assert.equal(split.byStageUsd.preflight, 15);
@@ -186,8 +186,7 @@ describe('prices at config time', () => {
   it('a gce machine type without a known price is refused before a VM starts, naming cost.prices and the fix', () => {
     assert.throws(
       () => parseConfig(config('a3-megagpu-8g')),
-      (err: unknown) =>
-        err instanceof ConfigInvalid && err.issues.some((i) => i.field === 'cost.prices' && /add cost\.prices\.a3-megagpu-8g: \{ on_demand/.test(i.problem)),
+      (err: unknown) => err instanceof ConfigInvalid && err.issues.some((i) => i.field === 'cost.prices' && /add cost\.prices\.a3-megagpu-8g: \{ on_demand/.test(i.problem)),
     );
     assert.equal(parseConfig(config('a3-megagpu-8g', { 'a3-megagpu-8g': { on_demand: 88, spot: 30 } })).host.provider, 'gce');
     assert.equal(parseConfig(config('a2-highgpu-2g')).host.provider, 'gce', 'the built-in table');

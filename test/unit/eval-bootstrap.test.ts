@@ -12,7 +12,10 @@ test('the interval is deterministic for a seed, contains the mean, and changes w
   assert.equal(a.n, 60);
   assert.equal(a.clusters, 12);
   const others = [1, 2, 3, 4, 5].map((seed) => clusterBootstrap(values, { seed }));
-  assert.ok(others.some((o) => o.lo !== a.lo || o.hi !== a.hi), 'another seed draws other resamples');
+  assert.ok(
+    others.some((o) => o.lo !== a.lo || o.hi !== a.hi),
+    'another seed draws other resamples',
+  );
 });
 
 test('resampling by cluster gives a wider interval than by item when clusters hang together', () => {

@@ -36,7 +36,10 @@ test('means, per-metric intervals, paired deltas and flagged disagreements, dete
   assert.equal(lie.points, 100);
   assert.equal(lie.items.length, 20);
   const answers = metrics.disagreements!.filter((d) => d.metric === 'answer_exact');
-  assert.deepEqual(answers.map((d) => d.model), []);
+  assert.deepEqual(
+    answers.map((d) => d.model),
+    [],
+  );
   assert.equal(perItem.sft[4].scores.answer_exact, 1);
   assert.deepEqual(evaluate(items, generations, { primaryMetric: 'citation_precision' }).metrics, metrics);
 });

@@ -16,7 +16,10 @@ test('the example eval set is valid eval data', () => {
 
 test('items with sources, a reference, or both parse; blank lines are skipped', () => {
   const items = parseEvalItems(`${line(cited)}\n\n${line({ ...cited, id: 'a1', sources: undefined, reference: '42' })}\n`);
-  assert.deepEqual(items.map((i) => i.id), ['c1', 'a1']);
+  assert.deepEqual(
+    items.map((i) => i.id),
+    ['c1', 'a1'],
+  );
   assert.equal(items[1].reference, '42');
 });
 
@@ -38,14 +41,17 @@ test('errors name the line and the field, for every bad line at once', () => {
   }
   assert.ok(err instanceof EvalItemsInvalid);
   const issues = err.issues;
-  assert.deepEqual(issues.map((i) => [i.line, i.field]), [
-    [2, 'cluster'],
-    [3, ''],
-    [4, 'sources.0.index'],
-    [5, 'id'],
-    [6, ''],
-    [7, 'expected_call.name'],
-  ]);
+  assert.deepEqual(
+    issues.map((i) => [i.line, i.field]),
+    [
+      [2, 'cluster'],
+      [3, ''],
+      [4, 'sources.0.index'],
+      [5, 'id'],
+      [6, ''],
+      [7, 'expected_call.name'],
+    ],
+  );
   const message = err.message;
   assert.match(message, /data\/eval\.jsonl is not valid eval data/);
   assert.match(message, /line 2, cluster: is required/);
@@ -58,7 +64,16 @@ test('errors name the line and the field, for every bad line at once', () => {
 test('an item with nothing to score against, repeated source indices or an empty file are refused', () => {
   assert.throws(() => parseEvalItems(line({ id: 'x', cluster: 'c', messages: [{ role: 'user', content: 'q' }] })), /nothing to score against/);
   assert.throws(
-    () => parseEvalItems(line({ ...cited, sources: [{ index: 1, text: 'a' }, { index: 1, text: 'b' }] })),
+    () =>
+      parseEvalItems(
+        line({
+          ...cited,
+          sources: [
+            { index: 1, text: 'a' },
+            { index: 1, text: 'b' },
+          ],
+        }),
+      ),
     /line 1, sources: index 1 is given twice/,
   );
   assert.throws(() => parseEvalItems('\n\n'), /holds no items/);

@@ -46,9 +46,7 @@ test('a create-only write of an existing key throws StoreConflict and keeps the 
 
 test('concurrent create-only writes: exactly one wins', async () => {
   const store = await tempStore();
-  const results = await Promise.allSettled(
-    Array.from({ length: 8 }, (_, i) => store.putJson('c/COMMITTED.json', { i }, { createOnly: true })),
-  );
+  const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.putJson('c/COMMITTED.json', { i }, { createOnly: true })));
   assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
   assert.ok(results.every((r) => r.status === 'fulfilled' || r.reason instanceof StoreConflict));
 });
@@ -79,11 +77,7 @@ test('uploadPath copies a file or a whole folder tree', async () => {
   await fs.writeFile(path.join(src, 'sub', 'w.safetensors'), 'weights');
   await store.uploadPath(src, 'runs/r1/inputs/base-model');
   await store.uploadPath(path.join(src, 'config.json'), 'runs/r1/one.json');
-  assert.deepEqual(await store.list('runs/r1'), [
-    'runs/r1/inputs/base-model/config.json',
-    'runs/r1/inputs/base-model/sub/w.safetensors',
-    'runs/r1/one.json',
-  ]);
+  assert.deepEqual(await store.list('runs/r1'), ['runs/r1/inputs/base-model/config.json', 'runs/r1/inputs/base-model/sub/w.safetensors', 'runs/r1/one.json']);
   assert.equal((await store.getBytes('runs/r1/inputs/base-model/sub/w.safetensors'))?.toString(), 'weights');
 });
 

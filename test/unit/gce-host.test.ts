@@ -5,16 +5,7 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GceHostConfig } from '../../src/config/schema';
-import {
-  CapacityUnavailable,
-  GceHostProvider,
-  instanceName,
-  ProvisionCancelled,
-  QuotaExceeded,
-  runLabel,
-  VmNameTaken,
-  type GceHostOptions,
-} from '../../src/hosts/gce';
+import { CapacityUnavailable, GceHostProvider, instanceName, ProvisionCancelled, QuotaExceeded, runLabel, VmNameTaken, type GceHostOptions } from '../../src/hosts/gce';
 import { classifyThrown, DECISIONS } from '../../src/hosts/gceDecisions';
 import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
 
@@ -78,7 +69,10 @@ describe('gce host provider on the fake Compute API', () => {
     fake.failInserts('us-central1-a', 1, { kind: 'stockout', code: 'ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS' });
     const lease = await provider().provision(req('run-stockout'));
     assert.equal(lease.details.zone, 'us-central1-b');
-    assert.deepEqual(fake.live().map((i) => [i.zone, i.name]), [['us-central1-b', instanceName('run-stockout', 1)]]);
+    assert.deepEqual(
+      fake.live().map((i) => [i.zone, i.name]),
+      [['us-central1-b', instanceName('run-stockout', 1)]],
+    );
   });
 
   it('keeps trying the zones with backoff, then ends in CapacityUnavailable naming every zone tried', async () => {
@@ -190,7 +184,11 @@ describe('gce host provider on the fake Compute API', () => {
       assert.match(err.message, /is not run run-b's: its finetune-run-id metadata says "run-a"/);
       return true;
     });
-    assert.deepEqual(fake.live().map((i) => i.name), [instanceName('run-b', 1)], "the other run's VM is still there, and no second VM was made");
+    assert.deepEqual(
+      fake.live().map((i) => i.name),
+      [instanceName('run-b', 1)],
+      "the other run's VM is still there, and no second VM was made",
+    );
   });
 });
 

@@ -111,14 +111,25 @@ describe('the startup script keeps values inert', () => {
 
   it('control characters in any value are rejected, naming the value', () => {
     const ok = { storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1', gpus: 0 };
-    for (const [field, key] of [['store', 'storeUri'], ['run id', 'runId'], ['host id', 'hostId'], ['host.trainer_image', 'trainerImage']] as const) {
+    for (const [field, key] of [
+      ['store', 'storeUri'],
+      ['run id', 'runId'],
+      ['host id', 'hostId'],
+      ['host.trainer_image', 'trainerImage'],
+    ] as const) {
       for (const bad of ['a\nb', 'a\rb', 'a\u0000b', 'a\tb', 'a\u001bb']) {
-        assert.throws(() => renderValues({ ...ok, [key]: bad }), (err: unknown) => err instanceof StartupValueInvalid && err.field === field);
+        assert.throws(
+          () => renderValues({ ...ok, [key]: bad }),
+          (err: unknown) => err instanceof StartupValueInvalid && err.field === field,
+        );
       }
     }
     assert.throws(() => renderValues({ ...ok, env: { 'BAD NAME': 'x' } }), StartupValueInvalid);
     for (const bad of [-1, 1.5, Number.NaN]) {
-      assert.throws(() => renderValues({ ...ok, gpus: bad }), (err: unknown) => err instanceof StartupValueInvalid && err.field === 'gpus');
+      assert.throws(
+        () => renderValues({ ...ok, gpus: bad }),
+        (err: unknown) => err instanceof StartupValueInvalid && err.field === 'gpus',
+      );
     }
   });
 
@@ -127,8 +138,14 @@ describe('the startup script keeps values inert', () => {
     const canary = path.join(dir, 'pwned');
     for (const value of hostile(canary).filter(NEWLINE_FREE)) {
       // Ids follow the run id rule (src/jobs/runId.ts), so a hostile one never gets this far.
-      for (const [field, key] of [['run id', 'runId'], ['host id', 'hostId']] as const) {
-        assert.throws(() => renderValues({ storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1', gpus: 0, ...{ [key]: value } }), (err: unknown) => err instanceof StartupValueInvalid && err.field === field);
+      for (const [field, key] of [
+        ['run id', 'runId'],
+        ['host id', 'hostId'],
+      ] as const) {
+        assert.throws(
+          () => renderValues({ storeUri: 'gs://b/p', runId: 'r', hostId: 'r-h1', trainerImage: 'img/x:1', gpus: 0, ...{ [key]: value } }),
+          (err: unknown) => err instanceof StartupValueInvalid && err.field === field,
+        );
       }
       const values = {
         storeUri: `gs://finetune-runs/${value}`,

@@ -29,18 +29,38 @@ const SEED = 20261202;
 
 /** Values a careless or hostile user writes into a config field. */
 const HOSTILE: unknown[] = [
-  Number.NaN, Infinity, -Infinity, -0, -1, 0.5, 1e308, 2 ** 53 + 1, '5', '', ' ', 'x'.repeat(5000), null, true, [], {}, [[]],
-  '\u0000\n\r\t\u001b[31mred\u007f\u0085\u2028\u202e', '$(touch /tmp/pwned)', "'; rm -rf / #", '../../../etc/passwd', '/abs/path', '-rf',
-  'gs://bucket/../../x', 'file:///tmp/a\nb', 'hf:org/name\n', 'secret:env:HF_TOKEN\u0000', { __proto__: { polluted: 1 } }, { 'key\n': 1 },
+  Number.NaN,
+  Infinity,
+  -Infinity,
+  -0,
+  -1,
+  0.5,
+  1e308,
+  2 ** 53 + 1,
+  '5',
+  '',
+  ' ',
+  'x'.repeat(5000),
+  null,
+  true,
+  [],
+  {},
+  [[]],
+  '\u0000\n\r\t\u001b[31mred\u007f\u0085\u2028\u202e',
+  '$(touch /tmp/pwned)',
+  "'; rm -rf / #",
+  '../../../etc/passwd',
+  '/abs/path',
+  '-rf',
+  'gs://bucket/../../x',
+  'file:///tmp/a\nb',
+  'hf:org/name\n',
+  'secret:env:HF_TOKEN\u0000',
+  { __proto__: { polluted: 1 } },
+  { 'key\n': 1 },
 ];
 
-const VALUE = fc.oneof(
-  fc.constantFrom(...HOSTILE),
-  fc.jsonValue({ maxDepth: 2 }),
-  fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.double(),
-  fc.integer(),
-);
+const VALUE = fc.oneof(fc.constantFrom(...HOSTILE), fc.jsonValue({ maxDepth: 2 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.double(), fc.integer());
 
 /** Every field path of a parsed config: leaves, lists and each list item, and empty mappings (records). */
 function fieldPaths(value: unknown, at: string[] = []): string[][] {
@@ -72,9 +92,7 @@ function checkRefusal(base: unknown, at: string[], value: unknown): void {
   }
   assert.ok(err instanceof ConfigInvalid, `${field} = ${String(value)}: ${String(err)}`);
   for (const line of err.message.split('\n')) assert.doesNotMatch(line, UNPRINTABLE, `${field}: an unprintable character in "${line}"`);
-  const named = err.issues.some(
-    (i) => i.field === field || i.field.startsWith(`${field}.`) || field.startsWith(`${i.field}.`) || i.problem.includes(field),
-  );
+  const named = err.issues.some((i) => i.field === field || i.field.startsWith(`${field}.`) || field.startsWith(`${i.field}.`) || i.problem.includes(field));
   assert.ok(named, `${field} = ${String(value)}: no issue names it: ${err.message}`);
   for (const issue of err.issues.filter((i) => i.field === field && value !== undefined)) {
     assert.doesNotMatch(issue.problem, /^is required/, `${field} is present, so "${issue.problem}" misleads`);
@@ -172,7 +190,7 @@ describe('store keys and the run key functions, given any text', () => {
     }
   });
 
-  it("runKey, hostKey and stageKey: refused with a named error, or a key inside runs/<run id>/", () => {
+  it('runKey, hostKey and stageKey: refused with a named error, or a key inside runs/<run id>/', () => {
     const root = path.resolve('/store-root');
     fc.assert(
       fc.property(fc.constantFrom('run', 'host', 'stage'), RUN_ID, KEY, STAGE, KEY, (fn, runId, hostId, stage, rest) => {

@@ -28,7 +28,13 @@ const CANARY = 'hf_canary_0c1f5e9b7a_never_print_me';
 let hub: LocalHub;
 let dir: string;
 let commits: { v1: string; main: string };
-const env = (): NodeJS.ProcessEnv => ({ HF_ENDPOINT: hub.url, CANARY_TOKEN: CANARY, READER_TOKEN: TINY_HUB_TOKENS.reader, STRANGER_TOKEN: TINY_HUB_TOKENS.stranger, HF_TOKEN: TINY_HUB_TOKENS.reader });
+const env = (): NodeJS.ProcessEnv => ({
+  HF_ENDPOINT: hub.url,
+  CANARY_TOKEN: CANARY,
+  READER_TOKEN: TINY_HUB_TOKENS.reader,
+  STRANGER_TOKEN: TINY_HUB_TOKENS.stranger,
+  HF_TOKEN: TINY_HUB_TOKENS.reader,
+});
 const data = (name: string) => path.join(projectRoot, 'examples/tiny/data', name);
 
 function prepare(runId: string, model: { base: string; token?: string }): Promise<PreparedRun> {
@@ -46,7 +52,9 @@ function prepare(runId: string, model: { base: string; token?: string }): Promis
 const failure = (p: Promise<unknown>): Promise<ApplicationFailure> => applicationFailureOf(p, 'prepareRun');
 
 const storeText = (): string =>
-  filesUnderSync(path.join(dir, 'store')).map((f) => fs.readFileSync(f, 'latin1')).join('\n');
+  filesUnderSync(path.join(dir, 'store'))
+    .map((f) => fs.readFileSync(f, 'latin1'))
+    .join('\n');
 function filesUnderSync(root: string): string[] {
   if (!fs.existsSync(root)) return [];
   return fs.readdirSync(root, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnderSync(path.join(root, e.name)) : [path.join(root, e.name)]));
@@ -78,7 +86,10 @@ describe('an hf: base model', () => {
     assert.equal(marker?.commit, commits.main);
     // The same bytes as the example model; README, .gitattributes and onnx/ stay on the Hub.
     const tiny = tinyModelFiles(projectRoot);
-    assert.deepEqual(marker!.files.map((f) => f.path), Object.keys(tiny).sort());
+    assert.deepEqual(
+      marker!.files.map((f) => f.path),
+      Object.keys(tiny).sort(),
+    );
     assert.deepEqual((await filesUnder(path.join(dir, 'store', key))).sort(), [...Object.keys(tiny), HUB_MARKER].sort());
     for (const [name, bytes] of Object.entries(tiny)) assert.ok(bytes.equals((await store.getBytes(`${key}/${name}`))!), `${name} arrived intact`);
   });
@@ -128,10 +139,34 @@ describe('an hf: base model', () => {
     ['an unknown repo', { base: 'hf:tiny-org/no-such-model' }, 'HubRepoNotFound', 'model.base', /no such model repo.*check the spelling/],
     ['an unknown revision', { base: 'hf:tiny-org/tiny-llama@no-such-branch' }, 'HubRevisionNotFound', 'model.base', /no branch, tag or commit "no-such-branch"/],
     ['a private repo without a token', { base: 'hf:tiny-org/private-llama' }, 'HubRepoNotFound', 'model.base', /model.token is not set/],
-    ['a gated repo without a token, even with HF_TOKEN set on the worker', { base: 'hf:tiny-org/gated-llama' }, 'HubTokenMissing', 'model.token', /is gated.*set model.token: secret:env:<NAME>/],
-    ['a gated repo with a token of an account without access', { base: 'hf:tiny-org/gated-llama', token: 'secret:env:STRANGER_TOKEN' }, 'HubTokenRefused', 'model.token', /secret:env:STRANGER_TOKEN.*no access to this gated model \(403\)/],
-    ['a token the Hub does not know', { base: 'hf:tiny-org/tiny-llama', token: 'secret:env:CANARY_TOKEN' }, 'HubTokenRefused', 'model.token', /\(secret:env:CANARY_TOKEN\).*401: invalid or expired/],
-    ['a token variable that is not set', { base: 'hf:tiny-org/gated-llama', token: 'secret:env:UNSET_TOKEN' }, 'SecretUnavailable', 'model.token', /UNSET_TOKEN, which is not set on the worker/],
+    [
+      'a gated repo without a token, even with HF_TOKEN set on the worker',
+      { base: 'hf:tiny-org/gated-llama' },
+      'HubTokenMissing',
+      'model.token',
+      /is gated.*set model.token: secret:env:<NAME>/,
+    ],
+    [
+      'a gated repo with a token of an account without access',
+      { base: 'hf:tiny-org/gated-llama', token: 'secret:env:STRANGER_TOKEN' },
+      'HubTokenRefused',
+      'model.token',
+      /secret:env:STRANGER_TOKEN.*no access to this gated model \(403\)/,
+    ],
+    [
+      'a token the Hub does not know',
+      { base: 'hf:tiny-org/tiny-llama', token: 'secret:env:CANARY_TOKEN' },
+      'HubTokenRefused',
+      'model.token',
+      /\(secret:env:CANARY_TOKEN\).*401: invalid or expired/,
+    ],
+    [
+      'a token variable that is not set',
+      { base: 'hf:tiny-org/gated-llama', token: 'secret:env:UNSET_TOKEN' },
+      'SecretUnavailable',
+      'model.token',
+      /UNSET_TOKEN, which is not set on the worker/,
+    ],
   ];
   for (const [n, [what, model, type, field, says]] of refusals.entries()) {
     it(`refuses ${what}: ${type} naming ${field}, not retried, nothing prepared`, async () => {

@@ -47,11 +47,27 @@ before(async () => {
   fx = await buildReportFixture();
   // The fixture's run, completed with what prepareRun writes: the config, the data copies, the model.
   const data = (name: string) => path.join(projectRoot, 'examples/tiny/data', name);
-  const config = parseConfig({ name: 'hub-promote', store: fx.store.uri, model: { base: 'hf:tiny-org/tiny-llama' }, data: { sft: data('sft.jsonl'), preferences: data('preferences.jsonl'), eval: data('eval.jsonl') } });
+  const config = parseConfig({
+    name: 'hub-promote',
+    store: fx.store.uri,
+    model: { base: 'hf:tiny-org/tiny-llama' },
+    data: { sft: data('sft.jsonl'), preferences: data('preferences.jsonl'), eval: data('eval.jsonl') },
+  });
   const hubModel = { repo: 'tiny-org/tiny-llama', revision: 'main', commit: 'c'.repeat(40), key: `hub/models/tiny-org/tiny-llama/${'c'.repeat(40)}` };
   await fx.store.putJson(runKey(fx.runId, 'run.json'), { run_id: fx.runId, config, model: hubModel, prepared_at: '2026-11-28T22:00:00.000Z' });
   for (const name of ['sft', 'preferences']) await fx.store.uploadPath(data(`${name}.jsonl`), runKey(fx.runId, `data/${name}.jsonl`));
-  const gate: GateOutcome = { state: 'approved', candidate: 'dpo', promote: 'dpo', checks: [], by: 'alice', note: null, decidedAt: '2026-11-28T23:00:00.000Z', waitingSince: null, deadline: null, reason: 'dpo approved by alice' };
+  const gate: GateOutcome = {
+    state: 'approved',
+    candidate: 'dpo',
+    promote: 'dpo',
+    checks: [],
+    by: 'alice',
+    note: null,
+    decidedAt: '2026-11-28T23:00:00.000Z',
+    waitingSince: null,
+    deadline: null,
+    reason: 'dpo approved by alice',
+  };
   await fx.store.putJson(runKey(fx.runId, 'report/gate.json'), gate);
   for (const [name, bytes] of Object.entries(tinyModelFiles(projectRoot))) await fx.store.putBytes(`${MODEL_KEY(fx.runId)}/${name}`, bytes);
   // Not part of a loadable model: left out of the Hub commit.
@@ -98,7 +114,10 @@ describe('promote to the Hub', () => {
     const files = [...head.files.keys()].sort();
     assert.deepEqual(files, ['.gitattributes', 'README.md', ...Object.keys(tinyModelFiles(projectRoot))].sort());
     assert.equal(head.files.get('model.safetensors')!.lfs, true, 'weights go through LFS');
-    assert.ok(hub.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/__lfs/')), 'the weights were PUT to the LFS upload URL');
+    assert.ok(
+      hub.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/__lfs/')),
+      'the weights were PUT to the LFS upload URL',
+    );
     assert.ok(hub.requests.some((r) => r.path === '/acme/tiny-ft.git/info/lfs/objects/batch'));
   });
 
@@ -128,7 +147,10 @@ describe('promote to the Hub', () => {
     const text = card.toString('utf8');
     for (const heading of ['Base model', 'Training data', 'Training settings', 'Evaluation', 'Gate', 'Cost', 'Limitations']) assert.ok(text.includes(`\n## ${heading}\n`), heading);
     assert.match(text, new RegExp(`tiny-org/tiny-llama.*${'c'.repeat(40)}`));
-    const sftRows = fs.readFileSync(path.join(projectRoot, 'examples/tiny/data/sft.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).length;
+    const sftRows = fs
+      .readFileSync(path.join(projectRoot, 'examples/tiny/data/sft.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim()).length;
     assert.ok(text.includes(`| ${sftRows} | \`${sha(fs.readFileSync(path.join(projectRoot, 'examples/tiny/data/sft.jsonl')))}\` |`), 'sft data row count and sha256');
     assert.match(text, /approved by alice/);
   });
@@ -160,7 +182,10 @@ describe('promote to the Hub', () => {
   });
 
   it('a token the Hub refuses is HubTokenRefused naming promote.token, not retried, never shown', async () => {
-    for (const [ref, status] of [['secret:env:BAD', 401], ['secret:env:READ_ONLY', 403]] as const) {
+    for (const [ref, status] of [
+      ['secret:env:BAD', 401],
+      ['secret:env:READ_ONLY', 403],
+    ] as const) {
       const err = await failure(promote('hf:acme/other-ft', section(ref)));
       assert.equal(err.type, 'HubTokenRefused', err.message);
       assert.equal(err.nonRetryable, true);
@@ -171,7 +196,7 @@ describe('promote to the Hub', () => {
     assert.equal(hub.repos.has('acme/other-ft'), false);
   });
 
-  it('a repo holding someone else\'s model is HubRepoHasOtherContent; promote.overwrite commits on top, keeping history', async () => {
+  it("a repo holding someone else's model is HubRepoHasOtherContent; promote.overwrite commits on top, keeping history", async () => {
     const err = await failure(promote('hf:tiny-org/someone-else', section('secret:env:TINY')));
     assert.equal(err.type, 'HubRepoHasOtherContent', err.message);
     assert.equal(err.nonRetryable, true);
@@ -201,7 +226,12 @@ describe('pushModelFolder', () => {
     fs.truncateSync(path.join(dir, 'model.safetensors'), MAX_SHARD_BYTES + 1);
     const writes = hub.requests.length;
     await assert.rejects(
-      pushModelFolder('acme/unsharded', dir, { endpoint: hub.url, token: { value: new Secret(TOKENS.writer), ref: 'secret:env:WRITE' } }, { private: true, overwrite: false, title: 't' }),
+      pushModelFolder(
+        'acme/unsharded',
+        dir,
+        { endpoint: hub.url, token: { value: new Secret(TOKENS.writer), ref: 'secret:env:WRITE' } },
+        { private: true, overwrite: false, title: 't' },
+      ),
       (err: Error) => err.name === 'HubShardTooLarge' && /^output: .*model\.safetensors is 5\.00 GB.*max_shard_size="5GB"/.test(err.message),
     );
     assert.equal(hub.requests.length, writes, 'the Hub was not called');
@@ -233,7 +263,10 @@ describe('promote to a folder', () => {
     const out = await promote(`file://${fx.dir}/published`, undefined);
     assert.equal(out.uri, `file://${fx.dir}/published/${fx.runId}/model`);
     const card = fs.readFileSync(path.join(fx.dir, 'published', fx.runId, 'model', 'README.md'));
-    assert.equal(card.toString(), hub.repos.get('acme/tiny-ft')!.commits.get(first.commit!)!.files.get('README.md')!.data.toString().replace('# acme/tiny-ft', `# run ${fx.runId}`));
+    assert.equal(
+      card.toString(),
+      hub.repos.get('acme/tiny-ft')!.commits.get(first.commit!)!.files.get('README.md')!.data.toString().replace('# acme/tiny-ft', `# run ${fx.runId}`),
+    );
     assert.ok(fs.existsSync(path.join(fx.dir, 'published', fx.runId, 'model', 'model.safetensors')));
   });
 });

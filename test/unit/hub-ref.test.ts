@@ -88,20 +88,46 @@ describe('model.token secret references', () => {
     const secret = await resolveSecret('model.token', 'secret:env:MY_TOKEN', { MY_TOKEN: 'hf_canary_value' });
     assert.equal(secret.reveal(), 'hf_canary_value');
     assert.equal(`${secret} ${JSON.stringify({ secret })}`, '[secret] {"secret":"[secret]"}');
-    await assert.rejects(resolveSecret('model.token', 'secret:env:MY_TOKEN', {}), (e: unknown) =>
-      e instanceof SecretUnavailable && /model.token: secret:env:MY_TOKEN names the environment variable MY_TOKEN, which is not set on the worker/.test(e.message));
+    await assert.rejects(
+      resolveSecret('model.token', 'secret:env:MY_TOKEN', {}),
+      (e: unknown) => e instanceof SecretUnavailable && /model.token: secret:env:MY_TOKEN names the environment variable MY_TOKEN, which is not set on the worker/.test(e.message),
+    );
   });
 });
 
 describe('the files of a Hub model a host needs', () => {
-  const repo = ['.gitattributes', 'README.md', 'config.json', 'generation_config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors',
-    'model.safetensors.index.json', 'pytorch_model.bin', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'onnx/model.onnx', 'model.gguf',
-    'original/consolidated.00.pth', 'additional_chat_templates/tool_use.jinja', 'modeling_custom.py'];
+  const repo = [
+    '.gitattributes',
+    'README.md',
+    'config.json',
+    'generation_config.json',
+    'model-00001-of-00002.safetensors',
+    'model-00002-of-00002.safetensors',
+    'model.safetensors.index.json',
+    'pytorch_model.bin',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'chat_template.jinja',
+    'onnx/model.onnx',
+    'model.gguf',
+    'original/consolidated.00.pth',
+    'additional_chat_templates/tool_use.jinja',
+    'modeling_custom.py',
+  ];
 
   it('takes config, safetensors with their index, tokenizer and chat templates; leaves *.bin, ONNX, GGUF, originals and code', () => {
     assert.deepEqual(selectModelFiles(repo), {
-      files: ['additional_chat_templates/tool_use.jinja', 'chat_template.jinja', 'config.json', 'generation_config.json', 'model-00001-of-00002.safetensors',
-        'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json'],
+      files: [
+        'additional_chat_templates/tool_use.jinja',
+        'chat_template.jinja',
+        'config.json',
+        'generation_config.json',
+        'model-00001-of-00002.safetensors',
+        'model-00002-of-00002.safetensors',
+        'model.safetensors.index.json',
+        'tokenizer.json',
+        'tokenizer_config.json',
+      ],
     });
   });
 

@@ -23,8 +23,16 @@ before(async () => {
   const metrics = (await fx.store.getJson<RunMetrics>(runKey(fx.runId, 'report/metrics.json')))!;
   const config = parseConfig({ name: 'card', store: '/tmp/s', model: { base: 'hf:tiny-org/tiny-llama' }, data: { sft: 'a.jsonl', preferences: 'b.jsonl', eval: 'c.jsonl' } });
   const gate: GateOutcome = {
-    state: 'approved', candidate: 'dpo', promote: 'dpo', checks: [], by: 'alice@example.com', note: 'looks good',
-    decidedAt: '2026-11-28T23:00:00.000Z', waitingSince: null, deadline: null, reason: 'dpo approved by alice@example.com',
+    state: 'approved',
+    candidate: 'dpo',
+    promote: 'dpo',
+    checks: [],
+    by: 'alice@example.com',
+    note: 'looks good',
+    decidedAt: '2026-11-28T23:00:00.000Z',
+    waitingSince: null,
+    deadline: null,
+    reason: 'dpo approved by alice@example.com',
   };
   input = {
     runId: fx.runId,
@@ -62,7 +70,7 @@ describe('model card', () => {
     assert.match(front, new RegExp(`^${CARD_RUN_KEY}: "${fx.runId}"$`, 'm'));
   });
 
-  it('has every section with the run\'s figures', () => {
+  it("has every section with the run's figures", () => {
     const card = renderModelCard(input);
     assert.match(section(card, 'Base model'), new RegExp(`tiny-org/tiny-llama.*${COMMIT}`));
     const data = section(card, 'Training data');
@@ -87,7 +95,10 @@ describe('model card', () => {
     const limits = section(renderModelCard(input), 'Limitations');
     const worst = found[0];
     assert.ok(limits.includes(`| ${worst.model} | ${worst.baseline} | ${worst.metric} | ${(worst.delta * 100).toFixed(1)} pts |`), limits);
-    assert.ok(found.some((r) => r.model === 'dpo' && r.baseline === 'sft' && r.lo !== undefined), JSON.stringify(found));
+    assert.ok(
+      found.some((r) => r.model === 'dpo' && r.baseline === 'sft' && r.lo !== undefined),
+      JSON.stringify(found),
+    );
   });
 
   it('is the same bytes for the same run (so a re-promotion changes nothing)', () => {

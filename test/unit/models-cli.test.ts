@@ -32,7 +32,11 @@ const HUB_BASE = { repo: 'tiny-org/tiny-llama', revision: 'v1', commit: 'c'.repe
 const SECOND = 'models-second-1';
 const data = (name: string) => path.join(projectRoot, 'examples/tiny/data', name);
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const rows = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).length;
+const rows = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim()).length;
 
 let hub: LocalHub;
 let fx: ReportFixture;
@@ -54,10 +58,26 @@ function promote(runId: string, output: string | undefined): Promise<PromoteResu
 
 /** A run as prepareRun and the gate leave it: run.json with the resolved config, the data copies, gate.json, the DPO model. */
 async function completeRun(runId: string, base: string, hubModel: object | undefined, approver: string): Promise<void> {
-  const config = parseConfig({ name: `models-${approver}`, store: fx.store.uri, model: { base }, data: { sft: data('sft.jsonl'), preferences: data('preferences.jsonl'), eval: data('eval.jsonl') } });
+  const config = parseConfig({
+    name: `models-${approver}`,
+    store: fx.store.uri,
+    model: { base },
+    data: { sft: data('sft.jsonl'), preferences: data('preferences.jsonl'), eval: data('eval.jsonl') },
+  });
   await fx.store.putJson(runKey(runId, 'run.json'), { run_id: runId, config, ...(hubModel ? { model: hubModel } : {}), prepared_at: '2026-11-28T22:00:00.000Z' });
   for (const name of ['sft', 'preferences']) await fx.store.uploadPath(data(`${name}.jsonl`), runKey(runId, `data/${name}.jsonl`));
-  const gate: GateOutcome = { state: 'approved', candidate: 'dpo', promote: 'dpo', checks: [], by: approver, note: null, decidedAt: '2026-11-28T23:00:00.000Z', waitingSince: null, deadline: null, reason: `dpo approved by ${approver}` };
+  const gate: GateOutcome = {
+    state: 'approved',
+    candidate: 'dpo',
+    promote: 'dpo',
+    checks: [],
+    by: approver,
+    note: null,
+    decidedAt: '2026-11-28T23:00:00.000Z',
+    waitingSince: null,
+    deadline: null,
+    reason: `dpo approved by ${approver}`,
+  };
   await fx.store.putJson(runKey(runId, 'report/gate.json'), gate);
   for (const [name, bytes] of Object.entries(tinyModelFiles(projectRoot))) await fx.store.putBytes(`${stageKey(runId, 'dpo', 'output/model')}/${name}`, bytes);
 }
@@ -85,7 +105,10 @@ describe('finetune models', { concurrency: true }, () => {
     const r = await finetune(['models', '--store', fx.store.uri, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const models = jsonOf<ModelRecord[]>(r);
-    assert.deepEqual(models.map((m) => m.run_id), [SECOND, fx.runId]);
+    assert.deepEqual(
+      models.map((m) => m.run_id),
+      [SECOND, fx.runId],
+    );
     const [second, first] = models;
     assert.ok(Date.parse(second.promoted_at) > Date.parse(first.promoted_at));
 
@@ -110,7 +133,12 @@ describe('finetune models', { concurrency: true }, () => {
       store: fx.store.uri,
     });
     assert.equal(first.data[2].field, 'data.eval');
-    assert.equal(first.data[2].sha256, createHash('sha256').update((await fx.store.getBytes(runKey(fx.runId, 'data/eval.jsonl')))!).digest('hex'));
+    assert.equal(
+      first.data[2].sha256,
+      createHash('sha256')
+        .update((await fx.store.getBytes(runKey(fx.runId, 'data/eval.jsonl')))!)
+        .digest('hex'),
+    );
     assert.ok(iv.lo < iv.hi);
 
     assert.deepEqual(second.base_model, { ref: path.join(projectRoot, 'examples/tiny/model') });
@@ -144,7 +172,10 @@ describe('finetune models', { concurrency: true }, () => {
     assert.match(baseFilterProblem('hf:tiny-llama')!, /^names no organisation/);
     assert.equal(baseFilterProblem('hf:tiny-org/tiny-llama@v1'), undefined);
     const r = await finetune(['models', '--store', fx.store.uri, '--base', 'hf:tiny-org/tiny-llama@cccccccc', '--limit', '1', '--json']);
-    assert.deepEqual(jsonOf<ModelRecord[]>(r).map((m) => m.run_id), [fx.runId]);
+    assert.deepEqual(
+      jsonOf<ModelRecord[]>(r).map((m) => m.run_id),
+      [fx.runId],
+    );
   });
 
   it('re-promoting a run keeps its record and its first promoted_at', async () => {
@@ -157,7 +188,10 @@ describe('finetune models', { concurrency: true }, () => {
     const empty = path.join(fx.dir, 'empty-store');
     fs.mkdirSync(empty);
     const config = path.join(fx.dir, 'empty.json');
-    fs.writeFileSync(config, JSON.stringify({ name: 'empty', store: empty, model: { base: 'hf:tiny-org/tiny-llama' }, data: { sft: 'sft.jsonl', preferences: 'preferences.jsonl', eval: 'eval.jsonl' } }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({ name: 'empty', store: empty, model: { base: 'hf:tiny-org/tiny-llama' }, data: { sft: 'sft.jsonl', preferences: 'preferences.jsonl', eval: 'eval.jsonl' } }),
+    );
     const [r, byConfig, missing] = await Promise.all([
       finetune(['models', '--store', empty]),
       finetune(['models', '--config', config]),
@@ -180,7 +214,10 @@ describe('finetune models', { concurrency: true }, () => {
     await damaged.putJson('registry/models/odd-run.json', { run_id: 'odd-run', promoted_at: 'yesterday' });
     const r = await finetune(['models', '--store', damaged.uri, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(jsonOf<ModelRecord[]>(r).map((m) => m.run_id), [SECOND, fx.runId]);
+    assert.deepEqual(
+      jsonOf<ModelRecord[]>(r).map((m) => m.run_id),
+      [SECOND, fx.runId],
+    );
     assert.match(r.stderr, /skipped the registry record file:\/\/.*\/registry\/models\/broken-run\.json: not valid JSON/);
     assert.match(r.stderr, /skipped the registry record file:\/\/.*\/registry\/models\/odd-run\.json: .*promoted_at: is not an ISO-8601 time/);
   });

@@ -169,7 +169,10 @@ describe('the notifyWebhook activity', async () => {
         .run(notifyActivities({ env: ${JSON.stringify(env)} }).notifyWebhook, input)
         .then((o) => process.stderr.write(JSON.stringify(o)));`;
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines = out.trim().split('\n').filter((l) => l.includes('not told of'));
+    const lines = out
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('not told of'));
     assert.equal(lines.length, 1, out);
     const line = JSON.parse(lines[0]);
     assert.equal(line.level, 40);

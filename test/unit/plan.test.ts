@@ -179,7 +179,16 @@ describe('plan data figures', () => {
     assert.deepEqual([s.min, s.p50, s.p90, s.p99, s.max], [10, 30, 200, 200, 200]);
     assert.equal(s.truncated_share, 0.4);
     assert.equal(s.mean_trained_tokens, (10 + 20 + 30 + 32 + 32) / 5);
-    assert.equal(lengthStats([[10, 40], [10, 10]], 32).truncated_share, 0.5);
+    assert.equal(
+      lengthStats(
+        [
+          [10, 40],
+          [10, 10],
+        ],
+        32,
+      ).truncated_share,
+      0.5,
+    );
   });
 
   it('eval prompts repeated in training compare as normalized text', () => {
@@ -192,7 +201,16 @@ describe('plan data figures', () => {
   });
 
   it('parameters from a config.json: the tiny model has 1.3 M', () => {
-    const n = paramsOfConfig({ hidden_size: 256, num_hidden_layers: 2, intermediate_size: 512, vocab_size: 583, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 64, tie_word_embeddings: true });
+    const n = paramsOfConfig({
+      hidden_size: 256,
+      num_hidden_layers: 2,
+      intermediate_size: 512,
+      vocab_size: 583,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 64,
+      tie_word_embeddings: true,
+    });
     assert.equal(n, 2 * (2 * 256 * 256 + 2 * 256 * 128 + 3 * 256 * 512) + 583 * 256);
   });
 });
@@ -208,7 +226,12 @@ describe('price table', () => {
   });
 
   it('covers A100 40 GB, A100 80 GB, L4 and H100 machine types, each with its source and date', () => {
-    for (const [type, gpu] of [['a2-highgpu-1g', 'A100 40 GB'], ['a2-ultragpu-2g', 'A100 80 GB'], ['g2-standard-8', 'L4'], ['a3-highgpu-8g', 'H100 80 GB']]) {
+    for (const [type, gpu] of [
+      ['a2-highgpu-1g', 'A100 40 GB'],
+      ['a2-ultragpu-2g', 'A100 80 GB'],
+      ['g2-standard-8', 'L4'],
+      ['a3-highgpu-8g', 'H100 80 GB'],
+    ]) {
       assert.doesNotThrow(() => parseConfig(gce(type)), type);
       const price = MACHINE_PRICES[type];
       assert.ok(price.spot > 0 && price.spot < price.on_demand, type);
@@ -222,7 +245,9 @@ describe('price table', () => {
   it('an unknown machine type is refused at validate time with the fix; cost.prices admits it', () => {
     assert.throws(
       () => parseConfig(gce('a2-megagpu-16g')),
-      (err: unknown) => err instanceof ConfigInvalid && /cost\.prices: has no price for host\.machine_type a2-megagpu-16g .*add cost\.prices\.a2-megagpu-16g: \{ on_demand: <USD\/h>, spot: <USD\/h> \}/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigInvalid &&
+        /cost\.prices: has no price for host\.machine_type a2-megagpu-16g .*add cost\.prices\.a2-megagpu-16g: \{ on_demand: <USD\/h>, spot: <USD\/h> \}/.test(err.message),
     );
     assert.doesNotThrow(() => parseConfig(gce('a2-megagpu-16g', { prices: { 'a2-megagpu-16g': { on_demand: 55, spot: 20 } } })));
   });

@@ -18,8 +18,7 @@ test('preflight.gpus above the GPUs of the machine type is refused before a VM s
   assert.throws(
     () => parseConfig({ ...BASE, host: gceHost('a2-highgpu-1g'), preflight: { gpus: 2 } }),
     (err: unknown) =>
-      err instanceof ConfigInvalid &&
-      err.issues.some((i) => i.field === 'preflight.gpus' && i.value === 2 && /1 GPU\(s\) of host\.machine_type a2-highgpu-1g/.test(i.problem)),
+      err instanceof ConfigInvalid && err.issues.some((i) => i.field === 'preflight.gpus' && i.value === 2 && /1 GPU\(s\) of host\.machine_type a2-highgpu-1g/.test(i.problem)),
   );
   assert.equal(parseConfig({ ...BASE, host: gceHost('a2-highgpu-2g'), preflight: { gpus: 1 } }).preflight.gpus, 1);
 });

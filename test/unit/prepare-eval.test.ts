@@ -32,7 +32,10 @@ test('prepareRun refuses data with bad lines (DataInvalid, not retried) before i
       assert.match(err.message, /data\.eval: .*eval\.jsonl line 2, messages: /);
       assert.match(err.message, /data\.sft: .*sft\.jsonl line 1, messages: needs the prompt turns and then the assistant answer/);
       const [details] = err.details as [{ issues: { field: string; line: number; key: string }[] }];
-      assert.deepEqual(details.issues.map((i) => `${i.field} ${i.line} ${i.key}`), ['data.sft 1 messages', 'data.eval 2 cluster', 'data.eval 2 messages']);
+      assert.deepEqual(
+        details.issues.map((i) => `${i.field} ${i.line} ${i.key}`),
+        ['data.sft 1 messages', 'data.eval 2 cluster', 'data.eval 2 messages'],
+      );
       return true;
     });
     assert.equal(fs.existsSync(path.join(dir, 'store')), false);

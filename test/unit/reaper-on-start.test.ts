@@ -25,6 +25,9 @@ describe('scheduleReaperOnStart', () => {
   });
 
   it('refuses an interval it cannot read, naming the variable and the fix', async () => {
-    await assert.rejects(scheduleReaperOnStart(noServer, 'q', { GOOGLE_CLOUD_PROJECT: 'p', FINETUNE_REAPER: 'hourly' }), /FINETUNE_REAPER=hourly: use a number and a unit, e\.g\. 30m, 6h, or off/);
+    await assert.rejects(
+      scheduleReaperOnStart(noServer, 'q', { GOOGLE_CLOUD_PROJECT: 'p', FINETUNE_REAPER: 'hourly' }),
+      /FINETUNE_REAPER=hourly: use a number and a unit, e\.g\. 30m, 6h, or off/,
+    );
   });
 });

@@ -18,7 +18,22 @@ function sftRun() {
 describe('host losses in the run progress', () => {
   it('counts steps after the last committed checkpoint as redone, and times the resume by the next job', () => {
     const p = sftRun();
-    recordLoss(p, 'sft', { hostId: 'r1-h1', reason: 'gone', preempted: false, lastStep: 27, lastCheckpointStep: 20, jobId: 'sft-1', resumedFromStep: 0, lastProgressAt: at(10).toISOString(), secondsPerStep: 0.5 }, at(12));
+    recordLoss(
+      p,
+      'sft',
+      {
+        hostId: 'r1-h1',
+        reason: 'gone',
+        preempted: false,
+        lastStep: 27,
+        lastCheckpointStep: 20,
+        jobId: 'sft-1',
+        resumedFromStep: 0,
+        lastProgressAt: at(10).toISOString(),
+        secondsPerStep: 0.5,
+      },
+      at(12),
+    );
     assert.equal(p.hostLosses, 1);
     assert.equal(p.stepsRedone, 7);
     applyJobProgress(p, { jobId: 'sft-2', stage: 'sft', hostId: 'r1-h2', step: 20, totalSteps: 40, loss: 1, lastCheckpointStep: null, resumedFromStep: 20 }, at(25));
@@ -31,7 +46,7 @@ describe('host losses in the run progress', () => {
     assert.match(renderDetails(p), /\| r1-h1 \| sft \| 27 \| 20 \| 7 \| 20 s \| 24 s \| gone \|/);
   });
 
-  it('counts from the job\'s own resume point when it lost its host before committing a checkpoint', () => {
+  it("counts from the job's own resume point when it lost its host before committing a checkpoint", () => {
     const p = sftRun();
     recordLoss(p, 'sft', { hostId: 'r1-h2', reason: 'gone', preempted: false, lastStep: 25, lastCheckpointStep: null, jobId: 'sft-2', resumedFromStep: 20 }, at(5));
     assert.equal(p.stepsRedone, 5);
@@ -39,7 +54,12 @@ describe('host losses in the run progress', () => {
 
   it('recounts when the next job resumed from an older checkpoint than expected', () => {
     const p = sftRun();
-    recordLoss(p, 'sft', { hostId: 'r1-h1', reason: 'gone', preempted: false, lastStep: 31, lastCheckpointStep: 30, jobId: 'sft-1', resumedFromStep: 0, lastProgressAt: at(0).toISOString() }, at(1));
+    recordLoss(
+      p,
+      'sft',
+      { hostId: 'r1-h1', reason: 'gone', preempted: false, lastStep: 31, lastCheckpointStep: 30, jobId: 'sft-1', resumedFromStep: 0, lastProgressAt: at(0).toISOString() },
+      at(1),
+    );
     closeLosses(p, 'sft', at(9), 20);
     assert.equal(p.losses[0].checkpointStep, 20);
     assert.equal(p.stepsRedone, 11);

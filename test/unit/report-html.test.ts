@@ -71,7 +71,7 @@ describe('metrics.json and report.html of a scored run', () => {
     assert.match(html, /data-series="margins"/);
   });
 
-  it('links the run\'s TensorBoard folder, names its lineages and gives the command that opens it', () => {
+  it("links the run's TensorBoard folder, names its lineages and gives the command that opens it", () => {
     const line = /<p id="tensorboard">(.*?)<\/p>/s.exec(html)?.[1] ?? '';
     assert.match(line, /<code>dpo<\/code>, <code>dpo\.r2<\/code>, <code>sft<\/code>/);
     assert.match(line, new RegExp(`<a href="\\.\\./tensorboard/">runs/${f.runId}/tensorboard/</a>`));

@@ -41,7 +41,10 @@ describe('secret:gcp: references on the worker', () => {
     assert.equal(first.bytes().toString(), `${CANARY}-1\n`, 'bytes() keeps the exact payload');
     assert.equal((await resolveSecret('model.token', 'secret:gcp:projects/my-proj/secrets/hf-token/versions/latest', env)).reveal(), `${CANARY}-2`);
     assert.equal(`${first} ${JSON.stringify({ first })} ${inspect(first)}`, '[secret] {"first":"[secret]"} [secret]');
-    assert.ok(sm.accesses.every((a) => a.client === 'node'), JSON.stringify(sm.accesses));
+    assert.ok(
+      sm.accesses.every((a) => a.client === 'node'),
+      JSON.stringify(sm.accesses),
+    );
   });
 
   it('a missing secret or version is SecretNotFound, naming the reference and how to create it', async () => {

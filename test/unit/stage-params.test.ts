@@ -15,11 +15,7 @@ import { projectRoot } from '../../src/paths';
 
 describe('contract/stage-params.schema.json', () => {
   it('is what src/config/stageParams.ts generates', () => {
-    assert.equal(
-      fs.readFileSync(STAGE_PARAMS_FILE, 'utf8'),
-      stageParamsFileText(),
-      'stale: run npm run build && node dist/src/config/stageParamsFile.js, and commit the file',
-    );
+    assert.equal(fs.readFileSync(STAGE_PARAMS_FILE, 'utf8'), stageParamsFileText(), 'stale: run npm run build && node dist/src/config/stageParamsFile.js, and commit the file');
   });
 
   it('names every knob as required, with the config default where there is one', () => {

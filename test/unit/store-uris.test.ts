@@ -57,11 +57,14 @@ test('a file:// URI that URL parsers could read two ways is refused, with the re
   try {
     for (const { uri, why } of uris.refused) {
       const u = uri.replaceAll('{root}', root);
-      assert.throws(() => openStore(u), (err: unknown) => {
-        assert.ok(err instanceof StoreUriInvalid, `${u}: ${String(err)}`);
-        assert.ok(err.message.includes(why), `${u}: "${err.message}" lacks "${why}"`);
-        return true;
-      });
+      assert.throws(
+        () => openStore(u),
+        (err: unknown) => {
+          assert.ok(err instanceof StoreUriInvalid, `${u}: ${String(err)}`);
+          assert.ok(err.message.includes(why), `${u}: "${err.message}" lacks "${why}"`);
+          return true;
+        },
+      );
     }
     assert.deepEqual(fs.readdirSync(root), [], 'a refused URI creates nothing');
   } finally {
@@ -94,12 +97,15 @@ test('store prefixes: only the empty one names the whole store, as in the Python
 test('run ids and host ids: the same ones accepted and refused as by the agent, each refusal saying why', () => {
   for (const id of keys.run_ids.good) assert.equal(checkRunId(id), id);
   for (const { id, why } of keys.run_ids.bad) {
-    assert.throws(() => checkRunId(id, '--run-id'), (err: unknown) => {
-      assert.ok(err instanceof RunIdInvalid, String(err));
-      assert.ok(err.message.startsWith('--run-id ') && err.message.includes(why), `${JSON.stringify(id)}: "${err.message}" lacks "${why}"`);
-      assert.doesNotMatch(err.message, /\p{Cc}/u, 'no control character is echoed');
-      return true;
-    });
+    assert.throws(
+      () => checkRunId(id, '--run-id'),
+      (err: unknown) => {
+        assert.ok(err instanceof RunIdInvalid, String(err));
+        assert.ok(err.message.startsWith('--run-id ') && err.message.includes(why), `${JSON.stringify(id)}: "${err.message}" lacks "${why}"`);
+        assert.doesNotMatch(err.message, /\p{Cc}/u, 'no control character is echoed');
+        return true;
+      },
+    );
   }
   for (const id of keys.host_ids.good) assert.equal(checkHostId(id), id);
   for (const id of keys.host_ids.bad) assert.throws(() => checkHostId(id), RunIdInvalid, JSON.stringify(id));
@@ -108,13 +114,62 @@ test('run ids and host ids: the same ones accepted and refused as by the agent, 
 test("a run's keys: built inside runs/<run id>/ or refused, as in the Python store", () => {
   for (const { fn, args, is } of keys.run_keys.good) assert.equal((KEY_FNS[fn] as (...a: string[]) => string)(...args), is);
   for (const { fn, args } of keys.run_keys.bad) {
-    assert.throws(() => (KEY_FNS[fn] as (...a: string[]) => string)(...args), (err: unknown) => err instanceof RunIdInvalid || err instanceof StoreKeyInvalid, `${fn}(${JSON.stringify(args)})`);
+    assert.throws(
+      () => (KEY_FNS[fn] as (...a: string[]) => string)(...args),
+      (err: unknown) => err instanceof RunIdInvalid || err instanceof StoreKeyInvalid,
+      `${fn}(${JSON.stringify(args)})`,
+    );
   }
 });
 
 /** Pieces URL parsers treat specially, so random URIs made of them probe every rule. */
-const PIECES = [' ', '%', '2', '0', 'F', 'E', 'e', '.', '/', '/', '#', '?', '\\', 'a', 'é', '日', '\t', ':', '|', 'C', '@', ';', '+',
-  '%25', '%2e', '%2E', '%C3%A9', '%00', '%20', '%2F', '%5C', '..', '~', '"', '<', '>', '`', '{', '}', '^', '[', ']', '%ff', '\u00a0', '\ufeff'];
+const PIECES = [
+  ' ',
+  '%',
+  '2',
+  '0',
+  'F',
+  'E',
+  'e',
+  '.',
+  '/',
+  '/',
+  '#',
+  '?',
+  '\\',
+  'a',
+  'é',
+  '日',
+  '\t',
+  ':',
+  '|',
+  'C',
+  '@',
+  ';',
+  '+',
+  '%25',
+  '%2e',
+  '%2E',
+  '%C3%A9',
+  '%00',
+  '%20',
+  '%2F',
+  '%5C',
+  '..',
+  '~',
+  '"',
+  '<',
+  '>',
+  '`',
+  '{',
+  '}',
+  '^',
+  '[',
+  ']',
+  '%ff',
+  '\u00a0',
+  '\ufeff',
+];
 
 test('random file:// URIs: the Python store reads each as the same folder or refuses it, as this one does', () => {
   let seed = 7;

@@ -5,12 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  explainMismatch,
-  isJsonObject,
-  matchToolCall,
-  parseToolCallLenient,
-} from '../../src/eval/toolCall';
+import { explainMismatch, isJsonObject, matchToolCall, parseToolCallLenient } from '../../src/eval/toolCall';
 
 const expected = { name: 'convert', arguments: { amount: 20, currency: 'CHF' } };
 
@@ -25,10 +20,7 @@ test('lenient parsing finds the first balanced object with a name, skipping brac
 test('a wrong name, a missing argument, an unknown argument or a wrong value do not match, and say why', () => {
   assert.match(explainMismatch(expected, { name: 'get_weather', arguments: expected.arguments }) ?? '', /called "get_weather"/);
   assert.match(explainMismatch(expected, { name: 'convert', arguments: { amount: 20 } }) ?? '', /missing argument\(s\) currency/);
-  assert.match(
-    explainMismatch(expected, { name: 'convert', arguments: { ...expected.arguments, note: 'x' } }) ?? '',
-    /unknown argument\(s\) note/,
-  );
+  assert.match(explainMismatch(expected, { name: 'convert', arguments: { ...expected.arguments, note: 'x' } }) ?? '', /unknown argument\(s\) note/);
   assert.match(explainMismatch(expected, { name: 'convert', arguments: { amount: 21, currency: 'CHF' } }) ?? '', /amount is 21/);
   assert.equal(matchToolCall(expected, undefined), false);
 });

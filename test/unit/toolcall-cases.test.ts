@@ -20,9 +20,7 @@ interface ToolCallCase {
   tool_call_match: 0 | 1;
 }
 
-const spec: { items: Record<string, unknown>; cases: ToolCallCase[] } = JSON.parse(
-  fs.readFileSync(path.join(projectRoot, 'test/fixtures/toolcall-cases.json'), 'utf8'),
-);
+const spec: { items: Record<string, unknown>; cases: ToolCallCase[] } = JSON.parse(fs.readFileSync(path.join(projectRoot, 'test/fixtures/toolcall-cases.json'), 'utf8'));
 
 test('the spec items are valid eval items', () => {
   for (const [name, item] of Object.entries(spec.items)) assert.ok(EvalItemSchema.safeParse(item).success, name);

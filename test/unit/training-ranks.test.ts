@@ -21,8 +21,7 @@ test('more ranks than the GCE machine type has GPUs is refused before a VM start
   assert.throws(
     () => parseConfig({ ...BASE, host: gceHost('a2-highgpu-1g'), dpo: { ranks: 2 } }),
     (err: unknown) =>
-      err instanceof ConfigInvalid &&
-      err.issues.some((i) => i.field === 'dpo.ranks' && i.value === 2 && /1 GPU\(s\) of host\.machine_type a2-highgpu-1g/.test(i.problem)),
+      err instanceof ConfigInvalid && err.issues.some((i) => i.field === 'dpo.ranks' && i.value === 2 && /1 GPU\(s\) of host\.machine_type a2-highgpu-1g/.test(i.problem)),
   );
   // A local host's GPUs are not known here: the trainer checks them when the stage starts.
   assert.equal(parseConfig({ ...BASE, store: 'store', sft: { ranks: 4 } }).sft.ranks, 4);

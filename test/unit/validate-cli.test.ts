@@ -64,21 +64,18 @@ describe('finetune validate', { concurrency: true }, () => {
 
   it('bad data files: exit 2, each problem named by field, file, line and key', async () => {
     const file = project(tiny, {
-      'sft.jsonl': '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n{"messages": [{"role": "user", "content": "q"}, {"role": "assistant"}]}\n',
+      'sft.jsonl':
+        '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n{"messages": [{"role": "user", "content": "q"}, {"role": "assistant"}]}\n',
       'preferences.jsonl': '\ufeff{"prompt": [], "chosen": [], "rejected": []}\n',
       'eval.jsonl': '{"id": "e1", "cluster": "c", "messages": [{"role": "user", "content": "q"}], "reference": "a"}\nnot json\n',
     });
     const r = await finetune(['validate', file, '--json']);
     assert.equal(r.code, 2, r.stderr);
     const j = JSON.parse(r.stdout) as Failure;
-    assert.deepEqual(j.issues.map((i) => `${i.field} ${i.line} ${i.key}`), [
-      'data.sft 2 messages.1.content',
-      'data.preferences 1 ',
-      'data.preferences 1 prompt',
-      'data.preferences 1 chosen',
-      'data.preferences 1 rejected',
-      'data.eval 2 ',
-    ]);
+    assert.deepEqual(
+      j.issues.map((i) => `${i.field} ${i.line} ${i.key}`),
+      ['data.sft 2 messages.1.content', 'data.preferences 1 ', 'data.preferences 1 prompt', 'data.preferences 1 chosen', 'data.preferences 1 rejected', 'data.eval 2 '],
+    );
     assert.match(r.stderr, /data\.sft: \S+\/sft\.jsonl line 2, messages\.1\.content: is required: the text of the turn/);
     assert.match(r.stderr, /data\.preferences: \S+\/preferences\.jsonl line 1: starts with a byte order mark/);
     assert.match(r.stderr, /data\.eval: \S+\/eval\.jsonl line 2: is not valid JSON/);

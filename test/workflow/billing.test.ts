@@ -91,10 +91,12 @@ function billingEnds(): { name: string; doneMs: number }[] {
     .map((op) => ({ name: op.targetLink.split('/').pop()!, doneMs: Date.parse(op.endTime!) }));
 }
 
-const slow = (ms: number, script: JobScript): JobScript => async (input) => {
-  await new Promise((r) => setTimeout(r, ms));
-  return script(input);
-};
+const slow =
+  (ms: number, script: JobScript): JobScript =>
+  async (input) => {
+    await new Promise((r) => setTimeout(r, ms));
+    return script(input);
+  };
 
 describe('billing from create to delete, against the Compute API', () => {
   it('bills each VM from its insert to its delete: the boot, the failed provision and the work, as the fake timed them', async () => {
@@ -157,7 +159,10 @@ describe('billing from create to delete, against the Compute API', () => {
       const life = (end.doneMs - vm.createdMs) / 1000;
       // A preempted VM is billed until provisionHost saw it gone: up to a poll (500 ms) late.
       const late = /preempted/.test(bill.failed ?? '') ? 0.5 : 0;
-      assert.ok(bill.lifeSeconds > life - TOLERANCE_S && bill.lifeSeconds < life + late + TOLERANCE_S, `${vm.hostId}: billed life ${bill.lifeSeconds} s, the fake's creationTimestamp to the end of its billing ${life} s`);
+      assert.ok(
+        bill.lifeSeconds > life - TOLERANCE_S && bill.lifeSeconds < life + late + TOLERANCE_S,
+        `${vm.hostId}: billed life ${bill.lifeSeconds} s, the fake's creationTimestamp to the end of its billing ${life} s`,
+      );
       assert.equal(bill.billedSeconds, Math.max(60, Math.ceil(life)), `${vm.hostId}: whole seconds, a minute at least`);
       assert.equal(bill.held, false);
       if (vm.heartbeatMs === null && i === 0) {
@@ -175,7 +180,7 @@ describe('billing from create to delete, against the Compute API', () => {
     }
     assert.deepEqual(split.failedProvisions, { withVm: 2, withoutVm: 0 });
     assert.equal(split.wastedUsd.failed, 120, 'the silent VM and the preempted one: their one-minute minimums');
-    assert.ok(split.bootUsd >= 2 * BOOT_MS / 1000 - 2 * TOLERANCE_S, `both usable hosts' boots are billed: $${split.bootUsd}`);
+    assert.ok(split.bootUsd >= (2 * BOOT_MS) / 1000 - 2 * TOLERANCE_S, `both usable hosts' boots are billed: $${split.bootUsd}`);
     assert.equal(split.totalUsd, 240, 'four VMs, each under a minute');
     const s = split.seconds;
     assert.ok(Math.abs(s.boot + s.productive + s.redone + s.idle + s.failed - split.billedSeconds) < 1e-6);

@@ -62,13 +62,16 @@ describe('the config resolved by an activity', () => {
     });
   });
 
-  it('fails a run whose config is invalid with ConfigInvalid as the run\'s own error, and says so in its progress', async () => {
+  it("fails a run whose config is invalid with ConfigInvalid as the run's own error, and says so in its progress", async () => {
     const { activities, recorder } = scriptedActivities({});
     const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue: 'resolved-2', workflowBundle: suite.bundle, activities });
     await worker.runUntil(async () => {
       const bad = { ...testConfig(), monitor: { max_host_losses: 'two' } } as unknown as PipelineConfigInput;
       const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue: 'resolved-2', workflowId: 'resolved-run-2', args: [bad] });
-      const error = await handle.result().then(() => null, (e: unknown) => e);
+      const error = await handle.result().then(
+        () => null,
+        (e: unknown) => e,
+      );
       assert.ok(error instanceof WorkflowFailedError);
       assert.ok(error.cause instanceof ApplicationFailure);
       assert.equal(error.cause.type, 'ConfigInvalid');

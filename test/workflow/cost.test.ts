@@ -17,7 +17,6 @@ import { timeSkippingSuite } from '../support/temporal';
 
 const suite = timeSkippingSuite();
 
-
 describe('the budget', () => {
   it('counts every host from its insert, boot included, and stops before the next boot could cross the budget', async () => {
     const taskQueue = 'cost-1';
@@ -35,7 +34,10 @@ describe('the budget', () => {
     let progress: RunProgress | undefined;
     await worker.runUntil(async () => {
       const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: 'cost-run-1', args: [config] });
-      error = await handle.result().then(() => null, (e) => e);
+      error = await handle.result().then(
+        () => null,
+        (e) => e,
+      );
       progress = await handle.query(progressQuery);
     });
 
@@ -81,9 +83,7 @@ describe('the budget', () => {
     const config = testConfig({ cost: { local_usd_per_hour: 36, managed_usd_per_million_tokens: 25 } });
     const { activities } = scriptedActivities({});
     const worker = await Worker.create({ connection: suite.env.nativeConnection, taskQueue, workflowBundle: suite.bundle, activities });
-    const result = await worker.runUntil(
-      suite.env.client.workflow.execute(fineTunePipeline, { taskQueue, workflowId: 'cost-run-2', args: [config] }),
-    );
+    const result = await worker.runUntil(suite.env.client.workflow.execute(fineTunePipeline, { taskQueue, workflowId: 'cost-run-2', args: [config] }));
     assert.equal(result.cost.budgetUsd, null);
     assert.ok(result.cost.spentUsd >= 0.6, 'one host, billed at least its one-minute minimum');
     assert.equal(result.cost.burnUsdPerHour, 0);

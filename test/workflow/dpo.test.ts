@@ -19,7 +19,6 @@ import type { RunMetrics } from '../../src/eval/metrics';
 const suite = timeSkippingSuite();
 let n = 0;
 
-
 async function run(scripts: Partial<Record<string, JobScript[]>>, config: PipelineConfigInput, metrics?: RunMetrics) {
   const taskQueue = `dpo-test-${++n}`;
   const { activities, recorder } = scriptedActivities(scripts, metrics);
@@ -43,7 +42,10 @@ describe('DPO collapse retries', () => {
     const { result, recorder, progress } = await run({ dpo: [collapse(), succeed(40)] }, dpoConfig());
     assert.ok(result);
     const dpoJobs = recorder.jobs.filter((j) => j.stage === 'dpo');
-    assert.deepEqual(dpoJobs.map((j) => j.job_id), ['dpo-1', 'dpo.r2-1']);
+    assert.deepEqual(
+      dpoJobs.map((j) => j.job_id),
+      ['dpo-1', 'dpo.r2-1'],
+    );
     // Both start from the merged SFT model (never the collapsed one), fresh (no resume).
     for (const j of dpoJobs) {
       assert.equal(j.inputs.model, `runs/dpo-run-${n}/stages/merge/output/model`);
@@ -55,7 +57,10 @@ describe('DPO collapse retries', () => {
     assert.deepEqual([dpoJobs[0].params.beta, dpoJobs[0].params.learning_rate], [0.1, 4e-4]);
     assert.deepEqual([dpoJobs[1].params.beta, dpoJobs[1].params.learning_rate], [0.2, 1e-4]);
     assert.equal(result.dpo.shipped, 'dpo');
-    assert.deepEqual(result.dpo.attempts.map((a) => a.outcome), ['collapsed', 'succeeded']);
+    assert.deepEqual(
+      result.dpo.attempts.map((a) => a.outcome),
+      ['collapsed', 'succeeded'],
+    );
     assert.match(result.dpo.attempts[0].reason ?? '', /logps\/chosen fell/);
     assert.equal(result.promoted.model, 'dpo');
     const generate = recorder.jobs.find((j) => j.stage === 'generate')!;
@@ -65,15 +70,21 @@ describe('DPO collapse retries', () => {
 
   it('ships the SFT model and says so when every attempt collapses', async () => {
     const metrics: RunMetrics = { primaryMetric: 'tool_call_match', n: 10, models: { base: { tool_call_match: 0 }, sft: { tool_call_match: 0.8 } } };
-    const { result, recorder, progress } = await run(
-      { dpo: [collapse(), collapse(), collapse()] },
-      dpoConfig({ retry_schedule: [{ beta: 0.5, learning_rate: 1e-5 }] }),
-      metrics,
-    );
+    const { result, recorder, progress } = await run({ dpo: [collapse(), collapse(), collapse()] }, dpoConfig({ retry_schedule: [{ beta: 0.5, learning_rate: 1e-5 }] }), metrics);
     assert.ok(result);
     const dpoJobs = recorder.jobs.filter((j) => j.stage === 'dpo');
-    assert.deepEqual(dpoJobs.map((j) => j.job_id), ['dpo-1', 'dpo.r2-1', 'dpo.r3-1']);
-    assert.deepEqual(dpoJobs.map((j) => [j.params.beta, j.params.learning_rate]), [[0.1, 4e-4], [0.5, 1e-5], [1, 2.5e-6]]);
+    assert.deepEqual(
+      dpoJobs.map((j) => j.job_id),
+      ['dpo-1', 'dpo.r2-1', 'dpo.r3-1'],
+    );
+    assert.deepEqual(
+      dpoJobs.map((j) => [j.params.beta, j.params.learning_rate]),
+      [
+        [0.1, 4e-4],
+        [0.5, 1e-5],
+        [1, 2.5e-6],
+      ],
+    );
     assert.equal(result.dpo.shipped, 'sft');
     assert.match(result.dpo.note, /every DPO attempt collapsed \(3\); shipping the SFT model/);
     const generate = recorder.jobs.find((j) => j.stage === 'generate')!;

@@ -77,11 +77,22 @@ after(async () => {
 });
 
 /** The SFT job signals progress the way the worker's runJob does: through the codec client. */
-const signallingSft = (client: Client): JobScript => async (input) => {
-  const progress: JobProgress = { jobId: input.job.job_id, stage: 'sft', hostId: `host-of-${CANARY}`, step: 5, totalSteps: 10, loss: 1.5, lastCheckpointStep: null, resumedFromStep: 0 };
-  await client.workflow.getHandle(input.job.run_id).signal(jobProgressSignal, progress);
-  return succeed()(input);
-};
+const signallingSft =
+  (client: Client): JobScript =>
+  async (input) => {
+    const progress: JobProgress = {
+      jobId: input.job.job_id,
+      stage: 'sft',
+      hostId: `host-of-${CANARY}`,
+      step: 5,
+      totalSteps: 10,
+      loss: 1.5,
+      lastCheckpointStep: null,
+      resumedFromStep: 0,
+    };
+    await client.workflow.getHandle(input.job.run_id).signal(jobProgressSignal, progress);
+    return succeed()(input);
+  };
 
 /** Approves through the codec client once the gate waits (the approve update's note names a path). */
 async function approveWhenAsked(handle: WorkflowHandle<typeof fineTunePipeline>): Promise<void> {
@@ -195,7 +206,10 @@ describe('encrypted history', () => {
     assert.ok(error instanceof WorkflowFailedError, String(error));
     const messages: string[] = [];
     for (let e: Error | undefined = error; e; e = (e as { cause?: Error }).cause) messages.push(e.message);
-    assert.ok(messages.some((m) => m.includes(`cannot read ${CANARY}/sft.jsonl`)), messages.join(' | '));
+    assert.ok(
+      messages.some((m) => m.includes(`cannot read ${CANARY}/sft.jsonl`)),
+      messages.join(' | '),
+    );
     const text = historyText(raw);
     assert.ok(!text.includes('codec-canary'), 'the failure is readable in the raw history');
     assert.match(text, /"message":"Encoded failure"/);

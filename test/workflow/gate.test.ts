@@ -87,7 +87,7 @@ function heldSft(): { scripts: Partial<Record<string, JobScript[]>>; release: ()
 }
 
 describe('the eval gate', () => {
-  it('holds promotion until the approve update, and records the caller\'s identity and note', async () => {
+  it("holds promotion until the approve update, and records the caller's identity and note", async () => {
     let waiting: RunProgress | null = null;
     let promotedWhileWaiting = -1;
     let answer: unknown;
@@ -125,7 +125,10 @@ describe('the eval gate', () => {
     assert.equal(progress.state, 'not_promoted');
     assert.equal(progress.stages.promote.state, 'pending');
     assert.equal(recorder.gates.at(-1)?.state, 'rejected');
-    assert.deepEqual(recorder.released, recorder.provisioned.map((l) => l.hostId));
+    assert.deepEqual(
+      recorder.released,
+      recorder.provisioned.map((l) => l.hostId),
+    );
   });
 
   it('refuses a decision before the gate waits, saying where the run is, and holds nothing for later', async () => {
@@ -165,7 +168,10 @@ describe('the eval gate', () => {
     assert.match(refusals[0].message, /approve takes no "by": the approver on record is the caller's client identity/);
     for (const r of refusals.slice(1)) {
       assert.equal(r.type, 'GateAlreadyDecided');
-      assert.match(r.message, new RegExp(`^run gate-\\d+ was already approved by alice@review-box at ${result.gate.decidedAt!.replace(/\./g, '\\.')} \\("looks right"\\): a decision is final$`));
+      assert.match(
+        r.message,
+        new RegExp(`^run gate-\\d+ was already approved by alice@review-box at ${result.gate.decidedAt!.replace(/\./g, '\\.')} \\("looks right"\\): a decision is final$`),
+      );
     }
     assert.deepEqual([result.gate.state, result.gate.by, result.gate.note], ['approved', 'alice@review-box', 'looks right']);
   });
@@ -178,13 +184,16 @@ describe('the eval gate', () => {
       refusals.push(await updateRefusalOf(handleAs('carol@laptop', handle).executeUpdate(approveUpdate, { args: [{}] }), 'carol on another host'));
       await handleAs('temporal-cli:bob@laptop', handle).executeUpdate(approveUpdate, { args: [{ note: 'ok' }] });
     });
-    assert.deepEqual(refusals.map((r) => r.type), ['ApproverNotAllowed', 'ApproverNotAllowed']);
+    assert.deepEqual(
+      refusals.map((r) => r.type),
+      ['ApproverNotAllowed', 'ApproverNotAllowed'],
+    );
     assert.match(refusals[0].message, /^alice@review-box may not approve run gate-\d+: eval\.approvers allows bob, carol@ci-runner$/);
     assert.match(refusals[1].message, /^carol@laptop may not approve/);
     assert.deepEqual([result.gate.state, result.gate.by], ['approved', 'temporal-cli:bob@laptop']);
   });
 
-  it('finetune approve|reject send the update and print the run\'s answer: refused before the gate, recorded as user@host at it', async () => {
+  it("finetune approve|reject send the update and print the run's answer: refused before the gate, recorded as user@host at it", async () => {
     // The CLI seals payloads with the codec (FINETUNE_CODEC_KEYS): the worker here holds the same key.
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-cli-'));
     const keys = path.join(home, 'codec-keys.json');
@@ -219,7 +228,10 @@ describe('the eval gate', () => {
     // Refused either by the gate (already approved) or, once the run has promoted and ended, by the CLI.
     assert.equal(seen.second.code, 2, seen.second.stderr);
     const who = me.replace(/\./g, '\\.');
-    assert.match(seen.second.stderr, new RegExp(`reject refused: run ${result.runId} was already approved by ${who}|run ${result.runId} is COMPLETED: only a running run takes a decision`));
+    assert.match(
+      seen.second.stderr,
+      new RegExp(`reject refused: run ${result.runId} was already approved by ${who}|run ${result.runId} is COMPLETED: only a running run takes a decision`),
+    );
     assert.deepEqual([result.gate.state, result.gate.by, result.gate.via], ['approved', me, 'update']);
   });
 

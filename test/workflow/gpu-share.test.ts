@@ -46,7 +46,10 @@ describe('gpu-share simulation', () => {
     assert.ok(w.strikes[0].observedMs - w.strikes[0].plannedMs < 1000);
     assert.deepEqual(
       w.jobs.filter((j) => j.jobId.startsWith('sft')).map((j) => [j.jobId, j.resume, j.fromStep]),
-      [['sft-1', false, 0], ['sft-2', true, 52]],
+      [
+        ['sft-1', false, 0],
+        ['sft-2', true, 52],
+      ],
     );
     assert.equal(run.finished, true);
     assert.equal(run.hostLosses, 1);
@@ -66,7 +69,10 @@ describe('gpu-share simulation', () => {
     // Uploads of 40 s: step 25 ends 390, its upload commits 430; step 50 ends 580 and is uploading at the stop (587).
     const run = await simulate('durable-finetune', small(4000));
     assert.equal(run.stepsRedone, 25);
-    assert.deepEqual(run.world.losses.map((l) => [l.lastStep, l.committed]), [[50, 25]]);
+    assert.deepEqual(
+      run.world.losses.map((l) => [l.lastStep, l.committed]),
+      [[50, 25]],
+    );
     assert.equal(run.world.jobs.find((j) => j.jobId === 'sft-2')?.fromStep, 25);
   });
 
@@ -88,10 +94,13 @@ describe('gpu-share simulation', () => {
   });
 
   it('refuses a trace line without at_s, naming the line and the fix', () => {
-    assert.throws(() => parseTrace('{"at_s": 5}\n{"zone": "us-central1-a"}\n', 'season.jsonl'), (err: Error) => {
-      assert.ok(err instanceof TraceInvalid);
-      assert.match(err.message, /season\.jsonl line 2: at_s must be a number of seconds/);
-      return true;
-    });
+    assert.throws(
+      () => parseTrace('{"at_s": 5}\n{"zone": "us-central1-a"}\n', 'season.jsonl'),
+      (err: Error) => {
+        assert.ok(err instanceof TraceInvalid);
+        assert.match(err.message, /season\.jsonl line 2: at_s must be a number of seconds/);
+        return true;
+      },
+    );
   });
 });

@@ -71,7 +71,9 @@ it(`a ${HOURS} h SFT with ${LOSSES} host losses and progress every ${PROGRESS_IN
   const events = history.events?.length ?? 0;
   const bytes = temporal.api.history.v1.History.encode(history).finish().length;
   const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
-  console.log(`  long run: ${signals} progress signals, ${events} events (${((100 * events) / MAX_EVENTS).toFixed(1)}% of the limit), ${(bytes / 2 ** 20).toFixed(2)} MB (${((100 * bytes) / MAX_BYTES).toFixed(1)}%)`);
+  console.log(
+    `  long run: ${signals} progress signals, ${events} events (${((100 * events) / MAX_EVENTS).toFixed(1)}% of the limit), ${(bytes / 2 ** 20).toFixed(2)} MB (${((100 * bytes) / MAX_BYTES).toFixed(1)}%)`,
+  );
   // The premise: every report reached the history.
   assert.equal(signals, PER_JOB * (LOSSES + 1));
   // Far below: a fifth of each limit, so a run five times as long still fits.

@@ -74,7 +74,16 @@ async function playAgent(vm: FakeInstance, started: Map<string, string>): Promis
   const now = new Date().toISOString();
   if (!started.has(vm.name)) started.set(vm.name, now);
   const job = await store.getJson<JobSpec>(jobKey(runId, hostId));
-  const beat: AgentHeartbeat = { host_id: hostId, pid: 1, state: job ? 'running' : 'idle', job_id: job?.job_id ?? null, stage: job?.stage ?? null, stage_pid: null, started_at: started.get(vm.name)!, updated_at: now };
+  const beat: AgentHeartbeat = {
+    host_id: hostId,
+    pid: 1,
+    state: job ? 'running' : 'idle',
+    job_id: job?.job_id ?? null,
+    stage: job?.stage ?? null,
+    stage_pid: null,
+    started_at: started.get(vm.name)!,
+    updated_at: now,
+  };
   await store.putJson(agentKey(runId, hostId), beat);
   if (!job) return;
   agents.posted.add(`${runId}/${job.stage}`);
@@ -170,10 +179,16 @@ async function run(next: Scenario, during?: (h: Handle, runId: string) => Promis
   } as Partial<PipelineConfigInput>);
   const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId: runId, args: [config] });
   if (during) await during(handle, runId);
-  const error = await handle.result().then(() => null, (e: unknown) => e);
+  const error = await handle.result().then(
+    () => null,
+    (e: unknown) => e,
+  );
   const progress = await handle.query(progressQuery).catch(() => null);
   // This run's VMs only: a leak is charged to the stage that made it.
-  const live = fake.live().filter((i) => i.metadata.items.some((m) => m.key === METADATA_RUN_ID && m.value === runId)).map((i) => i.name);
+  const live = fake
+    .live()
+    .filter((i) => i.metadata.items.some((m) => m.key === METADATA_RUN_ID && m.value === runId))
+    .map((i) => i.name);
   return { runId, error, progress, live };
 }
 
@@ -224,13 +239,15 @@ describe('no VM outlives its run', () => {
 
   it('deletes the booting VM of a run terminated from the UI without waiting for the reaper', async () => {
     let leftAfterTerminate: string[] = ['?'];
-    await onWorker(() => run({ silent: [1] }, async (handle, runId) => {
-      await waitFor(`a VM of ${runId}`, () => fake.live().length > 0);
-      // Terminate runs no workflow code: the provisioning activity learns it from its next heartbeat.
-      await handle.terminate('from the UI');
-      await waitFor('the VM deleted', () => fake.live().length === 0);
-      leftAfterTerminate = fake.live().map((i) => i.name);
-    }));
+    await onWorker(() =>
+      run({ silent: [1] }, async (handle, runId) => {
+        await waitFor(`a VM of ${runId}`, () => fake.live().length > 0);
+        // Terminate runs no workflow code: the provisioning activity learns it from its next heartbeat.
+        await handle.terminate('from the UI');
+        await waitFor('the VM deleted', () => fake.live().length === 0);
+        leftAfterTerminate = fake.live().map((i) => i.name);
+      }),
+    );
     assert.deepEqual(leftAfterTerminate, []);
   });
 

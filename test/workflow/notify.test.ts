@@ -58,7 +58,10 @@ async function run(workflowId: string, config: PipelineConfigInput, scripts: Par
   return worker.runUntil(async () => {
     const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue: workflowId, workflowId, args: [config] });
     if (during) await during(workflowId);
-    const error = await handle.result().then(() => null, (e: unknown) => e);
+    const error = await handle.result().then(
+      () => null,
+      (e: unknown) => e,
+    );
     const progress: RunProgress = await handle.query(progressQuery);
     const history = await handle.fetchHistory();
     return { error, progress, history };
@@ -102,7 +105,13 @@ describe('notifications (workflow)', () => {
     const got = of(id);
     // The refused host_lost is retried after a backoff while the run goes on: it may arrive last.
     assert.equal(`${got[0].body.event}:${got[0].status}`, 'host_lost:500');
-    assert.deepEqual(got.filter((r) => r.status === 200).map((r) => r.body.event).sort(), ['awaiting_approval', 'host_lost', 'succeeded']);
+    assert.deepEqual(
+      got
+        .filter((r) => r.status === 200)
+        .map((r) => r.body.event)
+        .sort(),
+      ['awaiting_approval', 'host_lost', 'succeeded'],
+    );
     assert.ok(got.every((r) => r.verified));
     const lost = got.find((r) => r.status === 200 && r.body.event === 'host_lost')!.body;
     assert.equal(lost.stage, 'sft');
@@ -127,7 +136,10 @@ describe('notifications (workflow)', () => {
     const id = 'notify-timeout';
     const { error, progress } = await run(id, withHooks({ eval: { require_approval: true, approval_timeout_s: 600 } }), {});
     assert.equal(error, null);
-    assert.deepEqual(of(id).map((r) => r.body.event), ['awaiting_approval', 'not_promoted']);
+    assert.deepEqual(
+      of(id).map((r) => r.body.event),
+      ['awaiting_approval', 'not_promoted'],
+    );
     const body = of(id)[1].body;
     assert.equal(body.gate.state, 'timed_out');
     assert.match(body.gate.reason, /^not promoted: nobody approved or rejected dpo within 10 min/);
@@ -158,12 +170,18 @@ describe('notifications (workflow)', () => {
     const config = withHooks({ monitor: { max_host_losses: 5 }, cost: { budget_usd: 250, local_usd_per_hour: 3600, check_interval_s: 10 } });
     const { error } = await run(id, config, { sft: [loseHost(20, 10), loseHost(30, 20), loseHost(40, 30)] });
     assert.ok(error instanceof WorkflowFailedError);
-    assert.deepEqual(of(id).map((r) => r.body.event), ['host_lost', 'host_lost', 'budget_stopped']);
+    assert.deepEqual(
+      of(id).map((r) => r.body.event),
+      ['host_lost', 'host_lost', 'budget_stopped'],
+    );
     const stop = of(id)[2].body;
     assert.equal(stop.failure.class, 'BudgetExceeded');
     assert.equal(stop.figures.budget_usd, 250);
     assert.equal(stop.figures.host_losses, 2);
     assert.ok(stop.figures.cost_usd < 250);
-    assert.ok(receiver.received.every((r) => !r.raw.includes(CANARY)), 'no body carries the secret');
+    assert.ok(
+      receiver.received.every((r) => !r.raw.includes(CANARY)),
+      'no body carries the secret',
+    );
   });
 });

@@ -44,7 +44,10 @@ describe('fineTunePipeline', () => {
   it('runs every stage in order on one host and releases it', async () => {
     const { result, recorder, progress } = await run({});
     assert.ok(result);
-    assert.deepEqual(recorder.jobs.map((j) => j.job_id), ['preflight-1', 'sft-1', 'merge-1', 'dpo-1', 'generate-1']);
+    assert.deepEqual(
+      recorder.jobs.map((j) => j.job_id),
+      ['preflight-1', 'sft-1', 'merge-1', 'dpo-1', 'generate-1'],
+    );
     assert.equal(recorder.provisioned.length, 1);
     assert.deepEqual(recorder.released, [recorder.provisioned[0].hostId]);
     assert.equal(result.promoted.model, 'dpo');
@@ -56,7 +59,10 @@ describe('fineTunePipeline', () => {
   it('sends each stage every knob of its params and nothing else (contract/stage-params.schema.json)', async () => {
     const tracking = { mlflow: { tracking_uri: 'http://mlflow.internal:5000' } };
     const { recorder } = await run({}, testConfig({ tracking }));
-    assert.deepEqual(recorder.jobs.map((j) => j.stage), ['preflight', 'sft', 'merge', 'dpo', 'generate']);
+    assert.deepEqual(
+      recorder.jobs.map((j) => j.stage),
+      ['preflight', 'sft', 'merge', 'dpo', 'generate'],
+    );
     for (const job of recorder.jobs) assert.deepEqual(stageParamsProblems(job.stage, job.params), [], job.stage);
   });
 
@@ -88,10 +94,13 @@ describe('fineTunePipeline', () => {
     assert.ok(result);
     const sftJobs = recorder.jobs.filter((j) => j.stage === 'sft');
     const runId = `run-${n}`; // the workflow id run() just used
-    assert.deepEqual(sftJobs.map((j) => [j.job_id, j.resume, j.host_id]), [
-      ['sft-1', false, `${runId}-h1`],
-      ['sft-2', true, `${runId}-h2`],
-    ]);
+    assert.deepEqual(
+      sftJobs.map((j) => [j.job_id, j.resume, j.host_id]),
+      [
+        ['sft-1', false, `${runId}-h1`],
+        ['sft-2', true, `${runId}-h2`],
+      ],
+    );
     assert.equal(recorder.provisioned.length, 2);
     assert.deepEqual(recorder.released, [`${runId}-h1`, `${runId}-h2`]);
     assert.equal(result.hostLosses, 1);
@@ -104,7 +113,10 @@ describe('fineTunePipeline', () => {
     const cause = error.cause instanceof ActivityFailure ? error.cause.cause : error.cause;
     assert.ok(cause instanceof ApplicationFailure);
     assert.equal(cause.type, 'OutOfMemory');
-    assert.deepEqual(recorder.released, recorder.provisioned.map((l) => l.hostId));
+    assert.deepEqual(
+      recorder.released,
+      recorder.provisioned.map((l) => l.hostId),
+    );
     assert.equal(recorder.jobs.filter((j) => j.stage === 'merge').length, 0);
   });
 
@@ -142,8 +154,14 @@ describe('fineTunePipeline', () => {
     assert.equal(result?.promoted.model, 'sft');
   });
 
-  it("fails with GpuMissing in preflight, before any SFT, on a GPU machine type whose host shows none", async () => {
-    const host = { provider: 'gce' as const, project: 'finetune-test', zones: ['us-central1-a'], machine_type: 'a2-highgpu-2g' as const, trainer_image: 'us-docker.pkg.dev/p/r/trainer:1' };
+  it('fails with GpuMissing in preflight, before any SFT, on a GPU machine type whose host shows none', async () => {
+    const host = {
+      provider: 'gce' as const,
+      project: 'finetune-test',
+      zones: ['us-central1-a'],
+      machine_type: 'a2-highgpu-2g' as const,
+      trainer_image: 'us-docker.pkg.dev/p/r/trainer:1',
+    };
     const config = testConfig({ store: 'gs://bucket/runs', host, model: { base: '/tmp/model', dtype: 'bfloat16' } });
     const { error, recorder } = await run({ preflight: [failAs('GpuMissing', 'expected 2 GPU(s), CUDA sees 0')] }, config);
     assert.ok(error instanceof WorkflowFailedError);
@@ -152,8 +170,15 @@ describe('fineTunePipeline', () => {
     const [preflight] = recorder.jobs;
     assert.equal(preflight.params.expected_gpus, 2, "'auto' is the machine type's GPUs");
     assert.equal(preflight.params.dtype, 'bfloat16');
-    assert.deepEqual(recorder.jobs.map((j) => j.stage), ['preflight'], 'ranks: auto never gets to fall to 1 in SFT');
-    assert.deepEqual(recorder.released, recorder.provisioned.map((l) => l.hostId));
+    assert.deepEqual(
+      recorder.jobs.map((j) => j.stage),
+      ['preflight'],
+      'ranks: auto never gets to fall to 1 in SFT',
+    );
+    assert.deepEqual(
+      recorder.released,
+      recorder.provisioned.map((l) => l.hostId),
+    );
   });
 
   it('gives up after more host losses than monitor.max_host_losses', async () => {

@@ -26,11 +26,19 @@ describe('the run id, checked by the workflow', () => {
       // One at a time: the time-skipping server skips time while a result is awaited.
       for (const workflowId of ['a/stages', '-rf']) {
         const handle = await suite.env.client.workflow.start(fineTunePipeline, { taskQueue, workflowId, args: [testConfig()] });
-        out.push(await handle.result().then(() => null, (err: unknown) => err));
+        out.push(
+          await handle.result().then(
+            () => null,
+            (err: unknown) => err,
+          ),
+        );
       }
       return out;
     });
-    for (const [error, why] of [[errors[0], /holds "\/", which would put the run inside another run's folder/], [errors[1], /starts with "-", which a command line reads as an option/]] as const) {
+    for (const [error, why] of [
+      [errors[0], /holds "\/", which would put the run inside another run's folder/],
+      [errors[1], /starts with "-", which a command line reads as an option/],
+    ] as const) {
       assert.ok(error instanceof WorkflowFailedError, String(error));
       assert.ok(error.cause instanceof ApplicationFailure, `${error.cause?.constructor.name}: ${error.cause?.message}`);
       assert.equal(error.cause.type, 'RunIdInvalid');

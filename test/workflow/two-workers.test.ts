@@ -65,10 +65,15 @@ it('a worker killed while runs train: every run completes on the other, no job s
   const handles = await Promise.all(configs.map((config, i) => startRun(h.client, config, { taskQueue: TASK_QUEUE, runId: `two-workers-${i}` })));
 
   // Strike while every run trains: each then has a runJob in flight on one of the two workers.
-  await until('every run training in sft', 240_000, async () => {
-    const steps = await Promise.all(configs.map((c, i) => progressOf(openStore(c.store), `two-workers-${i}`, 'sft')));
-    return steps.every((p) => p && p.step >= 3);
-  }, 250);
+  await until(
+    'every run training in sft',
+    240_000,
+    async () => {
+      const steps = await Promise.all(configs.map((c, i) => progressOf(openStore(c.store), `two-workers-${i}`, 'sft')));
+      return steps.every((p) => p && p.step >= 3);
+    },
+    250,
+  );
   // The victim is the worker that holds the most runJobs (which one polls first is up to the server).
   const holders = await Promise.all(handles.map((hd) => runJobHolder(hd.workflowId)));
   const heldBy = (w: ChildProcess) => handles.filter((_, i) => holders[i]?.startsWith(`${w.pid}@`)).map((hd) => hd.workflowId);
@@ -89,7 +94,10 @@ it('a worker killed while runs train: every run completes on the other, no job s
   // Each job A held was retried on B (a later attempt of the same activity), which re-attached to the running job.
   for (const runId of heldByA) {
     const attempts = await runJobAttempts(runId);
-    assert.ok(attempts.some((t) => t.identity.startsWith(`${b.pid}@`) && t.attempt > 1), `${runId}: ${JSON.stringify(attempts)}`);
+    assert.ok(
+      attempts.some((t) => t.identity.startsWith(`${b.pid}@`) && t.attempt > 1),
+      `${runId}: ${JSON.stringify(attempts)}`,
+    );
   }
   b.kill('SIGTERM');
 });

@@ -14,6 +14,7 @@ log tail). The stage log is uploaded to stages/<stage>/logs/<job_id>.log.
 SIGTERM (preemption, shutdown) is forwarded to the stage, which checkpoints
 and stops; the agent waits up to 25 s for it, then exits.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from . import runs
 from .diagnosis import classify, signal_name
 from .lifeline import die_with_parent
-from . import runs
 from .runs import RunIdInvalid, check_host_id, check_run_id, printable, run_id_problem
 from .store import Store, open_store
 from .timeutil import now_iso
@@ -65,8 +66,9 @@ def stage_env() -> dict[str, str]:
     env = sanitise_nccl(dict(os.environ))
     pkg_root = str(Path(__file__).resolve().parent.parent)  # so the stage imports this same package
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
-               TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
+    env.update(
+        PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1"
+    )
     return env
 
 
@@ -92,7 +94,9 @@ class Agent:
         self._last_beat = 0.0
         self._log_uploaded = (0.0, -1)
         self.finished_file = workdir / "finished.json"
-        self.finished: set[str] = set(json.loads(self.finished_file.read_text())) if self.finished_file.exists() else set()
+        self.finished: set[str] = (
+            set(json.loads(self.finished_file.read_text())) if self.finished_file.exists() else set()
+        )
 
     # -- store keys --
     def host_key(self, name: str) -> str:
@@ -108,15 +112,20 @@ class Agent:
             return
         self._last_beat = now
         running = self.proc is not None
-        self.store.put_json(self.host_key("agent.json"), {
-            "host_id": self.host_id, "pid": os.getpid(),
-            "state": "stopping" if self.stopping else ("running" if running else "idle"),
-            "job_id": self.job["job_id"] if running else None,
-            "stage": self.job["stage"] if running else None,
-            "stage_pid": self.proc.pid if running else None,
-            "started_at": self.started_at, "job_started_at": self.job_started_at if running else None,
-            "updated_at": now_iso(),
-        })
+        self.store.put_json(
+            self.host_key("agent.json"),
+            {
+                "host_id": self.host_id,
+                "pid": os.getpid(),
+                "state": "stopping" if self.stopping else ("running" if running else "idle"),
+                "job_id": self.job["job_id"] if running else None,
+                "stage": self.job["stage"] if running else None,
+                "stage_pid": self.proc.pid if running else None,
+                "started_at": self.started_at,
+                "job_started_at": self.job_started_at if running else None,
+                "updated_at": now_iso(),
+            },
+        )
 
     # -- jobs --
     def should_start(self, job: dict) -> bool:
@@ -147,22 +156,49 @@ class Agent:
         self.log_path = self.workdir / "logs" / f"{job_id}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Test and bench only: the simulated stage speaks the same contract without torch (sim_stage.py).
-        module = "durable_finetune.sim_stage" if os.environ.get("FINETUNE_TEST_SIMULATED_STAGES") == "1" \
+        module = (
+            "durable_finetune.sim_stage"
+            if os.environ.get("FINETUNE_TEST_SIMULATED_STAGES") == "1"
             else f"durable_finetune.stages.{stage}"
-        cmd = [sys.executable, "-X", "faulthandler", "-m", module,
-               "--job", str(job_path), "--store", self.store.uri, "--workdir", str(self.workdir)]
+        )
+        cmd = [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-m",
+            module,
+            "--job",
+            str(job_path),
+            "--store",
+            self.store.uri,
+            "--workdir",
+            str(self.workdir),
+        ]
         log = open(self.log_path, "ab")
         log.write(f"[agent {now_iso()}] starting {job_id}: {' '.join(cmd)}\n".encode())
         log.flush()
         # Own process group: a signal to the stage reaches its children (e.g. preflight ranks) too.
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=stage_env(),
-                                     cwd=str(self.workdir), preexec_fn=die_with_parent(os.getpid()))
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=stage_env(),
+            cwd=str(self.workdir),
+            preexec_fn=die_with_parent(os.getpid()),
+        )
         log.close()
         print(f"agent: started {job_id} (pid {self.proc.pid})", flush=True)
         # One key per process start: the evidence that a job never ran twice (a retried runJob re-attaches).
-        self.store.put_json(self.stage_key(stage, f"starts/{job_id}/{self.host_id}-{self.proc.pid}.json"), {
-            "job_id": job_id, "host_id": self.host_id, "agent_pid": os.getpid(), "stage_pid": self.proc.pid,
-            "started_at": self.job_started_at})
+        self.store.put_json(
+            self.stage_key(stage, f"starts/{job_id}/{self.host_id}-{self.proc.pid}.json"),
+            {
+                "job_id": job_id,
+                "host_id": self.host_id,
+                "agent_pid": os.getpid(),
+                "stage_pid": self.proc.pid,
+                "started_at": self.job_started_at,
+            },
+        )
         self.heartbeat(force=True)
 
     def check(self) -> None:
@@ -177,8 +213,12 @@ class Agent:
         if not status or status.get("job_id") != self.job["job_id"]:
             text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
             klass = classify(exit_code, sig, "\n".join(text.splitlines()[-400:]))
-            self._write_failed(klass, f"stage process exited (exit code {exit_code}, signal {signal_name(sig)}) "
-                                      f"without a status", exit_code, sig)
+            self._write_failed(
+                klass,
+                f"stage process exited (exit code {exit_code}, signal {signal_name(sig)}) without a status",
+                exit_code,
+                sig,
+            )
         elif status.get("state") == "failed":
             # The stage classified its own failure; add what only the agent knows.
             status.update(exit_code=exit_code, signal=signal_name(sig), log_tail=log_tail)
@@ -187,21 +227,34 @@ class Agent:
 
     def _write_failed(self, klass: str, message: str, exit_code: int | None, sig: int | None) -> None:
         job = self.job
-        self.store.put_json(self.stage_key(job.get("stage", "unknown"), "status.json"), {
-            "job_id": job["job_id"], "stage": job.get("stage"), "state": "failed", "failure_class": klass,
-            "message": message, "exit_code": exit_code, "signal": signal_name(sig),
-            "log_tail": tail(self.log_path) if self.log_path else [], "output": None, "metrics": {},
-            "steps_done": None, "resumed_from_step": None,
-            "started_at": self.job_started_at, "finished_at": now_iso(),
-            "duration_s": round(time.monotonic() - self.job_t0, 3),
-        })
+        self.store.put_json(
+            self.stage_key(job.get("stage", "unknown"), "status.json"),
+            {
+                "job_id": job["job_id"],
+                "stage": job.get("stage"),
+                "state": "failed",
+                "failure_class": klass,
+                "message": message,
+                "exit_code": exit_code,
+                "signal": signal_name(sig),
+                "log_tail": tail(self.log_path) if self.log_path else [],
+                "output": None,
+                "metrics": {},
+                "steps_done": None,
+                "resumed_from_step": None,
+                "started_at": self.job_started_at,
+                "finished_at": now_iso(),
+                "duration_s": round(time.monotonic() - self.job_t0, 3),
+            },
+        )
 
     def _finish(self) -> None:
         job = self.job
         if self.log_path and self.log_path.exists():
             try:
-                self.store.put_file(self.stage_key(job.get("stage", "unknown"), f"logs/{job['job_id']}.log"),
-                                    self.log_path)
+                self.store.put_file(
+                    self.stage_key(job.get("stage", "unknown"), f"logs/{job['job_id']}.log"), self.log_path
+                )
             except Exception as e:  # noqa: BLE001 - a failed log upload must not lose the status
                 print(f"agent: log upload failed: {e}", file=sys.stderr, flush=True)
         self._mark_finished(job["job_id"])

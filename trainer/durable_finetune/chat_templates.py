@@ -10,7 +10,7 @@ each says which model's and where the copy was read.
 # meta-llama/Llama-3.3-70B-Instruct tokenizer_config.json `chat_template`: Llama 3.1's template with
 # JSON tool calls (tools in the first user turn), as mirrored in llama.cpp
 # models/templates/meta-llama-Llama-3.3-70B-Instruct.jinja.
-LLAMA3 = r'''{{- bos_token }}
+LLAMA3 = r"""{{- bos_token }}
 {%- if custom_tools is defined %}
     {%- set tools = custom_tools %}
 {%- endif %}
@@ -119,11 +119,11 @@ LLAMA3 = r'''{{- bos_token }}
 {%- if add_generation_prompt %}
     {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
 {%- endif %}
-'''
+"""
 
 # Qwen/Qwen2.5-7B-Instruct tokenizer_config.json `chat_template` (tools in <tools>, calls in
 # <tool_call>), as quoted in a public vLLM inference script (github: function-calling benchmark code).
-QWEN2_5 = r'''{%- if tools %}
+QWEN2_5 = r"""{%- if tools %}
     {{- '<|im_start|>system\n' }}
     {%- if messages[0]['role'] == 'system' %}
         {{- messages[0]['content'] }}
@@ -177,11 +177,11 @@ QWEN2_5 = r'''{%- if tools %}
 {%- if add_generation_prompt %}
     {{- '<|im_start|>assistant\n' }}
 {%- endif %}
-'''
+"""
 
 # Qwen/Qwen3-0.6B tokenizer_config.json `chat_template` (the same for the Qwen3 series), as
 # mirrored in llama.cpp models/templates/Qwen-Qwen3-0.6B.jinja.
-QWEN3 = r'''{%- if tools %}
+QWEN3 = r"""{%- if tools %}
     {{- '<|im_start|>system\n' }}
     {%- if messages[0].role == 'system' %}
         {{- messages[0].content + '\n\n' }}
@@ -265,11 +265,11 @@ QWEN3 = r'''{%- if tools %}
     {%- if enable_thinking is defined and enable_thinking is false %}
         {{- '<think>\n\n</think>\n\n' }}
     {%- endif %}
-{%- endif %}'''
+{%- endif %}"""
 
 # google/gemma-3-*-it tokenizer_config.json `chat_template`, as quoted in the Berkeley
 # Function Calling Leaderboard's GemmaHandler (gorilla bfcl). It has no tool role and ignores `tools`.
-GEMMA3 = r'''{{ bos_token }}
+GEMMA3 = r"""{{ bos_token }}
 {%- if messages[0]['role'] == 'system' -%}
     {%- if messages[0]['content'] is string -%}
         {%- set first_user_prefix = messages[0]['content'] + '
@@ -316,12 +316,12 @@ GEMMA3 = r'''{{ bos_token }}
     {{'<start_of_turn>model
 '}}
 {%- endif -%}
-'''
+"""
 
 # mistralai/Mistral-Nemo-Instruct-2407 tokenizer_config.json `chat_template` ([AVAILABLE_TOOLS]
 # before the last user turn, [INST]...[/INST]), as mirrored in llama.cpp
 # models/templates/mistralai-Mistral-Nemo-Instruct-2407.jinja.
-MISTRAL = r'''{%- if messages[0]["role"] == "system" %}
+MISTRAL = r"""{%- if messages[0]["role"] == "system" %}
     {%- set system_message = messages[0]["content"] %}
     {%- set loop_messages = messages[1:] %}
 {%- else %}
@@ -408,4 +408,4 @@ MISTRAL = r'''{%- if messages[0]["role"] == "system" %}
         {{- raise_exception("Only user and assistant roles are supported, with the exception of an initial optional system message!") }}
     {%- endif %}
 {%- endfor %}
-'''
+"""

@@ -6,6 +6,7 @@ written last. A folder without it, or whose files do not match it, is a
 half-written or corrupted leftover (a preempted upload): never resumed from,
 and deleted when found.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,9 +35,16 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
         size, sha256 = store.put_file(f"{key}/{rel}", path)
         files.append({"path": rel, "size": size, "sha256": sha256})
     _test_commit_delay(key)
-    store.put_json(f"{key}/{COMMITTED}",
-                   {"step": step, "job_id": job_id, "committed_at": now_iso(),
-                    "upload_seconds": round(time.monotonic() - started, 3), "files": files})
+    store.put_json(
+        f"{key}/{COMMITTED}",
+        {
+            "step": step,
+            "job_id": job_id,
+            "committed_at": now_iso(),
+            "upload_seconds": round(time.monotonic() - started, 3),
+            "files": files,
+        },
+    )
     return key
 
 
@@ -45,8 +53,11 @@ def _test_commit_delay(key: str) -> None:
     so fault tests can kill a host in the middle of an upload. Tests only."""
     delay = float(os.environ.get("FINETUNE_TEST_COMMIT_DELAY_S") or 0)
     if delay > 0:
-        print(f"{key}: files uploaded, COMMITTED.json in {delay} s (FINETUNE_TEST_COMMIT_DELAY_S)",
-              file=sys.stderr, flush=True)
+        print(
+            f"{key}: files uploaded, COMMITTED.json in {delay} s (FINETUNE_TEST_COMMIT_DELAY_S)",
+            file=sys.stderr,
+            flush=True,
+        )
         time.sleep(delay)
 
 
@@ -65,7 +76,7 @@ def checkpoint_steps(store: Store, prefix: str) -> dict[int, str]:
     out = {}
     base = prefix.rstrip("/") + "/"
     for k in store.list(base):
-        folder = k[len(base):].split("/", 1)[0]
+        folder = k[len(base) :].split("/", 1)[0]
         m = _STEP.match(folder)
         if m:
             out[int(m.group(1))] = base + folder
@@ -87,8 +98,12 @@ def newest_valid_checkpoint(store: Store, prefix: str, delete_invalid: bool = Tr
             continue
         if found is not None and manifest:
             continue
-        print(f"checkpoint {key} is {'corrupted' if manifest else 'uncommitted'}: "
-              f"{'deleting it' if delete_invalid else 'skipping it'}", file=sys.stderr, flush=True)
+        print(
+            f"checkpoint {key} is {'corrupted' if manifest else 'uncommitted'}: "
+            f"{'deleting it' if delete_invalid else 'skipping it'}",
+            file=sys.stderr,
+            flush=True,
+        )
         if delete_invalid:
             store.delete_prefix(key + "/")
     return found
@@ -107,6 +122,7 @@ def download_checkpoint(store: Store, key: str, local_dir: str | Path) -> Path:
         if got is None:
             raise RuntimeError(f"{key}/{f['path']} is listed in COMMITTED.json but gone from the store")
         if got != (f["size"], f["sha256"]):
-            raise RuntimeError(f"{key}/{f['path']} changed while it was downloaded: size or sha256 differ "
-                               f"from COMMITTED.json")
+            raise RuntimeError(
+                f"{key}/{f['path']} changed while it was downloaded: size or sha256 differ from COMMITTED.json"
+            )
     return local_dir

@@ -9,6 +9,7 @@ process actually mapped (/proc/self/maps, read after NCCL initialised) next
 to the NCCL version torch was built with. A rank that cannot reach the others
 fails within the timeout instead of hanging the host.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,14 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         dist.all_reduce(t)
         if a.backend == "nccl":
             torch.cuda.synchronize()
-        result.update(state="ok", value=float(t[0].item()), loaded_nccl=loaded_nccl(),
-                      seconds=round(time.monotonic() - t0, 3))
+        result.update(
+            state="ok", value=float(t[0].item()), loaded_nccl=loaded_nccl(), seconds=round(time.monotonic() - t0, 3)
+        )
         out.write_text(json.dumps(result))
         dist.destroy_process_group()
         return 0
     except Exception as e:  # noqa: BLE001 - the parent reads the error from the file
-        result.update(state="error", error=f"{type(e).__name__}: {e}"[:2000], loaded_nccl=loaded_nccl(),
-                      seconds=round(time.monotonic() - t0, 3))
+        result.update(
+            state="error",
+            error=f"{type(e).__name__}: {e}"[:2000],
+            loaded_nccl=loaded_nccl(),
+            seconds=round(time.monotonic() - t0, 3),
+        )
         out.write_text(json.dumps(result))
         print(f"rank {rank}: {result['error']}", file=sys.stderr, flush=True)
         return 1

@@ -3,6 +3,7 @@
 The point is to never report just "process gone": the control plane decides
 whether a retry on a new host can help from this class.
 """
+
 from __future__ import annotations
 
 import re

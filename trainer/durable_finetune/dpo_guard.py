@@ -11,6 +11,7 @@ history in status.metrics (trl issues 1884, 1236, 2382):
   greedy) falls more than `probe_margin` below its step-0 value, the SFT
   model's; probed every `probe_every` steps and after the last step.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,15 @@ from .ranks import decided_by_rank_zero
 from .stages.common import StageFailure
 from .toolcall import item_tool, matches
 
-_HISTORY_KEYS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-                 "logps/chosen", "logps/rejected")
+_HISTORY_KEYS = (
+    "loss",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/accuracies",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,13 @@ class GuardConfig:
 
     @classmethod
     def of(cls, p: DpoParams) -> GuardConfig:
-        return cls(logps_drop=p.collapse_logps_drop, early_steps=p.collapse_early_steps,
-                   loss_floor=p.collapse_loss_floor, probe_every=p.probe_every, probe_margin=p.probe_margin)
+        return cls(
+            logps_drop=p.collapse_logps_drop,
+            early_steps=p.collapse_early_steps,
+            loss_floor=p.collapse_loss_floor,
+            probe_every=p.probe_every,
+            probe_margin=p.probe_margin,
+        )
 
 
 class TaskProbe:
@@ -78,11 +91,19 @@ class CollapseGuard(TrainerCallback):
         self.probes: list[dict] = [] if baseline is None else [{"step": 0, "metric": baseline}]
 
     def evidence(self, reason: str | None = None) -> dict:
-        return {"collapse_reason": reason, "history": self.history, "probe_history": self.probes,
-                "probe_baseline": self.baseline,
-                "guard": {"collapse_logps_drop": self.cfg.logps_drop, "collapse_early_steps": self.cfg.early_steps,
-                          "collapse_loss_floor": self.cfg.loss_floor, "probe_every": self.cfg.probe_every,
-                          "probe_margin": self.cfg.probe_margin}}
+        return {
+            "collapse_reason": reason,
+            "history": self.history,
+            "probe_history": self.probes,
+            "probe_baseline": self.baseline,
+            "guard": {
+                "collapse_logps_drop": self.cfg.logps_drop,
+                "collapse_early_steps": self.cfg.early_steps,
+                "collapse_loss_floor": self.cfg.loss_floor,
+                "probe_every": self.cfg.probe_every,
+                "probe_margin": self.cfg.probe_margin,
+            },
+        }
 
     def collapsed(self, reason: str, step: int) -> None:
         print(f"DPO collapse at step {step}: {reason}", file=sys.stderr, flush=True)
@@ -102,12 +123,18 @@ class CollapseGuard(TrainerCallback):
         if self.first_logps is None:
             self.first_logps, self.first_step = chosen, step
         elif chosen < self.first_logps - self.cfg.logps_drop:
-            self.collapsed(f"logps/chosen fell from {self.first_logps:.2f} (step {self.first_step}) to "
-                           f"{chosen:.2f}, more than collapse_logps_drop {self.cfg.logps_drop}", step)
+            self.collapsed(
+                f"logps/chosen fell from {self.first_logps:.2f} (step {self.first_step}) to "
+                f"{chosen:.2f}, more than collapse_logps_drop {self.cfg.logps_drop}",
+                step,
+            )
         early = step - (self.first_step or step) < self.cfg.early_steps
         if early and entry.get("rewards/accuracies", 0.0) >= 1.0 and entry.get("dpo_loss", 1.0) < self.cfg.loss_floor:
-            self.collapsed(f"rewards/accuracies 1.0 with DPO loss {entry['dpo_loss']:.2g} < collapse_loss_floor "
-                           f"{self.cfg.loss_floor} within the first {self.cfg.early_steps} steps", step)
+            self.collapsed(
+                f"rewards/accuracies 1.0 with DPO loss {entry['dpo_loss']:.2g} < collapse_loss_floor "
+                f"{self.cfg.loss_floor} within the first {self.cfg.early_steps} steps",
+                step,
+            )
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.probe and self.cfg.probe_every > 0 and state.global_step % self.cfg.probe_every == 0:
@@ -122,8 +149,11 @@ class CollapseGuard(TrainerCallback):
         self.probes.append({"step": step, "metric": metric})
         print(f"task probe at step {step}: {metric:.3f} (step 0: {self.baseline})", file=sys.stderr, flush=True)
         if self.baseline is not None and metric < self.baseline - self.cfg.probe_margin:
-            self.collapsed(f"task probe {metric:.3f} fell more than probe_margin {self.cfg.probe_margin} below "
-                           f"the SFT model's {self.baseline:.3f}", step)
+            self.collapsed(
+                f"task probe {metric:.3f} fell more than probe_margin {self.cfg.probe_margin} below "
+                f"the SFT model's {self.baseline:.3f}",
+                step,
+            )
         return metric
 
 

@@ -11,6 +11,7 @@ Whether embeddings are tied is a fact of the checkpoint, not of the family
 the config. LoRA never targets lm_head or embed_tokens, so a merge folds the
 adapter into the projections only and an untied lm_head ships unchanged.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,11 @@ def family_of(config) -> Family:
     model_type = getattr(config, "model_type", None)
     family = FAMILIES.get(model_type or "")
     if family is None:
-        raise StageFailure("bad_model", f"model_type {model_type!r} is not supported; supported: "
-                                        f"{', '.join(sorted(FAMILIES))} (docs/config.md, model families)")
+        raise StageFailure(
+            "bad_model",
+            f"model_type {model_type!r} is not supported; supported: "
+            f"{', '.join(sorted(FAMILIES))} (docs/config.md, model families)",
+        )
     return family
 
 
@@ -70,8 +74,10 @@ def model_family(path: str) -> Family:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError, KeyError) as e:
         # An architecture transformers itself does not know is a KeyError/ValueError on model_type.
-        raise StageFailure("bad_model", f"cannot read the model config at {path}: {e}; supported model types: "
-                                        f"{', '.join(sorted(FAMILIES))}") from None
+        raise StageFailure(
+            "bad_model",
+            f"cannot read the model config at {path}: {e}; supported model types: {', '.join(sorted(FAMILIES))}",
+        ) from None
     return family_of(config)
 
 
@@ -103,15 +109,19 @@ def check_targets(model, targets: list[str], family: Family) -> None:
     layers = decoder_layers(model)
     if not layers:
         raise StageFailure("bad_model", f"found no decoder layers (`layers.<n>`) in the {family.name} model")
-    linear = {n.rsplit(".", 1)[-1] for _, layer in layers for n, m in layer.named_modules()
-              if isinstance(m, torch.nn.Linear)}
+    linear = {
+        n.rsplit(".", 1)[-1] for _, layer in layers for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)
+    }
     for prefix, layer in layers:
         names = [n for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)]
         # peft matches a target by the module name's suffix: `q_proj` or `self_attn.q_proj`.
         missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
         if missing:
-            raise StageFailure("bad_model", f"lora.target_modules {missing} are not linear modules of {prefix} in "
-                                            f"this {family.name} model; its linear modules: {sorted(linear)}")
+            raise StageFailure(
+                "bad_model",
+                f"lora.target_modules {missing} are not linear modules of {prefix} in "
+                f"this {family.name} model; its linear modules: {sorted(linear)}",
+            )
 
 
 def check_adapter(model, targets: list[str]) -> int:
@@ -123,6 +133,9 @@ def check_adapter(model, targets: list[str]) -> int:
         adapted = [n for n, m in layer.named_modules() if hasattr(m, "lora_A") and len(m.lora_A)]
         missing += [f"{prefix}.{t}" for t in targets if not any(n == t or n.endswith("." + t) for n in adapted)]
     if missing or not layers:
-        raise StageFailure("bad_model", f"the LoRA adapter does not cover {missing[:8] or 'any layer'} "
-                                        f"({len(missing)} of {len(layers) * len(targets)} target modules)")
+        raise StageFailure(
+            "bad_model",
+            f"the LoRA adapter does not cover {missing[:8] or 'any layer'} "
+            f"({len(missing)} of {len(layers) * len(targets)} target modules)",
+        )
     return len(layers) * len(targets)

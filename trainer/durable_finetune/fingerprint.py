@@ -5,6 +5,7 @@
 *.bin other than training_args.bin; *.pt excluded), sorted by path.
 Stages compare it to prove they start from the weights the previous stage made.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ same way, so where Python's built-ins differ from JavaScript's (what trim
 removes, what Number() reads, JSON numbers being doubles) these functions
 follow JavaScript. The shared cases are test/fixtures/toolcall-cases.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ from typing import Any
 
 # String.prototype.trim removes WhiteSpace and LineTerminator (ECMA-262): not
 # U+001C..U+001F or U+0085, which str.strip() removes, but U+FEFF, which it keeps.
-_JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-                 "\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 
 # What Number() reads as a finite number: ASCII digits only (re.ASCII), a sign
 # only on decimals, 0x/0o/0b without one. "Infinity" is left out: it is not finite.

@@ -20,6 +20,7 @@ With params.ranks > 1 (sft, dpo) the process the agent started does not train. I
 torchrun stops every rank as soon as one exits non-zero, so a rank that raises
 (a continuity check, a collapse) never leaves the others waiting in a collective.
 """
+
 from __future__ import annotations
 
 import collections
@@ -66,8 +67,11 @@ def check_devices(ctx: StageContext, ranks: int) -> None:
     import torch
 
     if torch.cuda.is_available() and torch.cuda.device_count() < ranks:
-        raise StageFailure("distributed", f"{ctx.stage}.ranks is {ranks} but this host has "
-                                          f"{torch.cuda.device_count()} GPU(s); one rank needs one GPU")
+        raise StageFailure(
+            "distributed",
+            f"{ctx.stage}.ranks is {ranks} but this host has "
+            f"{torch.cuda.device_count()} GPU(s); one rank needs one GPU",
+        )
 
 
 class RankLauncher:
@@ -111,21 +115,34 @@ class RankLauncher:
         resume_path, start_step = prepare_resume(self.ctx)
         write_plan(self.shared_dir, resume_path, start_step)
         if self.stopping:
-            self.ctx.write_status("interrupted", message=f"stopped by SIGTERM before the ranks started; resumes "
-                                                         f"from step {start_step}",
-                                  steps_done=start_step, resumed_from_step=start_step)
+            self.ctx.write_status(
+                "interrupted",
+                message=f"stopped by SIGTERM before the ranks started; resumes from step {start_step}",
+                steps_done=start_step,
+                resumed_from_step=start_step,
+            )
             return
         rc = self.start_and_wait()
         self.settle(rc, start_step)
 
     def start_and_wait(self) -> int:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={self.ranks}",
-               "--max-restarts=0", "-m", self.module, *self.argv]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={self.ranks}",
+            "--max-restarts=0",
+            "-m",
+            self.module,
+            *self.argv,
+        ]
         print(f"launcher: {' '.join(cmd)}", file=sys.stderr, flush=True)
         env = {**os.environ, RANKS_DIR_ENV: str(self.shared_dir)}
         # In the host's process group like this stage; dies with this stage.
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     preexec_fn=die_with_parent(os.getpid()))
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(os.getpid())
+        )
         if self.stopping:  # the notice came while torchrun was starting
             self._forward_stop()
         copier = threading.Thread(target=self._copy_output, daemon=True)
@@ -150,8 +167,11 @@ class RankLauncher:
         status = ctx.store.get_json(ctx.key("status.json")) or {}
         if status.get("job_id") == ctx.job_id and status.get("state") in ("succeeded", "interrupted"):
             if rc != 0:
-                print(f"launcher: torchrun exit code {rc} after rank 0 wrote {status['state']}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"launcher: torchrun exit code {rc} after rank 0 wrote {status['state']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return
         failures = read_failures(self.shared_dir)
         exits = rank_exits("\n".join(self.output))
@@ -159,9 +179,14 @@ class RankLauncher:
             # The notice reached ranks still starting (no handler yet: killed by it, their peers then
             # failing to talk to them), or stopped them before rank 0 wrote a status: a preemption
             # to resume from, not a failure.
-            ctx.write_status("interrupted", message=f"stopped by SIGTERM; torchrun exit code {rc}, rank exits "
-                                                    f"{exits or 'unknown'}; resumes from the newest committed "
-                                                    f"checkpoint", steps_done=None, resumed_from_step=start_step)
+            ctx.write_status(
+                "interrupted",
+                message=f"stopped by SIGTERM; torchrun exit code {rc}, rank exits "
+                f"{exits or 'unknown'}; resumes from the newest committed "
+                f"checkpoint",
+                steps_done=None,
+                resumed_from_step=start_step,
+            )
             return
         raise rank_failure(failures, exits, self.ranks, rc, list(self.output))
 
@@ -178,13 +203,21 @@ def only_consequences(failures: dict[int, dict], exits: dict[int, int]) -> bool:
     return all(c in _CONSEQUENCES for c in classes)
 
 
-def rank_failure(failures: dict[int, dict], exits: dict[int, int], world: int, rc: int,
-                 output: list[str]) -> StageFailure:
+def rank_failure(
+    failures: dict[int, dict], exits: dict[int, int], world: int, rc: int, output: list[str]
+) -> StageFailure:
     """The stage's failure from what each rank recorded and how torchrun saw each exit."""
     seen = []
     for r, rec in failures.items():
-        seen.append({"rank": r, "class": rec["failure_class"], "why": rec["message"], "at": rec["at"],
-                     "metrics": rec.get("metrics") or {}})
+        seen.append(
+            {
+                "rank": r,
+                "class": rec["failure_class"],
+                "why": rec["message"],
+                "at": rec["at"],
+                "metrics": rec.get("metrics") or {},
+            }
+        )
     for r, code in exits.items():
         if r in failures:
             continue
@@ -195,8 +228,9 @@ def rank_failure(failures: dict[int, dict], exits: dict[int, int], world: int, r
     if not seen:
         text = "\n".join(output[-OUTPUT_LINES_KEPT:])
         last = next((line for line in reversed(output) if line.strip()), "")
-        return StageFailure(classify(rc, None, text),
-                            f"torchrun exited with code {rc} before any of the {world} ranks reported: {last}")
+        return StageFailure(
+            classify(rc, None, text), f"torchrun exited with code {rc} before any of the {world} ranks reported: {last}"
+        )
     seen.sort(key=lambda s: (-_CONSEQUENCES.get(s["class"], 3), s["at"], s["rank"]))
     first, rest = seen[0], seen[1:]
     message = f"rank {first['rank']} of {world} failed: {first['class']}: {first['why']}"

@@ -6,6 +6,7 @@ for each stage, the stage for torchrun, and each rank for itself (torchrun
 starts ranks in their own sessions, so a signal to the host's process group
 does not reach them: this is what does).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ def arm_parent_death_signal() -> None:
 
 def die_with_parent(parent_pid: int):
     """preexec_fn for subprocess.Popen: the child gets SIGKILL when `parent_pid` dies."""
+
     def arm() -> None:
         arm_parent_death_signal()
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
+
     return arm

@@ -7,6 +7,7 @@ the wrong type is refused before any work (`bad_data`), naming the field. Keys `
 test-only and read apart (stages/common.py debug_param). trainer/tests/test_stage_params.py
 fails when these classes drift from the schema file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,6 +47,7 @@ class PreflightParams:
 @dataclass(frozen=True, kw_only=True)
 class TrainingParams:
     """The knobs sft and dpo share (training.py)."""
+
     max_steps: int
     batch_size: int
     learning_rate: float
@@ -100,8 +102,13 @@ class GenerateParams:
     models: dict[str, str]
 
 
-STAGE_PARAMS: dict[str, type] = {"preflight": PreflightParams, "sft": SftParams, "merge": MergeParams,
-                                 "dpo": DpoParams, "generate": GenerateParams}
+STAGE_PARAMS: dict[str, type] = {
+    "preflight": PreflightParams,
+    "sft": SftParams,
+    "merge": MergeParams,
+    "dpo": DpoParams,
+    "generate": GenerateParams,
+}
 
 
 def stage_params(stage: str, raw: dict | None):
@@ -118,14 +125,18 @@ def build(cls: type, raw: Any, where: str):
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(k for k in raw if k not in known and not str(k).startswith("debug_"))
     if unknown:
-        raise ParamsInvalid(f"{where}: {', '.join(unknown)} {'is not a knob' if len(unknown) == 1 else 'are not knobs'} "
-                            f"of this stage; its knobs: {', '.join(known)} ({SCHEMA_FILE})")
+        raise ParamsInvalid(
+            f"{where}: {', '.join(unknown)} {'is not a knob' if len(unknown) == 1 else 'are not knobs'} "
+            f"of this stage; its knobs: {', '.join(known)} ({SCHEMA_FILE})"
+        )
     values = {}
     for name, f in known.items():
         if name not in raw:
             if f.default is dataclasses.MISSING:
-                raise ParamsInvalid(f"{where}.{name} is missing: the control plane sends every knob with the "
-                                    f"config's default ({SCHEMA_FILE}); a job written by hand must name it too")
+                raise ParamsInvalid(
+                    f"{where}.{name} is missing: the control plane sends every knob with the "
+                    f"config's default ({SCHEMA_FILE}); a job written by hand must name it too"
+                )
             continue
         values[name] = _value(raw[name], hints[name], f"{where}.{name}")
     return cls(**values)

@@ -7,6 +7,7 @@ weights fingerprint proves the files are the right ones; a matching probe
 proves the model in memory is what those files hold (not a fresh init, not
 a model with its adapter silently dropped).
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,9 @@ def probe_logits(model, tokenizer) -> list[torch.Tensor]:
     try:
         with torch.no_grad():
             for msgs in PROBES:
-                ids = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                                    return_dict=True)["input_ids"].to(model.device)
+                ids = tokenizer.apply_chat_template(
+                    msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True
+                )["input_ids"].to(model.device)
                 outs.append(model(input_ids=ids).logits.float().cpu())
     finally:
         model.train(was_training)

@@ -4,6 +4,7 @@ Throttled (at most one write per `min_interval_s`) so a fast CPU run does not
 hammer the store; `force=True` at checkpoints and at the end. With several
 ranks only rank 0's is `enabled`: the others keep their state but never write.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,15 +15,30 @@ from .timeutil import now_iso
 
 
 class Progress:
-    def __init__(self, store: Store, key: str, job_id: str, stage: str, total_steps: int,
-                 min_interval_s: float = 1.0, enabled: bool = True):
+    def __init__(
+        self,
+        store: Store,
+        key: str,
+        job_id: str,
+        stage: str,
+        total_steps: int,
+        min_interval_s: float = 1.0,
+        enabled: bool = True,
+    ):
         self.store, self.key = store, key
         self.enabled = enabled
         self.min_interval_s = min_interval_s
         self._last_write = 0.0
         self.state: dict[str, Any] = {
-            "job_id": job_id, "stage": stage, "step": 0, "total_steps": total_steps, "loss": None,
-            "metrics": {}, "last_checkpoint_step": None, "resumed_from_step": 0, "history": [],
+            "job_id": job_id,
+            "stage": stage,
+            "step": 0,
+            "total_steps": total_steps,
+            "loss": None,
+            "metrics": {},
+            "last_checkpoint_step": None,
+            "resumed_from_step": 0,
+            "history": [],
             "updated_at": now_iso(),
         }
 

@@ -19,6 +19,7 @@ messages and tools.
   message is folded into the last user turn first, which renders the prompt
   exactly as the template does at generation time.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,10 @@ from typing import Any
 
 from .families import Family
 
-GEMMA_TOOLS_INTRO = ("You have access to the following functions. To call one, reply with a JSON object "
-                     "{\"name\": <function name>, \"arguments\": <arguments object>}.\n")
+GEMMA_TOOLS_INTRO = (
+    "You have access to the following functions. To call one, reply with a JSON object "
+    '{"name": <function name>, "arguments": <arguments object>}.\n'
+)
 
 
 def template_tools(tools: list[dict] | None) -> list[dict] | None:
@@ -48,7 +51,9 @@ def template_tools(tools: list[dict] | None) -> list[dict] | None:
     return out
 
 
-def prompt_messages(family: Family, messages: list[dict], tools: list[dict] | None) -> tuple[list[dict], list[dict] | None]:
+def prompt_messages(
+    family: Family, messages: list[dict], tools: list[dict] | None
+) -> tuple[list[dict], list[dict] | None]:
     """(messages, tools for the template) of one conversation, as this family must render them."""
     msgs = [dict(m) for m in messages]
     tools = template_tools(tools)
@@ -70,8 +75,9 @@ def prompt_messages(family: Family, messages: list[dict], tools: list[dict] | No
 def prompt_text(tokenizer, family: Family, messages: list[dict], tools: list[dict] | None = None) -> str:
     """The generation prompt of one conversation (template text, special tokens included)."""
     msgs, tools = prompt_messages(family, messages, tools)
-    return tokenizer.apply_chat_template(msgs, tools=tools, add_generation_prompt=True, tokenize=False,
-                                         **family.template_kwargs)
+    return tokenizer.apply_chat_template(
+        msgs, tools=tools, add_generation_prompt=True, tokenize=False, **family.template_kwargs
+    )
 
 
 def training_row(family: Family, prompt: list[dict], tools: list[dict] | None, **answers: list[dict]) -> dict:

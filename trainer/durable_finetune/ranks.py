@@ -12,15 +12,16 @@ FINETUNE_RANKS_DIR pointing at a folder they share:
 A process without FINETUNE_RANKS_DIR is a single-process stage: rank 0 of 1.
 Rank 0 alone writes to the store (progress, checkpoints, outputs, status).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import TypeVar
 
 RANKS_DIR_ENV = "FINETUNE_RANKS_DIR"
@@ -47,8 +48,12 @@ def this_rank() -> Rank:
     if not shared:
         return Rank()
     rank = int(os.environ["RANK"])
-    return Rank(rank=rank, world_size=int(os.environ["WORLD_SIZE"]),
-                local_rank=int(os.environ.get("LOCAL_RANK", rank)), shared_dir=Path(shared))
+    return Rank(
+        rank=rank,
+        world_size=int(os.environ["WORLD_SIZE"]),
+        local_rank=int(os.environ.get("LOCAL_RANK", rank)),
+        shared_dir=Path(shared),
+    )
 
 
 def write_json_atomic(path: Path, value: dict) -> None:
@@ -58,6 +63,7 @@ def write_json_atomic(path: Path, value: dict) -> None:
 
 
 # -- the resume plan (launcher writes, every rank reads) --
+
 
 def write_plan(shared_dir: Path, resume_path: str | None, start_step: int) -> None:
     write_json_atomic(shared_dir / "plan.json", {"resume_path": resume_path, "start_step": start_step})
@@ -70,15 +76,33 @@ def read_plan(shared_dir: Path) -> tuple[str | None, int]:
 
 # -- failures (each rank writes its own, the launcher reads them all) --
 
-def record_failure(me: Rank, failure_class: str, message: str, *, known: bool, metrics: dict | None = None,
-                   log_tail: list[str] | None = None) -> None:
+
+def record_failure(
+    me: Rank,
+    failure_class: str,
+    message: str,
+    *,
+    known: bool,
+    metrics: dict | None = None,
+    log_tail: list[str] | None = None,
+) -> None:
     """`known`: a StageFailure the stage classified itself (continuity, dpo_collapsed, ...),
     not an exception classified from its traceback."""
     if me.shared_dir is None:
         return
-    write_json_atomic(me.shared_dir / f"failed-rank{me.rank}.json", {
-        "rank": me.rank, "failure_class": failure_class, "message": message, "known": known,
-        "metrics": metrics or {}, "log_tail": log_tail or [], "at": time.time(), "pid": os.getpid()})
+    write_json_atomic(
+        me.shared_dir / f"failed-rank{me.rank}.json",
+        {
+            "rank": me.rank,
+            "failure_class": failure_class,
+            "message": message,
+            "known": known,
+            "metrics": metrics or {},
+            "log_tail": log_tail or [],
+            "at": time.time(),
+            "pid": os.getpid(),
+        },
+    )
 
 
 def read_failures(shared_dir: Path) -> dict[int, dict]:
@@ -93,6 +117,7 @@ def read_failures(shared_dir: Path) -> dict[int, dict]:
 
 
 # -- collectives that keep ranks in step (no-ops with one process) --
+
 
 def _group_size() -> int:
     import torch.distributed as dist

@@ -6,6 +6,7 @@ command line and a local folder, so the agent checks it again here rather than
 trusting the worker: a '/' would nest one run in another's folder, a leading
 '-' would read as an option.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,12 @@ def printable(text: str) -> str:
 
 
 def _unprintable(c: str) -> bool:
-    return unicodedata.category(c) == "Cc" or c in "\u2028\u2029\u200e\u200f\ufeff" or "\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069"
+    return (
+        unicodedata.category(c) == "Cc"
+        or c in "\u2028\u2029\u200e\u200f\ufeff"
+        or "\u202a" <= c <= "\u202e"
+        or "\u2066" <= c <= "\u2069"
+    )
 
 
 def quoted(text: str) -> str:
@@ -70,8 +76,6 @@ def check_host_id(host_id: str, field: str = "host id") -> str:
     return check_run_id(host_id, field)
 
 
-
-
 def run_key(run_id: str, rest: str) -> str:
     """runs/<run id>/<rest>, refused (StoreKeyInvalid) unless a valid store key; a trailing / is kept (a list prefix)."""
     key = f"runs/{check_run_id(run_id)}/{rest}"
@@ -97,5 +101,5 @@ def _describe(c: str) -> str:
     if c == " ":
         return "a space"
     if c == "/":
-        return "\"/\", which would put the run inside another run's folder in the store"
+        return '"/", which would put the run inside another run\'s folder in the store'
     return f"{quoted(c)} ({code})"

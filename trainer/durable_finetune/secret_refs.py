@@ -15,6 +15,7 @@ is not a reference (it may be a secret pasted into the config by mistake).
 FINETUNE_SECRET_MANAGER_ENDPOINT (http://host:port) points the official client at a
 stand-in speaking the same REST protocol (tests); an http: endpoint gets no credentials.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ from collections.abc import Mapping
 
 _ENV = re.compile(r"^secret:env:([A-Za-z_][A-Za-z0-9_]{0,127})$")
 # The same forms as src/secrets/ref.ts.
-_GCP = re.compile(r"^secret:gcp:projects/([a-z][-a-z0-9]{4,28}[a-z0-9])/secrets/([A-Za-z0-9_-]{1,255})"
-                  r"/versions/(latest|[1-9][0-9]*)$")
+_GCP = re.compile(
+    r"^secret:gcp:projects/([a-z][-a-z0-9]{4,28}[a-z0-9])/secrets/([A-Za-z0-9_-]{1,255})"
+    r"/versions/(latest|[1-9][0-9]*)$"
+)
 ENDPOINT_ENV = "FINETUNE_SECRET_MANAGER_ENDPOINT"
 
 _FORMS = "secret:env:<NAME> or secret:gcp:projects/<project>/secrets/<secret>/versions/<n|latest>"
@@ -64,10 +67,13 @@ def resolve_secret(field: str, ref: str, env: Mapping[str, str] | None = None) -
 def _from_env(field: str, name: str, env) -> str:
     value = (env.get(name) or "").strip()
     if not value:
-        raise SecretUnavailable(field, f"secret:env:{name} names the environment variable {name}, which is "
-                                       f"{'not set' if name not in env else 'empty'} on this host; set it where the "
-                                       f"agent starts (a local host inherits the worker's environment; on a gce host "
-                                       f"use secret:gcp:, which the VM reads with its service account)")
+        raise SecretUnavailable(
+            field,
+            f"secret:env:{name} names the environment variable {name}, which is "
+            f"{'not set' if name not in env else 'empty'} on this host; set it where the "
+            f"agent starts (a local host inherits the worker's environment; on a gce host "
+            f"use secret:gcp:, which the VM reads with its service account)",
+        )
     return value
 
 
@@ -80,18 +86,27 @@ def _from_secret_manager(field: str, project: str, secret: str, version: str, en
     try:
         response = _client(env).access_secret_version(name=f"projects/{project}/secrets/{secret}/versions/{version}")
     except exceptions.NotFound:
-        raise SecretNotFound(field, f"{shown} does not exist in Secret Manager (no secret {secret} in project "
-                                    f"{project}, or no version {version}); create it (gcloud secrets create {secret} "
-                                    f"--project {project}, then gcloud secrets versions add ...) or fix the reference") from None
+        raise SecretNotFound(
+            field,
+            f"{shown} does not exist in Secret Manager (no secret {secret} in project "
+            f"{project}, or no version {version}); create it (gcloud secrets create {secret} "
+            f"--project {project}, then gcloud secrets versions add ...) or fix the reference",
+        ) from None
     # The REST transport maps by HTTP status: 403 Forbidden, 401 Unauthorized, 400 BadRequest (FAILED_PRECONDITION).
     except (exceptions.Forbidden, exceptions.Unauthorized, DefaultCredentialsError):
-        raise SecretAccessDenied(field, f"this host may not read {shown} (Secret Manager: permission denied, or the "
-                                        f"secret does not exist); grant the VM's service account (host.service_account) "
-                                        f"{_ROLE} on it: gcloud secrets add-iam-policy-binding {secret} --project {project} "
-                                        f"--member serviceAccount:<its email> --role {_ROLE}") from None
+        raise SecretAccessDenied(
+            field,
+            f"this host may not read {shown} (Secret Manager: permission denied, or the "
+            f"secret does not exist); grant the VM's service account (host.service_account) "
+            f"{_ROLE} on it: gcloud secrets add-iam-policy-binding {secret} --project {project} "
+            f"--member serviceAccount:<its email> --role {_ROLE}",
+        ) from None
     except exceptions.BadRequest:
-        raise SecretUnavailable(field, f"{shown} is disabled or destroyed in Secret Manager; enable it "
-                                       f"(gcloud secrets versions enable) or point at another version") from None
+        raise SecretUnavailable(
+            field,
+            f"{shown} is disabled or destroyed in Secret Manager; enable it "
+            f"(gcloud secrets versions enable) or point at another version",
+        ) from None
     data = response.payload.data
     if response.payload.data_crc32c and _crc32c(data) != response.payload.data_crc32c:
         raise OSError(f"{field}: the payload of {shown} does not match its CRC32C; read it again")
@@ -112,8 +127,10 @@ def _client(env):
 
     local = endpoint.startswith("http://")
     return secretmanager_v1.SecretManagerServiceClient(
-        transport="rest", client_options=ClientOptions(api_endpoint=endpoint),
-        **({"credentials": AnonymousCredentials()} if local else {}))
+        transport="rest",
+        client_options=ClientOptions(api_endpoint=endpoint),
+        **({"credentials": AnonymousCredentials()} if local else {}),
+    )
 
 
 def _crc32c(data: bytes) -> int:

@@ -12,6 +12,7 @@ one, status.json with the outputs and fingerprints the next stage's inputs name,
 generations.jsonl lines for every eval item and model. What it drops: the model (its weights
 are a few bytes named like the real files) and its quality (every generation is empty).
 """
+
 from __future__ import annotations
 
 import json
@@ -69,16 +70,25 @@ def train(ctx: StageContext, p: TrainingParams) -> None:
         progress.log(step, 1.0 / step, {"learning_rate": 1e-4})
         if _stop["requested"]:
             commit(step)
-            ctx.write_status("interrupted", message=f"stopped by SIGTERM at step {step}; checkpoint committed",
-                             steps_done=step, resumed_from_step=start)
+            ctx.write_status(
+                "interrupted",
+                message=f"stopped by SIGTERM at step {step}; checkpoint committed",
+                steps_done=step,
+                resumed_from_step=start,
+            )
             return
         if step % save == 0 and step < total:
             commit(step)
     rel = "output/model" if ctx.stage == "dpo" else "output/adapter"
     output = _ship(ctx, _weights(ctx.local_dir / "out", "adapter_model.safetensors", f"{ctx.job_id}:final"), rel)
     progress.update(step=total)
-    ctx.write_status("succeeded", output=output, metrics={"train_loss": 1.0 / total, "ranks": 1},
-                     steps_done=total, resumed_from_step=start)
+    ctx.write_status(
+        "succeeded",
+        output=output,
+        metrics={"train_loss": 1.0 / total, "ranks": 1},
+        steps_done=total,
+        resumed_from_step=start,
+    )
 
 
 def merge(ctx: StageContext, p: MergeParams) -> None:  # noqa: ARG001 - every stage body takes its params
@@ -102,7 +112,13 @@ def generate(ctx: StageContext, p: GenerateParams) -> None:
     ctx.write_status("succeeded", output={"key": key, "fingerprint": None}, metrics={"items": len(items)})
 
 
-_BODIES: dict[str, Callable[..., None]] = {"preflight": preflight, "sft": train, "merge": merge, "dpo": train, "generate": generate}
+_BODIES: dict[str, Callable[..., None]] = {
+    "preflight": preflight,
+    "sft": train,
+    "merge": merge,
+    "dpo": train,
+    "generate": generate,
+}
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ gs://    bucket/prefix via google-cloud-storage (honours STORAGE_EMULATOR_HOST);
          one object write is already atomic; `create_only=True` adds the
          if_generation_match=0 precondition.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -107,7 +108,9 @@ def check_key(key: str, allow_empty: bool = False) -> str:
         return ""
     trimmed = key.rstrip("/")
     if trimmed == "":
-        raise StoreKeyInvalid(key, "it is empty" if key == "" else "it names the store root itself; write a key relative to it")
+        raise StoreKeyInvalid(
+            key, "it is empty" if key == "" else "it names the store root itself; write a key relative to it"
+        )
     try:
         size = len(trimmed.encode("utf-8"))
     except UnicodeEncodeError:
@@ -142,21 +145,28 @@ def file_uri_problem(uri: str) -> str | None:
     """Why uri is not a usable file:// URI, or None: the checks of src/store/fileUri.ts, in the same order."""
     if not uri.startswith("file://"):
         return "is not a file:// URI; write file:///absolute/path"
-    rest = uri[len("file://"):]
+    rest = uri[len("file://") :]
     if not rest.startswith("/"):
         host = rest.split("/")[0]
-        return ("names no path; write file:///absolute/path" if host == "" else
-                f'names the host "{host}"; a file:// URI names a folder on this machine: '
-                "write file:///absolute/path (three slashes, no host)")
+        return (
+            "names no path; write file:///absolute/path"
+            if host == ""
+            else f'names the host "{host}"; a file:// URI names a folder on this machine: '
+            "write file:///absolute/path (three slashes, no host)"
+        )
     if uri.endswith(" "):
         return "ends with a space, which URL parsers drop; remove it, or write a trailing space as %20"
     if _CONTROL.search(uri):
         return "holds a control character (tab, newline, ...); remove it"
     if "\\" in uri:
-        return "holds a backslash, which URL parsers read as /; write / between folders, or %5C for a backslash in a name"
+        return (
+            "holds a backslash, which URL parsers read as /; write / between folders, or %5C for a backslash in a name"
+        )
     if "?" in rest or "#" in rest:
-        return ("holds ? or #, which start a URL query or fragment, not part of a folder name; "
-                "write them as %3F and %23, or give the folder as a plain path")
+        return (
+            "holds ? or #, which start a URL query or fragment, not part of a folder name; "
+            "write them as %3F and %23, or give the folder as a plain path"
+        )
     if _BAD_ESCAPE.search(rest):
         return "holds a % that does not start a %XX escape; write a literal % as %25"
     segments = [] if rest == "/" else rest[1:].split("/")
@@ -176,8 +186,10 @@ def file_uri_problem(uri: str) -> str | None:
         if _CONTROL.search(name):
             return f'decodes to a control character in "{segment}"; remove it'
         if name in (".", ".."):
-            return (f'has a "{segment}" segment, which URL parsers resolve but a store path must not; '
-                    "write the absolute path without . or ..")
+            return (
+                f'has a "{segment}" segment, which URL parsers resolve but a store path must not; '
+                "write the absolute path without . or .."
+            )
     return None
 
 
@@ -239,7 +251,7 @@ class Store:
         prefix = key_prefix.rstrip("/") + "/"
         out = []
         for key in self.list(prefix):
-            dest = Path(local_dir) / check_key(key[len(prefix):])  # a listed name stays inside local_dir
+            dest = Path(local_dir) / check_key(key[len(prefix) :])  # a listed name stays inside local_dir
             dest.parent.mkdir(parents=True, exist_ok=True)
             self.get_file(key, dest)
             out.append(dest)
@@ -355,7 +367,9 @@ class GcsStore(Store):
         if os.environ.get("STORAGE_EMULATOR_HOST"):
             from google.auth.credentials import AnonymousCredentials
 
-            client = storage.Client(credentials=AnonymousCredentials(), project=os.environ.get("GOOGLE_CLOUD_PROJECT", "test"))
+            client = storage.Client(
+                credentials=AnonymousCredentials(), project=os.environ.get("GOOGLE_CLOUD_PROJECT", "test")
+            )
         else:
             client = storage.Client()
         self.bucket = client.bucket(bucket)
@@ -397,6 +411,7 @@ class GcsStore(Store):
 
     def _put_composite(self, name: str, local_path: str | Path, size: int) -> tuple[int, str]:
         from concurrent.futures import ThreadPoolExecutor
+
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         # At most COMPOSE_MAX_PARTS parts (one compose call), and at most COMPOSITE_MEMORY_BYTES
@@ -485,15 +500,17 @@ class GcsStore(Store):
 
     def upload_dir(self, local_dir: str | Path, key_prefix: str) -> builtins.list[str]:
         local_dir = Path(local_dir)
-        pairs = [(f"{key_prefix.rstrip('/')}/{p.relative_to(local_dir).as_posix()}", p)
-                 for p in sorted(p for p in local_dir.rglob("*") if p.is_file())]
+        pairs = [
+            (f"{key_prefix.rstrip('/')}/{p.relative_to(local_dir).as_posix()}", p)
+            for p in sorted(p for p in local_dir.rglob("*") if p.is_file())
+        ]
         self._parallel(lambda kp: self.put_file(*kp), pairs)
         return [k for k, _ in pairs]
 
     def download_dir(self, key_prefix: str, local_dir: str | Path) -> builtins.list[Path]:
         prefix = key_prefix.rstrip("/") + "/"
         # A bucket may hold any object name ('a/../../x'): each is checked, so none lands outside local_dir.
-        pairs = [(key, Path(local_dir) / check_key(key[len(prefix):])) for key in self.list(prefix)]
+        pairs = [(key, Path(local_dir) / check_key(key[len(prefix) :])) for key in self.list(prefix)]
         self._parallel(lambda kp: self.get_file(*kp), pairs)
         return [dest for _, dest in pairs]
 
@@ -514,6 +531,6 @@ def open_store(uri: str) -> Store:
     if uri.startswith("file:"):
         return FileStore(file_uri_path(uri))
     if uri.startswith("gs://"):
-        bucket, _, prefix = uri[len("gs://"):].partition("/")
+        bucket, _, prefix = uri[len("gs://") :].partition("/")
         return GcsStore(bucket, prefix)
     raise ValueError(f"unsupported store URI {uri!r} (use file:///abs/path or gs://bucket/prefix)")

@@ -14,6 +14,7 @@ parseToolCallStrict + matchToolCall (with the item's tool schema) there:
 Trimming, numbers and JSON follow JavaScript (jsvalues.py). Both scorers pass
 the cases in test/fixtures/toolcall-cases.json.
 """
+
 from __future__ import annotations
 
 import unicodedata

@@ -14,6 +14,7 @@ file whose first event purges the steps after the checkpoint it resumed from
 (TensorBoard's purge_step), and continues the same MLflow and W&B run.
 Only rank 0 tracks (the ranks train the same model on the same steps).
 """
+
 from __future__ import annotations
 
 import queue
@@ -35,8 +36,11 @@ _NOT_METRICS = ("epoch", "num_tokens", "step")
 
 def step_metrics(logs: dict[str, Any], tokens_per_second: float | None) -> dict[str, float]:
     """One step log as tracked metrics: every number trl logged, named `train/<name>`."""
-    out = {f"train/{k}": float(v) for k, v in logs.items()
-           if k not in _NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out = {
+        f"train/{k}": float(v)
+        for k, v in logs.items()
+        if k not in _NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     if tokens_per_second is not None:
         out["train/tokens_per_second"] = tokens_per_second
     return out
@@ -97,8 +101,12 @@ class Channel:
         for secret in getattr(self.sink, "secrets", ()):
             text = text.replace(secret, "[secret]")
         self.failed = text
-        print(f"tracking: {self.sink.name} failed at {doing} and is off for the rest of this job "
-              f"(training goes on): {text}", file=sys.stderr, flush=True)
+        print(
+            f"tracking: {self.sink.name} failed at {doing} and is off for the rest of this job "
+            f"(training goes on): {text}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class Tracker(TrainerCallback):
@@ -150,8 +158,9 @@ def stage_tracker(ctx, tracking: dict | None, lineage: str, start_step: int) -> 
         return None
     cfg = tracking or {}
     params = run_params(ctx.params)
-    sinks: list = [TensorBoardSink(ctx.store, ctx.local_dir / "tensorboard", tensorboard_key(ctx.run_id, lineage),
-                                   start_step)]
+    sinks: list = [
+        TensorBoardSink(ctx.store, ctx.local_dir / "tensorboard", tensorboard_key(ctx.run_id, lineage), start_step)
+    ]
     if cfg.get("mlflow"):
         sinks.append(MlflowSink(cfg["mlflow"], ctx.run_id, lineage, ctx.job_id, params))
     if cfg.get("wandb"):

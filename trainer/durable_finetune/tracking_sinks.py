@@ -6,6 +6,7 @@ params.tracking, as the config's `tracking:` section puts it in the job:
     mlflow: {tracking_uri, experiment, token: secret:env:<NAME>}
     wandb:  {project, entity, mode, api_key: secret:env:<NAME>}
 """
+
 from __future__ import annotations
 
 import os
@@ -98,15 +99,21 @@ class MlflowSink:
         exp = self.client.get_experiment_by_name(name)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(name)
         found = self.client.search_runs(
-            [exp_id], filter_string=f"tags.`{MLFLOW_RUN_TAG}` = '{self.run_id}' and "
-                                    f"tags.`{MLFLOW_LINEAGE_TAG}` = '{self.lineage}'", max_results=1)
+            [exp_id],
+            filter_string=f"tags.`{MLFLOW_RUN_TAG}` = '{self.run_id}' and "
+            f"tags.`{MLFLOW_LINEAGE_TAG}` = '{self.lineage}'",
+            max_results=1,
+        )
         if found:
             self.mlflow_run = found[0].info.run_id
             self.client.update_run(self.mlflow_run, status="RUNNING")
             self.client.set_tag(self.mlflow_run, "durable_finetune.job", self.job_id)
             return
-        run = self.client.create_run(exp_id, run_name=f"{self.run_id}/{self.lineage}", tags={
-            MLFLOW_RUN_TAG: self.run_id, MLFLOW_LINEAGE_TAG: self.lineage, "durable_finetune.job": self.job_id})
+        run = self.client.create_run(
+            exp_id,
+            run_name=f"{self.run_id}/{self.lineage}",
+            tags={MLFLOW_RUN_TAG: self.run_id, MLFLOW_LINEAGE_TAG: self.lineage, "durable_finetune.job": self.job_id},
+        )
         self.mlflow_run = run.info.run_id
         self.client.log_batch(self.mlflow_run, params=[Param(k, str(v)[:6000]) for k, v in self.params.items()])
 
@@ -141,7 +148,9 @@ class WandbSink:
 
     def open(self) -> None:
         settings: dict[str, Any] = {"console": "off", "silent": True, "x_disable_stats": True}
-        if self.cfg.get("api_key") and self.cfg.get("mode", "online") == "online":  # offline needs no key, so its files hold none
+        if (
+            self.cfg.get("api_key") and self.cfg.get("mode", "online") == "online"
+        ):  # offline needs no key, so its files hold none
             key = resolve_secret("tracking.wandb.api_key", self.cfg["api_key"])
             self.secrets.append(key)
             settings["api_key"] = key
@@ -151,10 +160,19 @@ class WandbSink:
         folder = os.environ.get("WANDB_DIR") or str(self.local_dir)
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
-            project=self.cfg["project"], entity=self.cfg.get("entity"), mode=self.cfg.get("mode", "online"),
-            dir=folder, id=wandb_id(self.run_id, self.lineage), name=f"{self.run_id}/{self.lineage}",
-            group=self.run_id, job_type=self.lineage, config=self.params, resume="allow",
-            reinit="create_new", settings=wandb.Settings(**settings))
+            project=self.cfg["project"],
+            entity=self.cfg.get("entity"),
+            mode=self.cfg.get("mode", "online"),
+            dir=folder,
+            id=wandb_id(self.run_id, self.lineage),
+            name=f"{self.run_id}/{self.lineage}",
+            group=self.run_id,
+            job_type=self.lineage,
+            config=self.params,
+            resume="allow",
+            reinit="create_new",
+            settings=wandb.Settings(**settings),
+        )
 
     def log(self, step: int, metrics: dict[str, float], wall_time: float) -> None:  # noqa: ARG002
         self.run.log(metrics, step=step)

@@ -19,6 +19,7 @@ writes progress and commits checkpoints, every rank resumes from the
 launcher's plan, and each decision that ends training (stop flag, probe) is
 agreed across ranks so that none waits in a collective the others left.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,9 +43,19 @@ from .tracking import stage_tracker
 # to see any update (LoRA B moves everywhere at once) without copying a full model.
 _SNAPSHOT_ELEMENTS = 4096
 
-_KEEP = ("learning_rate", "grad_norm", "mean_token_accuracy", "entropy", "epoch",
-         "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-         "logps/chosen", "logps/rejected")
+_KEEP = (
+    "learning_rate",
+    "grad_norm",
+    "mean_token_accuracy",
+    "entropy",
+    "epoch",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/accuracies",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+)
 
 
 class StopFlag:
@@ -90,8 +101,11 @@ class MovedCheck(TrainerCallback):
 
     @staticmethod
     def snapshot(model) -> dict[str, object]:
-        return {name: p.detach().flatten()[:_SNAPSHOT_ELEMENTS].float().cpu().clone()
-                for name, p in model.named_parameters() if p.requires_grad}
+        return {
+            name: p.detach().flatten()[:_SNAPSHOT_ELEMENTS].float().cpu().clone()
+            for name, p in model.named_parameters()
+            if p.requires_grad
+        }
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.before = self.snapshot(model)
@@ -107,12 +121,18 @@ class MovedCheck(TrainerCallback):
         if moved:
             self.moved_at = state.global_step
             self.before = None
-            print(f"trainable weights moved by step {state.global_step} ({len(moved)}/{len(after)} tensors)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"trainable weights moved by step {state.global_step} ({len(moved)}/{len(after)} tensors)",
+                file=sys.stderr,
+                flush=True,
+            )
         elif state.global_step - self.start_step >= self.steps:
             n = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            raise StageFailure("no_op_training", f"{len(after)} trainable tensors ({n} parameters) are unchanged "
-                                                 f"after {state.global_step - self.start_step} optimizer steps")
+            raise StageFailure(
+                "no_op_training",
+                f"{len(after)} trainable tensors ({n} parameters) are unchanged "
+                f"after {state.global_step - self.start_step} optimizer steps",
+            )
 
 
 class DurableCallback(TrainerCallback):
@@ -172,8 +192,9 @@ class HoldAtStep(TrainerCallback):
     step. Each hold is taken once per run (a marker file in FINETUNE_TEST_HOLD_DIR), so the job
     that resumes after the fault trains through the step."""
 
-    def __init__(self, stage: str, steps: set[int], marker_dir: Path, progress: Progress, stop: StopFlag,
-                 seconds: float):
+    def __init__(
+        self, stage: str, steps: set[int], marker_dir: Path, progress: Progress, stop: StopFlag, seconds: float
+    ):
         self.stage, self.steps, self.marker_dir = stage, steps, marker_dir
         self.progress, self.stop, self.seconds = progress, stop, seconds
 
@@ -231,13 +252,18 @@ def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
     if found:
         made_by = (ctx.store.get_json(f"{found[1]}/COMMITTED.json") or {}).get("job_id") or ""
         if job_tag(made_by) != job_tag(ctx.job_id):
-            print(f"{found[1]} was committed by {made_by}, another lineage than {ctx.job_id}: "
-                  f"starting from step 0", file=sys.stderr, flush=True)
+            print(
+                f"{found[1]} was committed by {made_by}, another lineage than {ctx.job_id}: starting from step 0",
+                file=sys.stderr,
+                flush=True,
+            )
             found = None
     if not found:
         if ctx.resume:
-            print("resume requested but no valid committed checkpoint of this lineage: starting from step 0",
-                  file=sys.stderr)
+            print(
+                "resume requested but no valid committed checkpoint of this lineage: starting from step 0",
+                file=sys.stderr,
+            )
         for key in checkpoint_steps(ctx.store, prefix).values():
             ctx.store.delete_prefix(key + "/")
         return None, 0
@@ -293,8 +319,15 @@ def lora_config(lora: Lora, targets: list[str]):
     )
 
 
-def run_training(ctx: StageContext, p: TrainingParams, trainer, progress: Progress, stop: StopFlag,
-                 resume_path: str | None, start_step: int) -> tuple[bool, Any]:
+def run_training(
+    ctx: StageContext,
+    p: TrainingParams,
+    trainer,
+    progress: Progress,
+    stop: StopFlag,
+    resume_path: str | None,
+    start_step: int,
+) -> tuple[bool, Any]:
     """Train; returns (interrupted, train_output). On interruption the checkpoint is committed."""
     if debug_param(ctx.params, "debug_freeze_adapter"):
         # What PeftModel.from_pretrained without is_trainable=True does (peft issue 282).
@@ -303,8 +336,11 @@ def run_training(ctx: StageContext, p: TrainingParams, trainer, progress: Progre
                 param.requires_grad_(False)
     n = trainable_count(trainer.model)
     if n == 0:
-        raise StageFailure("no_op_training", "no trainable parameters before the first step (an adapter loaded "
-                                             "frozen? PeftModel.from_pretrained needs is_trainable=True)")
+        raise StageFailure(
+            "no_op_training",
+            "no trainable parameters before the first step (an adapter loaded "
+            "frozen? PeftModel.from_pretrained needs is_trainable=True)",
+        )
     print(f"trainable parameters: {n}", file=sys.stderr, flush=True)
     cb = DurableCallback(ctx, progress, stop, start_step)
     trainer.add_callback(MovedCheck(p.noop_check_steps))
@@ -330,8 +366,9 @@ def run_training(ctx: StageContext, p: TrainingParams, trainer, progress: Progre
         tracker.close(outcome)
 
 
-def _train(ctx: StageContext, trainer, progress: Progress, stop: StopFlag, resume_path: str | None,
-           cb: DurableCallback) -> tuple[bool, Any]:
+def _train(
+    ctx: StageContext, trainer, progress: Progress, stop: StopFlag, resume_path: str | None, cb: DurableCallback
+) -> tuple[bool, Any]:
     out = trainer.train(resume_from_checkpoint=resume_path)
     step = trainer.state.global_step
     # Agreed once more after the last step: a notice that reached one rank after the last step end

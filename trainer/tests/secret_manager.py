@@ -1,13 +1,13 @@
 """The fake Secret Manager (test/support/fakeSecretManager.ts) as a process, for the host's
 resolver (durable_finetune.secret_refs): the REST protocol the official Python client speaks,
 one fake for both languages. Use: `from secret_manager import secret_manager  # noqa: F401`."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -17,8 +17,12 @@ class SecretManager:
     def __init__(self):
         server = ROOT / "dist" / "test" / "support" / "fakeSecretManagerMain.js"
         assert server.exists(), f"{server} is missing: build the TypeScript first (npm run build)"
-        self.proc = subprocess.Popen([str(ROOT / "node_modules" / ".bin" / "node"), str(server)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(ROOT / "node_modules" / ".bin" / "node"), str(server)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.url = json.loads(self.proc.stdout.readline())["url"]
 
     def _ask(self, **command):

@@ -1,5 +1,6 @@
 """Local servers the tests start (MLflow, the GCS emulator): a free loopback port, and the
 wait until one answers. Plain functions, so benches outside pytest use them too."""
+
 from __future__ import annotations
 
 import socket

@@ -6,6 +6,7 @@ for the training (about 2 minutes on two idle cores). `install` puts it into a
 test's store as the merge stage left it: output/model and status.json with the
 fingerprint and the probe logits.
 """
+
 import hashlib
 import json
 import os
@@ -18,8 +19,19 @@ TRAINER = Path(__file__).resolve().parents[1]
 ROOT = TRAINER.parent
 BASE = ROOT / "examples/tiny/model"
 DATA = ROOT / "examples/tiny/data"
-SFT = job_params("sft", max_steps=100, batch_size=32, learning_rate=3e-3, save_steps=100, max_length=128, seed=0,
-                 lora={"r": 32, "alpha": 64}, logging_steps=10, warmup_steps=10, lr_scheduler="constant_with_warmup")
+SFT = job_params(
+    "sft",
+    max_steps=100,
+    batch_size=32,
+    learning_rate=3e-3,
+    save_steps=100,
+    max_length=128,
+    seed=0,
+    lora={"r": 32, "alpha": 64},
+    logging_steps=10,
+    warmup_steps=10,
+    lr_scheduler="constant_with_warmup",
+)
 MERGE = job_params("merge")
 MERGE_KEY = "runs/r1/stages/merge/output/model"
 
@@ -37,13 +49,28 @@ def build(cache_dir: Path, store, agent) -> Path:
     """Run sft then merge on `agent` (whose store is `store`); copy the outputs to cache_dir."""
     store.upload_dir(BASE, "runs/r1/inputs/base-model")
     store.put_file("runs/r1/data/sft.jsonl", DATA / "sft.jsonl")
-    agent.post({"job_id": "sft-1", "stage": "sft", "params": SFT,
-                "inputs": {"base_model": "runs/r1/inputs/base-model", "sft_data": "runs/r1/data/sft.jsonl"}})
+    agent.post(
+        {
+            "job_id": "sft-1",
+            "stage": "sft",
+            "params": SFT,
+            "inputs": {"base_model": "runs/r1/inputs/base-model", "sft_data": "runs/r1/data/sft.jsonl"},
+        }
+    )
     sft = agent.wait_status("sft", "sft-1", timeout=1200)
     assert sft["state"] == "succeeded", sft
-    agent.post({"job_id": "merge-1", "stage": "merge", "params": MERGE,
-                "inputs": {"base_model": "runs/r1/inputs/base-model", "adapter": sft["output"]["key"],
-                           "adapter_fingerprint": sft["output"]["fingerprint"]}})
+    agent.post(
+        {
+            "job_id": "merge-1",
+            "stage": "merge",
+            "params": MERGE,
+            "inputs": {
+                "base_model": "runs/r1/inputs/base-model",
+                "adapter": sft["output"]["key"],
+                "adapter_fingerprint": sft["output"]["fingerprint"],
+            },
+        }
+    )
     merge = agent.wait_status("merge", "merge-1", timeout=300)
     assert merge["state"] == "succeeded", merge
     # A temp folder of this process's own: two test sessions may build the same key at once,

@@ -3,6 +3,7 @@
 The defaults come from contract/stage-params.schema.json (generated from the config schema,
 src/config/stageParams.ts), never written again here: a test names only what it changes.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The real agent process running real stages against a file:// store."""
+
 import os
 import signal
 import time
@@ -6,10 +7,13 @@ import time
 from stage_params import job_params
 
 
-
 def test_preflight_runs_once_and_is_deduped(agent_factory, store):
     agent = agent_factory()
-    job = {"job_id": "preflight-1", "stage": "preflight", "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=None)}
+    job = {
+        "job_id": "preflight-1",
+        "stage": "preflight",
+        "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=None),
+    }
     agent.post(job)
     st = agent.wait_status("preflight", "preflight-1", timeout=90)
     assert st["state"] == "succeeded", st
@@ -49,9 +53,18 @@ def test_stage_killed_is_classified_by_agent(agent_factory, store):
 
 def test_bad_input_fails_with_class_from_stage(agent_factory, store):
     agent = agent_factory()
-    agent.post({"job_id": "merge-1", "stage": "merge", "inputs": {"base_model": "file:///nonexistent",
-                "adapter": "runs/r1/stages/sft/output/adapter", "adapter_fingerprint": "sha256:0"},
-                "params": job_params("merge")})
+    agent.post(
+        {
+            "job_id": "merge-1",
+            "stage": "merge",
+            "inputs": {
+                "base_model": "file:///nonexistent",
+                "adapter": "runs/r1/stages/sft/output/adapter",
+                "adapter_fingerprint": "sha256:0",
+            },
+            "params": job_params("merge"),
+        }
+    )
     st = agent.wait_status("merge", "merge-1", timeout=60)
     assert st["state"] == "failed" and st["failure_class"] == "bad_data"
     assert st["exit_code"] == 1 and st["log_tail"]

@@ -66,8 +66,13 @@ def test_test_commit_delay_holds_back_only_the_manifest(store, tmp_path, monkeyp
 def _ctx(store, tmp_path, job_id, resume=True):
     from types import SimpleNamespace
 
-    return SimpleNamespace(store=store, job_id=job_id, resume=resume, local_dir=tmp_path / job_id,
-                           key=lambda rel: f"runs/r/stages/dpo/{rel}")
+    return SimpleNamespace(
+        store=store,
+        job_id=job_id,
+        resume=resume,
+        local_dir=tmp_path / job_id,
+        key=lambda rel: f"runs/r/stages/dpo/{rel}",
+    )
 
 
 def test_a_job_resumes_only_checkpoints_of_its_own_lineage(store, tmp_path):

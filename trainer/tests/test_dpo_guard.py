@@ -7,24 +7,41 @@ metric history. The retry the workflow would post next (workflows/dpo.ts: beta
 x2, learning rate /4, again from the merged SFT model) completes, and its task
 metric stays within probe_margin of the SFT model's.
 """
+
 import json
 from pathlib import Path
 
 import pytest
-from test_tracking import tensorboard_scalars
 from stage_params import job_params
+from test_tracking import tensorboard_scalars
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "examples" / "tiny" / "data" / "eval.jsonl"
 TINY_MODEL = ROOT / "examples" / "tiny" / "model"
-BASE = job_params("dpo", max_steps=15, batch_size=16, save_steps=15, max_length=128, seed=0, lora={"r": 8, "alpha": 16},
-                  logging_steps=1, sft_loss_weight=0.0, probe_every=5, probe_items=48, probe_margin=0.15)
+BASE = job_params(
+    "dpo",
+    max_steps=15,
+    batch_size=16,
+    save_steps=15,
+    max_length=128,
+    seed=0,
+    lora={"r": 8, "alpha": 16},
+    logging_steps=1,
+    sft_loss_weight=0.0,
+    probe_every=5,
+    probe_items=48,
+    probe_margin=0.15,
+)
 AGGRESSIVE = {"learning_rate": 5e-3, "beta": 0.05}
 
 
 def test_aggressive_dpo_collapses_and_the_gentler_retry_holds(agent_factory, store, merged, tmp_path):
-    inputs = {"model": merged["output"]["key"], "model_fingerprint": merged["output"]["fingerprint"],
-              "preference_data": "runs/r1/data/preferences.jsonl", "eval_data": "runs/r1/data/eval.jsonl"}
+    inputs = {
+        "model": merged["output"]["key"],
+        "model_fingerprint": merged["output"]["fingerprint"],
+        "preference_data": "runs/r1/data/preferences.jsonl",
+        "eval_data": "runs/r1/data/eval.jsonl",
+    }
     agent = agent_factory()
     agent.post({"job_id": "dpo-1", "stage": "dpo", "inputs": inputs, "params": {**BASE, **AGGRESSIVE}})
     st = agent.wait_status("dpo", "dpo-1", timeout=600)
@@ -56,8 +73,16 @@ def test_aggressive_dpo_collapses_and_the_gentler_retry_holds(agent_factory, sto
     assert [s for s, _ in collapsed["train/logps/chosen"]] == [h["step"] for h in m["history"]]
     assert [v for _, v in collapsed["train/logps/chosen"]] == pytest.approx([h["logps/chosen"] for h in m["history"]])
     retry = tensorboard_scalars(tmp_path / "tb" / "dpo.r2")
-    for tag in ("loss", "learning_rate", "grad_norm", "tokens_per_second", "rewards/chosen", "rewards/rejected",
-                "rewards/accuracies", "rewards/margins"):
+    for tag in (
+        "loss",
+        "learning_rate",
+        "grad_norm",
+        "tokens_per_second",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/accuracies",
+        "rewards/margins",
+    ):
         assert [s for s, _ in retry[f"train/{tag}"]] == list(range(1, BASE["max_steps"] + 1)), tag
 
 
@@ -76,7 +101,6 @@ def _log(guard, step, **logs):
 
 def test_guard_stops_on_a_logps_chosen_drop_with_the_history():
     import pytest
-
     from durable_finetune.stages.common import StageFailure
 
     guard = _guard(collapse_logps_drop=10.0)
@@ -90,7 +114,6 @@ def test_guard_stops_on_a_logps_chosen_drop_with_the_history():
 
 def test_guard_stops_on_early_saturation_but_not_later():
     import pytest
-
     from durable_finetune.stages.common import StageFailure
 
     saturated = {"logps/chosen": -3.0, "rewards/margins": 8.0, "rewards/accuracies": 1.0, "loss": 0.0003}
@@ -105,14 +128,26 @@ def test_guard_stops_on_early_saturation_but_not_later():
 
 
 def test_an_eval_set_without_tool_call_items_skips_the_task_probe_and_says_so(agent_factory, store, merged):
-    answers = [{"id": f"a{i}", "messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "reference": str(2 * i)}
-               for i in range(4)]
+    answers = [
+        {"id": f"a{i}", "messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "reference": str(2 * i)}
+        for i in range(4)
+    ]
     store.put_bytes("runs/r1/data/answers.jsonl", "".join(json.dumps(a) + "\n" for a in answers).encode())
-    inputs = {"model": merged["output"]["key"], "model_fingerprint": merged["output"]["fingerprint"],
-              "preference_data": "runs/r1/data/preferences.jsonl", "eval_data": "runs/r1/data/answers.jsonl"}
+    inputs = {
+        "model": merged["output"]["key"],
+        "model_fingerprint": merged["output"]["fingerprint"],
+        "preference_data": "runs/r1/data/preferences.jsonl",
+        "eval_data": "runs/r1/data/answers.jsonl",
+    }
     agent = agent_factory()
-    agent.post({"job_id": "dpo-1", "stage": "dpo", "inputs": inputs,
-                "params": {**BASE, "max_steps": 2, "save_steps": 2, "probe_every": 1, "learning_rate": 1e-4, "beta": 0.1}})
+    agent.post(
+        {
+            "job_id": "dpo-1",
+            "stage": "dpo",
+            "inputs": inputs,
+            "params": {**BASE, "max_steps": 2, "save_steps": 2, "probe_every": 1, "learning_rate": 1e-4, "beta": 0.1},
+        }
+    )
     st = agent.wait_status("dpo", "dpo-1", timeout=600)
     assert st["state"] == "succeeded", st
     m = st["metrics"]
@@ -126,8 +161,13 @@ def test_probe_every_0_means_no_task_probe_at_all(store, tmp_path):
     from durable_finetune.stages.dpo import task_probe
 
     store.put_file("runs/r1/data/eval.jsonl", EVAL)
-    job = {"job_id": "dpo-1", "stage": "dpo", "run_id": "r1", "inputs": {"eval_data": "runs/r1/data/eval.jsonl"},
-           "params": {**BASE, "probe_every": 0}}
+    job = {
+        "job_id": "dpo-1",
+        "stage": "dpo",
+        "run_id": "r1",
+        "inputs": {"eval_data": "runs/r1/data/eval.jsonl"},
+        "params": {**BASE, "probe_every": 0},
+    }
     ctx = StageContext(job, store, tmp_path)
     assert task_probe(ctx, stage_params("dpo", job["params"]), str(TINY_MODEL)) == (None, "probe_every is 0")
     probe, why = task_probe(ctx, stage_params("dpo", {**job["params"], "probe_every": 5}), str(TINY_MODEL))

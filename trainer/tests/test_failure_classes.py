@@ -1,6 +1,7 @@
 """Every failure class the trainer writes is one the control plane knows (src/jobs/contract.ts's
 FailureClass, mapped to a failure type and advice in src/jobs/failures.ts): that table is the one
 source of the names, and a class missing there would reach the workflow as a bare StageFailed."""
+
 import re
 from pathlib import Path
 

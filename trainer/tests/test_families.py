@@ -15,25 +15,34 @@ subprocesses are covered by test_agent.py and the integration tests):
 - an architecture the trainer does not know fails as `bad_model`, naming the
   supported ones, with no traceback.
 """
+
 import json
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from stage_params import job_params
-
 from durable_finetune import families as fam
 from durable_finetune.params import stage_params
 from durable_finetune.prompts import prompt_text
 from durable_finetune.stages import dpo, generate, merge, sft
 from durable_finetune.stages.common import StageContext, StageFailure, run_stage
 from durable_finetune.tiny_model import write_family_model
+from stage_params import job_params
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples/tiny/data"
-TRAIN = dict(max_steps=2, batch_size=4, learning_rate=1e-3, save_steps=2, max_length=320, seed=0, lora={"r": 4, "alpha": 8},
-             logging_steps=1, noop_check_steps=2)
+TRAIN = dict(
+    max_steps=2,
+    batch_size=4,
+    learning_rate=1e-3,
+    save_steps=2,
+    max_length=320,
+    seed=0,
+    lora={"r": 4, "alpha": 8},
+    logging_steps=1,
+    noop_check_steps=2,
+)
 DPO = job_params("dpo", **TRAIN, beta=0.25, sft_loss_weight=0.2, probe_every=0)
 TRAIN = job_params("sft", **TRAIN)
 PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
@@ -109,8 +118,14 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
             assert any(f"layers.{layer}." in k and f".{proj}.lora_B" in k for k in keys), (layer, proj)
     assert not any("lm_head" in k or "embed_tokens" in k for k in keys)
 
-    m = run(merge, "merge", store, work, job_params("merge", tolerance=1e-4),
-            {"base_model": str(base), "adapter": s["output"]["key"], "adapter_fingerprint": s["output"]["fingerprint"]})
+    m = run(
+        merge,
+        "merge",
+        store,
+        work,
+        job_params("merge", tolerance=1e-4),
+        {"base_model": str(base), "adapter": s["output"]["key"], "adapter_fingerprint": s["output"]["fingerprint"]},
+    )
     merged_dir = tmp_path / "merged"
     store.download_dir(m["output"]["key"], merged_dir)
     weights = safetensors_keys(merged_dir)
@@ -123,17 +138,26 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
         assert torch.equal(weights["lm_head.weight"], base_head)
         assert not torch.equal(merged.lm_head.weight, merged.get_input_embeddings().weight)
     tok = AutoTokenizer.from_pretrained(merged_dir)
-    ids = tok(prompt_text(tok, fam.family_of(merged.config), items[0]["messages"], items[0]["tools"]),
-              add_special_tokens=False, return_tensors="pt")["input_ids"]
+    ids = tok(
+        prompt_text(tok, fam.family_of(merged.config), items[0]["messages"], items[0]["tools"]),
+        add_special_tokens=False,
+        return_tensors="pt",
+    )["input_ids"]
     with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(adapter)).eval()
     with torch.no_grad():
         diff = (merged(input_ids=ids).logits - with_adapter(input_ids=ids).logits).abs().max().item()
-        moved = (merged(input_ids=ids).logits - AutoModelForCausalLM.from_pretrained(base)(input_ids=ids).logits)
+        moved = merged(input_ids=ids).logits - AutoModelForCausalLM.from_pretrained(base)(input_ids=ids).logits
     assert diff < 1e-4, f"merged logits differ from base + adapter by {diff}"
     assert moved.abs().max().item() > 0, "SFT changed nothing: the merge would be vacuous"
 
-    d = run(dpo, "dpo", store, work, DPO, {"model": m["output"]["key"], "model_fingerprint": m["output"]["fingerprint"],
-                                           "preference_data": prefs})
+    d = run(
+        dpo,
+        "dpo",
+        store,
+        work,
+        DPO,
+        {"model": m["output"]["key"], "model_fingerprint": m["output"]["fingerprint"], "preference_data": prefs},
+    )
     assert d["steps_done"] == DPO["max_steps"] and d["metrics"]["continuity"]["probe_checked"]
 
     seen: list[str] = []
@@ -146,16 +170,24 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
     generate.prompt_text = spy
     try:
         models = {"base": str(base), "sft": m["output"]["key"], "dpo": d["output"]["key"]}
-        g = run(generate, "generate", store, work, job_params("generate", max_new_tokens=6, batch_size=4, models=models),
-                {"eval_data": evals})
+        g = run(
+            generate,
+            "generate",
+            store,
+            work,
+            job_params("generate", max_new_tokens=6, batch_size=4, models=models),
+            {"eval_data": evals},
+        )
     finally:
         generate.prompt_text = real_prompt_text
     out = [json.loads(x) for x in store.get_bytes(g["output"]["key"]).decode().splitlines()]
     assert [(x["model"], x["item_id"]) for x in out] == [(n, it["id"]) for n in ("base", "sft", "dpo") for it in items]
     metrics = g["metrics"]
     assert metrics["dtype"] == "float32" and metrics["families"] == {"base": family, "sft": family, "dpo": family}
-    assert all(metrics["tokens_per_s"][n] > 0 and 0 < metrics["new_tokens"][n] <= 6 * len(items)
-               for n in ("base", "sft", "dpo"))
+    assert all(
+        metrics["tokens_per_s"][n] > 0 and 0 < metrics["new_tokens"][n] <= 6 * len(items)
+        for n in ("base", "sft", "dpo")
+    )
     prog = store.get_json("runs/r1/stages/generate/progress.json")
     assert prog["job_id"] == "generate-1" and prog["step"] == prog["total_steps"] == 3 * len(items)
 
@@ -173,17 +205,26 @@ def test_a_model_family_the_trainer_does_not_know_fails_as_bad_model(store, tmp_
 
     model_dir = tmp_path / "gpt2"
     GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=300)).save_pretrained(model_dir)
-    job = {"job_id": "sft-1", "stage": "sft", "run_id": "r1", "params": TRAIN,
-           "inputs": {"base_model": str(model_dir), "sft_data": f"file://{DATA / 'sft.jsonl'}"}}
+    job = {
+        "job_id": "sft-1",
+        "stage": "sft",
+        "run_id": "r1",
+        "params": TRAIN,
+        "inputs": {"base_model": str(model_dir), "sft_data": f"file://{DATA / 'sft.jsonl'}"},
+    }
     (tmp_path / "job.json").write_text(json.dumps(job))
-    monkeypatch.setattr(sys, "argv", ["sft", "--job", str(tmp_path / "job.json"), "--store", store.uri,
-                                      "--workdir", str(tmp_path / "work")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["sft", "--job", str(tmp_path / "job.json"), "--store", store.uri, "--workdir", str(tmp_path / "work")],
+    )
     with pytest.raises(SystemExit):
         run_stage(sft.main)  # the stage's real entry point: status written, exit 1
     st = store.get_json("runs/r1/stages/sft/status.json")
     assert st["state"] == "failed" and st["failure_class"] == "bad_model", st
-    assert st["message"].startswith("model_type 'gpt2' is not supported; supported: gemma3_text, llama, mistral, "
-                                    "qwen2, qwen3"), st["message"]
+    assert st["message"].startswith(
+        "model_type 'gpt2' is not supported; supported: gemma3_text, llama, mistral, qwen2, qwen3"
+    ), st["message"]
     assert st["log_tail"] == []  # a diagnosis, not a traceback
 
 
@@ -205,7 +246,8 @@ def test_an_eval_item_the_chat_template_refuses_is_bad_data_naming_the_item(tmp_
     base = write_family_model("gemma3_text", DATA, tmp_path / "base")
     item = {"id": "eval-x", "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}
     with pytest.raises(StageFailure) as e:
-        generate.generate_all(AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base),
-                              [item], 4, 1)
+        generate.generate_all(
+            AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base), [item], 4, 1
+        )
     assert e.value.failure_class == "bad_data"
     assert "eval item 'eval-x'" in str(e.value) and "must alternate" in str(e.value)

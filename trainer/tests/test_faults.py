@@ -4,8 +4,8 @@ params.debug_inject is honoured only when FINETUNE_ALLOW_FAULT_INJECTION=1.
 A hang writes no status at all: the control plane's hang_timeout turns it into
 StageHung (test/integration/stage-faults.test.ts).
 """
-import pytest
 
+import pytest
 from durable_finetune.stages.common import debug_param
 from stage_params import job_params
 

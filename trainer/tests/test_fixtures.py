@@ -1,4 +1,5 @@
 """Our writers produce exactly the key sets of the shared contract fixtures."""
+
 import json
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """test/gpu/gpu_check.py skips cleanly where there is no GPU (it runs for real on one: test/gpu/README.md),
 and the arithmetic it reports is right."""
+
 import os
 import subprocess
 import sys
@@ -11,8 +12,13 @@ SCRIPT = GPU / "gpu_check.py"
 
 def test_gpu_check_skips_without_a_gpu_and_writes_nothing(tmp_path):
     out = tmp_path / "gpu.json"
-    r = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out)],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().startswith("skipped: no GPU (torch.cuda.device_count() is 0"), r.stdout
     assert not out.exists()

@@ -2,6 +2,7 @@
 client expects: huggingface_hub downloads the tiny model through it and classifies its
 errors as it does on huggingface.co. And a host loads an hf: model only from the store
 (hub/models/<org>/<name>/<commit>/, valid only with its COMMITTED.json), never the Hub."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,13 +11,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
-from huggingface_hub.errors import (GatedRepoError, RemoteEntryNotFoundError, RepositoryNotFoundError,
-                                    RevisionNotFoundError)
-
-from durable_finetune.stages.common import StageFailure, resolve_input
-
 from conftest import ROOT
+from durable_finetune.stages.common import StageFailure, resolve_input
+from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 TINY = ROOT / "examples" / "tiny" / "model"
 SERVER = ROOT / "dist" / "test" / "support" / "hubServerMain.js"
@@ -25,8 +28,9 @@ SERVER = ROOT / "dist" / "test" / "support" / "hubServerMain.js"
 @pytest.fixture(scope="module")
 def hub():
     assert SERVER.exists(), f"{SERVER} is missing: build the TypeScript first (npm run build)"
-    proc = subprocess.Popen([str(ROOT / "node_modules" / ".bin" / "node"), str(SERVER)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(ROOT / "node_modules" / ".bin" / "node"), str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         yield json.loads(proc.stdout.readline())
     finally:
@@ -49,31 +53,48 @@ def test_snapshot_download_gets_the_tiny_model_at_the_commit_main_names(hub, tmp
 
 
 def test_a_tag_resolves_to_its_commit_and_file_metadata_matches_the_tree(hub, tmp_path):
-    path = Path(hf_hub_download("tiny-org/tiny-llama", "config.json", revision="v1", cache_dir=tmp_path, endpoint=hub["url"]))
+    path = Path(
+        hf_hub_download("tiny-org/tiny-llama", "config.json", revision="v1", cache_dir=tmp_path, endpoint=hub["url"])
+    )
     assert path.parent.name == hub["commits"]["v1"]
     api = HfApi(endpoint=hub["url"])
     assert api.model_info("tiny-org/tiny-llama").sha == hub["commits"]["main"]
-    weights = {f.path: f for f in api.list_repo_tree("tiny-org/tiny-llama", revision="v1", recursive=True)}["model.safetensors"]
+    weights = {f.path: f for f in api.list_repo_tree("tiny-org/tiny-llama", revision="v1", recursive=True)}[
+        "model.safetensors"
+    ]
     assert weights.lfs.sha256 == hashlib.sha256((TINY / "model.safetensors").read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("repo, filename, revision, token, error", [
-    ("tiny-org/no-such-model", "config.json", None, None, RepositoryNotFoundError),
-    ("tiny-org/private-llama", "config.json", None, None, RepositoryNotFoundError),
-    ("tiny-org/private-llama", "config.json", None, "stranger", RepositoryNotFoundError),
-    ("tiny-org/tiny-llama", "config.json", "no-such-branch", None, RevisionNotFoundError),
-    ("tiny-org/tiny-llama", "no-such-file.json", None, None, RemoteEntryNotFoundError),
-    ("tiny-org/gated-llama", "config.json", None, None, GatedRepoError),
-    ("tiny-org/gated-llama", "config.json", None, "stranger", GatedRepoError),
-])
+@pytest.mark.parametrize(
+    "repo, filename, revision, token, error",
+    [
+        ("tiny-org/no-such-model", "config.json", None, None, RepositoryNotFoundError),
+        ("tiny-org/private-llama", "config.json", None, None, RepositoryNotFoundError),
+        ("tiny-org/private-llama", "config.json", None, "stranger", RepositoryNotFoundError),
+        ("tiny-org/tiny-llama", "config.json", "no-such-branch", None, RevisionNotFoundError),
+        ("tiny-org/tiny-llama", "no-such-file.json", None, None, RemoteEntryNotFoundError),
+        ("tiny-org/gated-llama", "config.json", None, None, GatedRepoError),
+        ("tiny-org/gated-llama", "config.json", None, "stranger", GatedRepoError),
+    ],
+)
 def test_errors_are_classified_as_the_hub_s_own(hub, tmp_path, repo, filename, revision, token, error):
     with pytest.raises(error):
-        hf_hub_download(repo, filename, revision=revision, cache_dir=tmp_path, endpoint=hub["url"],
-                        token=hub["tokens"][token] if token else False)
+        hf_hub_download(
+            repo,
+            filename,
+            revision=revision,
+            cache_dir=tmp_path,
+            endpoint=hub["url"],
+            token=hub["tokens"][token] if token else False,
+        )
 
 
 def test_a_gated_model_downloads_with_a_token_granted_access(hub, tmp_path):
-    path = Path(snapshot_download("tiny-org/gated-llama", cache_dir=tmp_path, endpoint=hub["url"], token=hub["tokens"]["reader"]))
+    path = Path(
+        snapshot_download(
+            "tiny-org/gated-llama", cache_dir=tmp_path, endpoint=hub["url"], token=hub["tokens"]["reader"]
+        )
+    )
     assert (path / "model.safetensors").read_bytes() == (TINY / "model.safetensors").read_bytes()
 
 
@@ -83,14 +104,18 @@ def _publish(store, key: str) -> None:
     for f in sorted(TINY.iterdir()):
         store.put_file(f"{key}/{f.name}", f)
         files.append({"path": f.name, "size": f.stat().st_size, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()})
-    store.put_json(f"{key}/COMMITTED.json", {"repo": "tiny-org/tiny-llama", "commit": key.rsplit("/", 1)[1], "files": files})
+    store.put_json(
+        f"{key}/COMMITTED.json", {"repo": "tiny-org/tiny-llama", "commit": key.rsplit("/", 1)[1], "files": files}
+    )
 
 
 def test_a_host_loads_a_hub_model_from_the_store_and_checks_it(store, tmp_path):
     key = f"hub/models/tiny-org/tiny-llama/{'a' * 40}"
     _publish(store, key)
     local = Path(resolve_input(key, store, tmp_path / "cache"))
-    assert sorted(p.name for p in local.iterdir() if not p.name.startswith(".")) == sorted(p.name for p in TINY.iterdir())
+    assert sorted(p.name for p in local.iterdir() if not p.name.startswith(".")) == sorted(
+        p.name for p in TINY.iterdir()
+    )
     assert (local / "model.safetensors").read_bytes() == (TINY / "model.safetensors").read_bytes()
 
     corrupt = f"hub/models/tiny-org/tiny-llama/{'b' * 40}"

@@ -1,4 +1,5 @@
 """The launcher's reading of how ranks ended: which rank failed first, and with what class."""
+
 from durable_finetune.launcher import only_consequences, rank_exits, rank_failure, wanted_ranks
 
 # The tail of torchrun's ChildFailedError summary, as torch 2.x prints it.
@@ -43,8 +44,10 @@ def test_a_rank_killed_by_a_signal_outranks_the_distributed_error_its_peer_saw()
 
 
 def test_a_classified_failure_carries_its_evidence_and_wins_over_an_earlier_consequence():
-    failures = {1: record(1, "distributed", "Connection closed by peer", 99.0),
-                0: record(0, "dpo_collapsed", "DPO collapsed at step 3", 100.0, metrics={"history": [1]})}
+    failures = {
+        1: record(1, "distributed", "Connection closed by peer", 99.0),
+        0: record(0, "dpo_collapsed", "DPO collapsed at step 3", 100.0, metrics={"history": [1]}),
+    }
     e = rank_failure(failures, {}, 2, 1, [])
     assert e.failure_class == "dpo_collapsed" and e.metrics == {"history": [1]}
     assert e.args[0].startswith("rank 0 of 2 failed: dpo_collapsed: DPO collapsed at step 3; then rank 1")

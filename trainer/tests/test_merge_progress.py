@@ -1,6 +1,7 @@
 """The merge stage reports progress while it runs (loaded, each LoRA module merged, checked, saved,
 uploaded), so a merge longer than monitor.hang_timeout_s is not called hung. Runs the real stage
 in this process on the tiny model with a fresh adapter, recording every progress.json it writes."""
+
 import copy
 from pathlib import Path
 
@@ -11,16 +12,17 @@ BASE = ROOT / "examples" / "tiny" / "model"
 
 
 def test_merge_progress_moves_from_loading_to_upload(tmp_path, store, monkeypatch):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     from durable_finetune.fingerprint import fingerprint_dir
     from durable_finetune.params import stage_params
     from durable_finetune.stages import merge
     from durable_finetune.stages.common import StageContext
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(BASE),
-                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(BASE),
+        LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False),
+    )
     modules = len(merge.lora_layers(model))
     model.save_pretrained(tmp_path / "adapter")
     writes = []
@@ -32,9 +34,17 @@ def test_merge_progress_moves_from_loading_to_upload(tmp_path, store, monkeypatc
         put_json(key, obj, create_only=create_only)
 
     monkeypatch.setattr(store, "put_json", recording)
-    job = {"job_id": "merge-1", "stage": "merge", "run_id": "r1", "params": job_params("merge"),
-           "inputs": {"base_model": str(BASE), "adapter": str(tmp_path / "adapter"),
-                      "adapter_fingerprint": fingerprint_dir(tmp_path / "adapter")}}
+    job = {
+        "job_id": "merge-1",
+        "stage": "merge",
+        "run_id": "r1",
+        "params": job_params("merge"),
+        "inputs": {
+            "base_model": str(BASE),
+            "adapter": str(tmp_path / "adapter"),
+            "adapter_fingerprint": fingerprint_dir(tmp_path / "adapter"),
+        },
+    }
     merge.main(StageContext(job, store, tmp_path / "work"), stage_params("merge", job["params"]))
 
     assert store.get_json("runs/r1/stages/merge/status.json")["state"] == "succeeded"

@@ -10,6 +10,7 @@
 - the continuity checks hold on every rank (no-op training, DPO's step-0 probe);
 - DPO on two ranks completes, with the task probe shared from rank 0.
 """
+
 import time
 from pathlib import Path
 
@@ -20,10 +21,22 @@ from stage_params import job_params
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = {"FINETUNE_ALLOW_FAULT_INJECTION": "1"}
 LORA = {"r": 8, "alpha": 16}
-SFT = job_params("sft", max_steps=6, batch_size=4, learning_rate=3e-3, save_steps=3, max_length=128, seed=0, lora=LORA,
-                 logging_steps=1, ranks=2)
-SFT_INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model",
-              "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
+SFT = job_params(
+    "sft",
+    max_steps=6,
+    batch_size=4,
+    learning_rate=3e-3,
+    save_steps=3,
+    max_length=128,
+    seed=0,
+    lora=LORA,
+    logging_steps=1,
+    ranks=2,
+)
+SFT_INPUTS = {
+    "base_model": f"file://{ROOT}/examples/tiny/model",
+    "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl",
+}
 
 
 def log_of(store, stage, job_id) -> str:
@@ -108,11 +121,19 @@ def test_ranks_die_with_a_killed_agent(agent_factory, store, tmp_path):
     """agent SIGKILLed -> stage (launcher) -> torchrun -> each rank, by parent-death signals: torchrun
     starts ranks in their own sessions, so nothing else would reach them."""
     agent = agent_factory()
-    agent.post({"job_id": "sft-1", "stage": "sft", "inputs": SFT_INPUTS,
-                "params": {**SFT, "max_steps": 400, "save_steps": 400}})
+    agent.post(
+        {
+            "job_id": "sft-1",
+            "stage": "sft",
+            "inputs": SFT_INPUTS,
+            "params": {**SFT, "max_steps": 400, "save_steps": 400},
+        }
+    )
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and ((store.get_json("runs/r1/stages/sft/progress.json") or {})
-                                           .get("step") or 0) < 2:
+    while (
+        time.monotonic() < deadline
+        and ((store.get_json("runs/r1/stages/sft/progress.json") or {}).get("step") or 0) < 2
+    ):
         time.sleep(0.1)
     assert len(ranks_left(tmp_path)) >= 2  # both ranks (torchrun inherits the variable too)
     agent.proc.kill()
@@ -124,17 +145,33 @@ def test_ranks_die_with_a_killed_agent(agent_factory, store, tmp_path):
 
 
 @pytest.mark.extended  # one-rank twins run in npm test (test_continuity, test_faults)
-@pytest.mark.parametrize("fault,rank,klass,evidence", [
-    ("segfault", 1, "segfault", "killed by SIGSEGV"),  # a native crash: no record, torchrun's exit code
-    ("not-a-fault", 0, "bad_data", "params.debug_inject 'not-a-fault'"),  # rank 0 raises a StageFailure
-])
-def test_a_rank_that_dies_mid_training_fails_the_stage_with_its_class(agent_factory, store, tmp_path, fault, rank,
-                                                                       klass, evidence):
+@pytest.mark.parametrize(
+    "fault,rank,klass,evidence",
+    [
+        ("segfault", 1, "segfault", "killed by SIGSEGV"),  # a native crash: no record, torchrun's exit code
+        ("not-a-fault", 0, "bad_data", "params.debug_inject 'not-a-fault'"),  # rank 0 raises a StageFailure
+    ],
+)
+def test_a_rank_that_dies_mid_training_fails_the_stage_with_its_class(
+    agent_factory, store, tmp_path, fault, rank, klass, evidence
+):
     agent = agent_factory(env=FAULTS)
     t0 = time.monotonic()
-    agent.post({"job_id": "sft-1", "stage": "sft", "inputs": SFT_INPUTS,
-                "params": {**SFT, "max_steps": 40, "save_steps": 40, "debug_inject": fault,
-                           "debug_fault_rank": rank, "debug_inject_at_step": 2}})
+    agent.post(
+        {
+            "job_id": "sft-1",
+            "stage": "sft",
+            "inputs": SFT_INPUTS,
+            "params": {
+                **SFT,
+                "max_steps": 40,
+                "save_steps": 40,
+                "debug_inject": fault,
+                "debug_fault_rank": rank,
+                "debug_inject_at_step": 2,
+            },
+        }
+    )
     st = agent.wait_status("sft", "sft-1", timeout=90)
     took = time.monotonic() - t0
     assert st["state"] == "failed" and st["failure_class"] == klass, st
@@ -148,22 +185,41 @@ def test_a_rank_that_dies_mid_training_fails_the_stage_with_its_class(agent_fact
 @pytest.mark.extended  # one-rank twins run in npm test (test_continuity, test_faults)
 def test_no_op_training_is_caught_on_two_ranks_before_the_first_step(agent_factory, store):
     agent = agent_factory(env=FAULTS)
-    agent.post({"job_id": "sft-1", "stage": "sft", "inputs": SFT_INPUTS,
-                "params": {**SFT, "debug_freeze_adapter": True}})
+    agent.post(
+        {"job_id": "sft-1", "stage": "sft", "inputs": SFT_INPUTS, "params": {**SFT, "debug_freeze_adapter": True}}
+    )
     st = agent.wait_status("sft", "sft-1", timeout=90)
     assert st["state"] == "failed" and st["failure_class"] == "no_op_training", st
     assert "is_trainable=True" in st["message"] and " of 2 failed: no_op_training: " in st["message"]
     assert st["message"].count("no_op_training") == 2  # each rank checked its own model
 
 
-DPO = job_params("dpo", max_steps=4, batch_size=4, learning_rate=5e-4, save_steps=2, max_length=128, seed=0, lora=LORA,
-                 logging_steps=1, beta=0.1, sft_loss_weight=0.2, probe_every=2, probe_items=4, probe_max_new_tokens=24,
-                 ranks=2)
+DPO = job_params(
+    "dpo",
+    max_steps=4,
+    batch_size=4,
+    learning_rate=5e-4,
+    save_steps=2,
+    max_length=128,
+    seed=0,
+    lora=LORA,
+    logging_steps=1,
+    beta=0.1,
+    sft_loss_weight=0.2,
+    probe_every=2,
+    probe_items=4,
+    probe_max_new_tokens=24,
+    ranks=2,
+)
 
 
 def dpo_inputs(merged):
-    return {"model": merged["output"]["key"], "model_fingerprint": merged["output"]["fingerprint"],
-            "preference_data": "runs/r1/data/preferences.jsonl", "eval_data": "runs/r1/data/eval.jsonl"}
+    return {
+        "model": merged["output"]["key"],
+        "model_fingerprint": merged["output"]["fingerprint"],
+        "preference_data": "runs/r1/data/preferences.jsonl",
+        "eval_data": "runs/r1/data/eval.jsonl",
+    }
 
 
 def test_two_rank_dpo_completes_with_its_continuity_checks_and_a_shared_task_probe(agent_factory, store, merged):
@@ -184,8 +240,14 @@ def test_two_rank_dpo_completes_with_its_continuity_checks_and_a_shared_task_pro
 @pytest.mark.extended  # one-rank twins run in npm test (test_continuity, test_faults)
 def test_a_two_rank_dpo_policy_that_is_not_the_merged_model_is_refused(agent_factory, store, merged):
     agent = agent_factory(env=FAULTS)
-    agent.post({"job_id": "dpo-1", "stage": "dpo", "inputs": dpo_inputs(merged),
-                "params": {**DPO, "debug_reinit_policy": True}})
+    agent.post(
+        {
+            "job_id": "dpo-1",
+            "stage": "dpo",
+            "inputs": dpo_inputs(merged),
+            "params": {**DPO, "debug_reinit_policy": True},
+        }
+    )
     st = agent.wait_status("dpo", "dpo-1", timeout=120)
     assert st["state"] == "failed" and st["failure_class"] == "continuity", st
     assert "DPO policy at step 0 is not the model" in st["message"]

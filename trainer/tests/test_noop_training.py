@@ -1,9 +1,9 @@
 """No-op training is caught in the first steps: no trainable parameters, or weights that never move."""
+
 from types import SimpleNamespace
 
 import pytest
 import torch
-
 from durable_finetune.stages.common import StageFailure
 from durable_finetune.training import MovedCheck
 

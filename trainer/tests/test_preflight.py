@@ -1,10 +1,10 @@
 """Preflight through the real agent: two gloo ranks under torchrun, a rank that hangs, and a host
 without the GPUs it must have (this machine has none: CUDA really sees 0)."""
+
 import os
 import time
 
 import pytest
-
 from durable_finetune.agent import sanitise_nccl
 from stage_params import job_params
 
@@ -13,8 +13,13 @@ FAULTS = {"FINETUNE_ALLOW_FAULT_INJECTION": "1"}
 
 def test_two_gloo_ranks_pass_under_torchrun_in_a_sanitised_env(agent_factory, store):
     agent = agent_factory(env={"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64:/opt/lib:/usr/local/gib/lib64/"})
-    agent.post({"job_id": "preflight-1", "stage": "preflight",
-                "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=0)})
+    agent.post(
+        {
+            "job_id": "preflight-1",
+            "stage": "preflight",
+            "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=0),
+        }
+    )
     st = agent.wait_status("preflight", "preflight-1", timeout=120)
     assert st["state"] == "succeeded", st
     prog = store.get_json("runs/r1/stages/preflight/progress.json")
@@ -33,9 +38,15 @@ def test_two_gloo_ranks_pass_under_torchrun_in_a_sanitised_env(agent_factory, st
 def test_a_hung_rank_fails_as_distributed_within_the_timeout(agent_factory, store):
     agent = agent_factory(env=FAULTS)
     t0 = time.monotonic()
-    agent.post({"job_id": "preflight-1", "stage": "preflight",
-                "params": job_params("preflight", ranks=2, timeout_s=8, min_free_disk_gb=0, expected_gpus=None,
-                                     debug_hang_rank=1)})
+    agent.post(
+        {
+            "job_id": "preflight-1",
+            "stage": "preflight",
+            "params": job_params(
+                "preflight", ranks=2, timeout_s=8, min_free_disk_gb=0, expected_gpus=None, debug_hang_rank=1
+            ),
+        }
+    )
     st = agent.wait_status("preflight", "preflight-1", timeout=90)
     took = time.monotonic() - t0
     assert st["state"] == "failed" and st["failure_class"] == "distributed", st
@@ -58,8 +69,13 @@ def test_host_nccl_plugins_are_kept_only_when_asked():
 
 def test_a_host_without_the_gpus_it_must_have_fails_with_gpu_missing_and_the_evidence(agent_factory, store):
     agent = agent_factory()
-    agent.post({"job_id": "preflight-1", "stage": "preflight",
-                "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=1)})
+    agent.post(
+        {
+            "job_id": "preflight-1",
+            "stage": "preflight",
+            "params": job_params("preflight", ranks=2, timeout_s=30, min_free_disk_gb=0, expected_gpus=1),
+        }
+    )
     st = agent.wait_status("preflight", "preflight-1", timeout=120)
     assert st["state"] == "failed" and st["failure_class"] == "gpu_missing", st
     msg = st["message"]
@@ -76,20 +92,23 @@ def test_a_host_without_the_gpus_it_must_have_fails_with_gpu_missing_and_the_evi
 def test_a_broken_driver_is_told_apart_from_a_missing_one(tmp_path, monkeypatch):
     """nvidia-smi present but failing (the driver cannot talk to the GPU): its output is the evidence."""
     import torch
-
     from durable_finetune.gpus import gpu_evidence, missing_gpus
 
     smi = tmp_path / "nvidia-smi"
-    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed because it couldn'\\''t communicate with the NVIDIA driver.'\n"
-                   "exit 9\n")
+    smi.write_text(
+        "#!/bin/sh\necho 'NVIDIA-SMI has failed because it couldn'\\''t communicate with the NVIDIA driver.'\nexit 9\n"
+    )
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     (tmp_path / "libcuda.so.1").write_bytes(b"")
     monkeypatch.setenv("FINETUNE_REMOVED_LD_PATHS", str(tmp_path))
     ev = gpu_evidence(torch)
-    assert ev["nvidia_smi"] == {"found": True, "exit_code": 9,
-                                "output": ["NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."]}
+    assert ev["nvidia_smi"] == {
+        "found": True,
+        "exit_code": 9,
+        "output": ["NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."],
+    }
     why = missing_gpus(2, ev)
     assert "expected 2 GPU(s), CUDA sees 0" in why and "nvidia-smi -L exit 9: NVIDIA-SMI has failed" in why
     assert "CUDA_VISIBLE_DEVICES=''" in why and "unset CUDA_VISIBLE_DEVICES" in why

@@ -1,12 +1,11 @@
 """The host resolves secret references itself (durable_finetune.secret_refs): secret:gcp: through
 the official Secret Manager client (REST) against the fake, refusals as named errors that carry
 the reference and the fix, never a value."""
+
 from __future__ import annotations
 
 import pytest
-
-from durable_finetune.secret_refs import (SecretAccessDenied, SecretNotFound, SecretUnavailable,
-                                          resolve_secret)
+from durable_finetune.secret_refs import SecretAccessDenied, SecretNotFound, SecretUnavailable, resolve_secret
 from secret_manager import secret_manager  # noqa: F401
 
 CANARY = "canary-7f3a-host-value"

@@ -3,6 +3,7 @@
 The interrupted and the resumed job track to backends that fail (an MLflow server that is
 down, a W&B key whose variable is unset): each job logs one warning per backend, trains
 to the same adapter as the untracked straight run, and TensorBoard shows each step once."""
+
 import time
 from pathlib import Path
 
@@ -13,13 +14,24 @@ from stage_params import job_params
 from test_tracking import tensorboard_scalars
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = job_params("sft", max_steps=40, batch_size=8, learning_rate=3e-3, save_steps=5, max_length=128, seed=0,
-                    lora={"r": 8, "alpha": 16}, logging_steps=1)
+PARAMS = job_params(
+    "sft",
+    max_steps=40,
+    batch_size=8,
+    learning_rate=3e-3,
+    save_steps=5,
+    max_length=128,
+    seed=0,
+    lora={"r": 8, "alpha": 16},
+    logging_steps=1,
+)
 INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model", "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
 
 
-FAILING_TRACKING = {"mlflow": {"tracking_uri": f"http://127.0.0.1:{free_port()}", "experiment": "x"},
-                    "wandb": {"project": "x", "mode": "online", "api_key": "secret:env:FINETUNE_TEST_UNSET_KEY"}}
+FAILING_TRACKING = {
+    "mlflow": {"tracking_uri": f"http://127.0.0.1:{free_port()}", "experiment": "x"},
+    "wandb": {"project": "x", "mode": "online", "api_key": "secret:env:FINETUNE_TEST_UNSET_KEY"},
+}
 # No retries: the refused connection fails at once (the stage's default retries twice).
 TRACKING_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 

@@ -2,6 +2,7 @@
 contract/stage-params.schema.json: the same stages, knobs, required ones and types. A knob added
 on one side only fails here; `npm run build && node dist/src/config/stageParamsFile.js`
 regenerates the file after a change to the config schema."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,6 @@ import typing
 from typing import Any, Literal, Union
 
 import pytest
-
 from durable_finetune.params import STAGE_PARAMS, ParamsInvalid, stage_params
 from stage_params import job_params, stage_schemas
 
@@ -86,8 +86,13 @@ def test_a_missing_knob_is_refused_naming_it():
     with pytest.raises(ParamsInvalid, match=r"params \(sft\)\.noop_check_steps is missing"):
         stage_params("sft", raw)
     with pytest.raises(ParamsInvalid, match=r"params \(dpo\)\.lora\.alpha is missing"):
-        stage_params("dpo", {**job_params("dpo"), "lora": {"r": 8, "dropout": 0, "target_modules": "all-linear",
-                                                       "modules_to_save": []}})
+        stage_params(
+            "dpo",
+            {
+                **job_params("dpo"),
+                "lora": {"r": 8, "dropout": 0, "target_modules": "all-linear", "modules_to_save": []},
+            },
+        )
 
 
 def test_a_knob_the_stage_does_not_have_or_a_wrong_type_is_refused():
@@ -100,7 +105,9 @@ def test_a_knob_the_stage_does_not_have_or_a_wrong_type_is_refused():
 
 
 def test_test_only_debug_keys_and_the_optional_tracking_section_are_accepted():
-    p = stage_params("sft", job_params("sft", debug_inject="oom", tracking={"mlflow": {"tracking_uri": "http://m:5000"}}))
+    p = stage_params(
+        "sft", job_params("sft", debug_inject="oom", tracking={"mlflow": {"tracking_uri": "http://m:5000"}})
+    )
     assert p.tracking == {"mlflow": {"tracking_uri": "http://m:5000"}}
     assert stage_params("dpo", job_params("dpo")).tracking is None
 
@@ -108,5 +115,7 @@ def test_test_only_debug_keys_and_the_optional_tracking_section_are_accepted():
 def test_numbers_arrive_as_the_trainer_uses_them():
     p = stage_params("dpo", job_params("dpo", beta=1, lora={"alpha": 16}))
     assert p.beta == 1.0 and isinstance(p.beta, float) and p.lora.alpha == 16 and p.lora.r == 16
-    assert p.continuity_tolerance == "auto" and stage_params("merge", job_params("merge", continuity_tolerance=0.5)) \
-        .continuity_tolerance == 0.5
+    assert (
+        p.continuity_tolerance == "auto"
+        and stage_params("merge", job_params("merge", continuity_tolerance=0.5)).continuity_tolerance == 0.5
+    )

@@ -1,4 +1,5 @@
 """Multi-rank stop: a preemption notice that reaches one rank stops every rank at the same step."""
+
 import datetime
 import multiprocessing as mp
 import socket
@@ -6,11 +7,15 @@ import socket
 
 def _rank(rank: int, world: int, port: int, notified: int, q) -> None:
     import torch.distributed as dist
-
     from durable_finetune.training import StopFlag
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=30))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=30),
+    )
     flag = StopFlag()
     seen = []
     for step in range(1, 6):

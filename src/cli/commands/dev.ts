@@ -60,12 +60,15 @@ export function devCommand(program: Command): void {
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
-        out.result({ address, uiUrl, taskQueue: opts.taskQueue, startedServer: server !== null, metrics: process.env.FINETUNE_METRICS_ADDRESS ?? null, codecKeys: codecKeys.source }, [
-          `Temporal dev server ${server ? 'started' : 'already running'} at ${address}${uiUrl ? `, UI ${uiUrl}` : ''}`,
-          `worker polling task queue ${opts.taskQueue}${process.env.FINETUNE_METRICS_ADDRESS ? `, metrics at http://${process.env.FINETUNE_METRICS_ADDRESS}/metrics` : ''}`,
-          `history is encrypted with the codec keys in ${codecKeys.source}: \`finetune codec-server\` shows runs decoded in the UI and the temporal CLI (docs/operating.md, Encrypted history)`,
-          `use it from another terminal: finetune run <config> --wait (Ctrl-C here stops the worker${server ? ' and the server' : ''})`,
-        ]);
+        out.result(
+          { address, uiUrl, taskQueue: opts.taskQueue, startedServer: server !== null, metrics: process.env.FINETUNE_METRICS_ADDRESS ?? null, codecKeys: codecKeys.source },
+          [
+            `Temporal dev server ${server ? 'started' : 'already running'} at ${address}${uiUrl ? `, UI ${uiUrl}` : ''}`,
+            `worker polling task queue ${opts.taskQueue}${process.env.FINETUNE_METRICS_ADDRESS ? `, metrics at http://${process.env.FINETUNE_METRICS_ADDRESS}/metrics` : ''}`,
+            `history is encrypted with the codec keys in ${codecKeys.source}: \`finetune codec-server\` shows runs decoded in the UI and the temporal CLI (docs/operating.md, Encrypted history)`,
+            `use it from another terminal: finetune run <config> --wait (Ctrl-C here stops the worker${server ? ' and the server' : ''})`,
+          ],
+        );
         try {
           await worker.run();
         } finally {

@@ -36,9 +36,16 @@ function storesOf(opts: ModelsOptions): string[] {
 export function modelsCommand(program: Command): void {
   program
     .command('models')
-    .description('the promoted models, newest first, with their lineage (run, base model and commit, data sha256, primary metric, approval, cost, where the weights are), from the store')
-    .option('--store <uri>', 'a store to read (folder, file:///abs or gs://bucket/prefix); repeat for several; default: the store of --config, else .finetune/store', (v: string, acc: string[]) => [...acc, v], [])
-    .option('--config <file>', "read the store this pipeline config names")
+    .description(
+      'the promoted models, newest first, with their lineage (run, base model and commit, data sha256, primary metric, approval, cost, where the weights are), from the store',
+    )
+    .option(
+      '--store <uri>',
+      'a store to read (folder, file:///abs or gs://bucket/prefix); repeat for several; default: the store of --config, else .finetune/store',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option('--config <file>', 'read the store this pipeline config names')
     .option('--base <ref>', 'only models trained from this base: hf:<org>/<name>[@<revision or commit>], or model.base as configured')
     .option('--limit <n>', 'at most n models (the newest)', positiveInt)
     .action(

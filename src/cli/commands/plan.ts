@@ -9,7 +9,9 @@ import { action } from '../action';
 export function planCommand(program: Command): void {
   program
     .command('plan')
-    .description("estimate a run before it starts: data rows and tokens (the model's tokenizer when the model is a local folder), length distribution, truncation by max_length, eval prompts repeated in training, steps, hours and dollars on spot and on demand, and whether cost.budget_usd holds; reaches no cloud")
+    .description(
+      "estimate a run before it starts: data rows and tokens (the model's tokenizer when the model is a local folder), length distribution, truncation by max_length, eval prompts repeated in training, steps, hours and dollars on spot and on demand, and whether cost.budget_usd holds; reaches no cloud",
+    )
     .argument('<config>', 'pipeline config, YAML or JSON')
     .action(
       action(async ({ out }, file: string) => {

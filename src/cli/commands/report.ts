@@ -22,10 +22,7 @@ export function reportCommand(program: Command): void {
           const store = openStore(storeUri);
           const metrics = await store.getJson<RunMetrics>(runKey(runId, 'report/metrics.json'));
           if (!metrics) {
-            throw new CliError(
-              `run ${runId} has no report yet (${info.status}, stage ${info.stage ?? '-'}): it is written by the score stage`,
-              EXIT.notFound,
-            );
+            throw new CliError(`run ${runId} has no report yet (${info.status}, stage ${info.stage ?? '-'}): it is written by the score stage`, EXIT.notFound);
           }
           const base = `${store.uri.replace(/\/$/, '')}/${runKey(runId, 'report')}`;
           const html = (await store.exists(runKey(runId, 'report/report.html'))) ? `${base}/report.html` : null;

@@ -49,7 +49,11 @@ export function statusCommand(program: Command): void {
             if (cost) lines.push(costLine(cost));
             if (end.result) {
               const r = end.result;
-              lines.push(r.outcome === 'promoted' ? `promoted ${r.promoted.model} -> ${r.promoted.uri}${'commit' in r.promoted && r.promoted.commit ? ` (commit ${r.promoted.commit})` : ''}` : `not promoted: ${r.gate.reason}`);
+              lines.push(
+                r.outcome === 'promoted'
+                  ? `promoted ${r.promoted.model} -> ${r.promoted.uri}${'commit' in r.promoted && r.promoted.commit ? ` (commit ${r.promoted.commit})` : ''}`
+                  : `not promoted: ${r.gate.reason}`,
+              );
             }
             if (end.error) lines.push(`error: ${end.error}`);
             if (link) lines.push(`Temporal UI: ${link}`);
@@ -63,15 +67,13 @@ export function statusCommand(program: Command): void {
     .command('list')
     .description('fine-tune runs, newest first')
     .option('--limit <n>', 'at most this many runs', positiveInt, 20)
-    .option('--query <visibility query>', "extra filter, e.g. \"ExecutionStatus = 'Running'\" or \"FinetuneStage = 'sft'\"")
+    .option('--query <visibility query>', 'extra filter, e.g. "ExecutionStatus = \'Running\'" or "FinetuneStage = \'sft\'"')
     .action(
       action<[], { limit: number; query?: string }>(async ({ out, opts }) =>
         withTemporal(async (t) => {
           const runs = await listRuns(t.client, opts.limit, opts.query);
           out.result(runs, () =>
-            runs.length === 0
-              ? ['no fine-tune runs yet']
-              : runs.map((r) => `${r.runId.padEnd(44)} ${r.status.padEnd(10)} ${(r.stage ?? '-').padEnd(10)} ${r.startTime}`),
+            runs.length === 0 ? ['no fine-tune runs yet'] : runs.map((r) => `${r.runId.padEnd(44)} ${r.status.padEnd(10)} ${(r.stage ?? '-').padEnd(10)} ${r.startTime}`),
           );
         }),
       ),

@@ -62,7 +62,8 @@ export class AesGcmCodec implements PayloadCodec {
       const key = this.ring.find(id);
       if (!key) throw new CodecKeyUnknown(id, this.ring);
       const data = Buffer.from(payload.data ?? []);
-      if (data.length < IV_BYTES + TAG_BYTES) throw new EncryptedPayloadInvalid(`a payload sealed with codec key id ${id} is ${data.length} bytes, too short to be one: it was truncated`);
+      if (data.length < IV_BYTES + TAG_BYTES)
+        throw new EncryptedPayloadInvalid(`a payload sealed with codec key id ${id} is ${data.length} bytes, too short to be one: it was truncated`);
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
         decipher.setAAD(Buffer.from(id));

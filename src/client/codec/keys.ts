@@ -64,7 +64,9 @@ export function keyFileText(keys: readonly CodecKey[]): string {
 /** Parses key file JSON; `source` names it in errors. */
 export function parseKeyFile(text: string, source: string): KeyRing {
   const bad = (what: string): CodecKeysInvalid =>
-    new CodecKeysInvalid(`the codec keys in ${source} ${what}; the form is {"keys": [{"id": "<letters, digits, . _ ->", "key": "<32 random bytes, base64>"}]} (docs/operating.md, Encrypted history)`);
+    new CodecKeysInvalid(
+      `the codec keys in ${source} ${what}; the form is {"keys": [{"id": "<letters, digits, . _ ->", "key": "<32 random bytes, base64>"}]} (docs/operating.md, Encrypted history)`,
+    );
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -91,7 +93,9 @@ export function readKeyFile(file: string): KeyRing {
   try {
     stat = fs.statSync(file);
   } catch (err) {
-    throw new CodecKeysInvalid(`${KEYS_VARIABLE}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); point it at the codec key file (docs/operating.md, Encrypted history)`);
+    throw new CodecKeysInvalid(
+      `${KEYS_VARIABLE}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); point it at the codec key file (docs/operating.md, Encrypted history)`,
+    );
   }
   if ((stat.mode & 0o077) !== 0) {
     throw new CodecKeysInvalid(`the codec key file ${file} can be read by others (mode ${(stat.mode & 0o777).toString(8)}); run chmod 600 ${file}`);
@@ -162,7 +166,9 @@ export async function loadKeyRing(address: string, env: NodeJS.ProcessEnv = proc
   if (source.startsWith('secret:')) {
     const ref = parseSecretRef(source);
     if (!ref || ref.kind !== 'gcp') {
-      throw new CodecKeysInvalid(`${KEYS_VARIABLE} is not a Secret Manager reference; write secret:gcp:projects/<project>/secrets/<secret>/versions/<n|latest>, or a key file path`);
+      throw new CodecKeysInvalid(
+        `${KEYS_VARIABLE} is not a Secret Manager reference; write secret:gcp:projects/<project>/secrets/<secret>/versions/<n|latest>, or a key file path`,
+      );
     }
     let value: Buffer;
     try {

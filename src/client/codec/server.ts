@@ -66,7 +66,10 @@ function sameSecret(given: string, token: string): boolean {
 function presentedToken(req: http.IncomingMessage): string | null {
   const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
   if (bearer) return bearer[1];
-  const cookie = (req.headers.cookie ?? '').split(';').map((c) => c.trim()).find((c) => c.startsWith(`${TOKEN_COOKIE}=`));
+  const cookie = (req.headers.cookie ?? '')
+    .split(';')
+    .map((c) => c.trim())
+    .find((c) => c.startsWith(`${TOKEN_COOKIE}=`));
   return cookie ? decodeURIComponent(cookie.slice(TOKEN_COOKIE.length + 1)) : null;
 }
 
@@ -86,7 +89,8 @@ export function codecRequestHandler(opts: CodecServerOptions): http.RequestListe
   return (req, res) => {
     const origin = req.headers.origin;
     const send = (status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void => {
-      const cors: http.OutgoingHttpHeaders = origin && origins.has(origin) ? { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', Vary: 'Origin' } : {};
+      const cors: http.OutgoingHttpHeaders =
+        origin && origins.has(origin) ? { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', Vary: 'Origin' } : {};
       const text = typeof body === 'string' ? body : JSON.stringify(body);
       res.writeHead(status, { 'Content-Type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', ...cors, ...headers });
       res.end(text);
@@ -110,7 +114,7 @@ export function codecRequestHandler(opts: CodecServerOptions): http.RequestListe
         // A browser cannot add an Authorization header to the UI's calls; it sends this cookie instead
         // (the UI's codec setting "Include cross-origin credentials").
         const given = url.searchParams.get('token') ?? '';
-        if (!sameSecret(given, opts.token)) throw new Refusal(401, 'the token in /login?token=... is not this codec server\'s token');
+        if (!sameSecret(given, opts.token)) throw new Refusal(401, "the token in /login?token=... is not this codec server's token");
         send(200, 'This browser can now decode runs in the Temporal UI (codec endpoint setting: this server, with "Include cross-origin credentials").\n', {
           'Set-Cookie': `${TOKEN_COOKIE}=${encodeURIComponent(opts.token)}; HttpOnly; SameSite=Strict; Path=/`,
           'Cache-Control': 'no-store',

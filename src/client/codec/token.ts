@@ -30,7 +30,8 @@ const MIN_LENGTH = 16;
 export function codecServerToken(env: NodeJS.ProcessEnv = process.env): CodecToken {
   const given = env[TOKEN_VARIABLE]?.trim();
   if (given) {
-    if (given.length < MIN_LENGTH || /\s/.test(given)) throw new CodecTokenInvalid(`${TOKEN_VARIABLE} must be at least ${MIN_LENGTH} characters with no spaces; make one with: openssl rand -hex 32`);
+    if (given.length < MIN_LENGTH || /\s/.test(given))
+      throw new CodecTokenInvalid(`${TOKEN_VARIABLE} must be at least ${MIN_LENGTH} characters with no spaces; make one with: openssl rand -hex 32`);
     return { token: given, source: TOKEN_VARIABLE, file: null };
   }
   const named = env[TOKEN_FILE_VARIABLE]?.trim();
@@ -40,8 +41,11 @@ export function codecServerToken(env: NodeJS.ProcessEnv = process.env): CodecTok
   try {
     token = fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new CodecTokenInvalid(`${TOKEN_FILE_VARIABLE}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); point it at the file holding the codec server's token`);
+    throw new CodecTokenInvalid(
+      `${TOKEN_FILE_VARIABLE}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); point it at the file holding the codec server's token`,
+    );
   }
-  if (token.length < MIN_LENGTH || /\s/.test(token)) throw new CodecTokenInvalid(`the codec server token in ${file} must be at least ${MIN_LENGTH} characters with no spaces; make one with: openssl rand -hex 32 > ${file}`);
+  if (token.length < MIN_LENGTH || /\s/.test(token))
+    throw new CodecTokenInvalid(`the codec server token in ${file} must be at least ${MIN_LENGTH} characters with no spaces; make one with: openssl rand -hex 32 > ${file}`);
   return { token, source: file, file };
 }

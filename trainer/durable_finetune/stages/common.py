@@ -5,6 +5,7 @@ hosts/<host>/job.json), resolves inputs to local paths, and writes
 stages/<stage>/status.json for that job_id when it ends, whether it succeeded,
 failed with a known class, or was interrupted by SIGTERM.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from ..checkpoint import COMMITTED, download_checkpoint
 from ..diagnosis import classify
@@ -115,19 +116,36 @@ class StageContext:
             raise StageFailure("bad_data", f"job input {name!r} is missing")
         return resolve_input(value, self.store, self.workdir / "cache")
 
-    def write_status(self, state: str, *, failure_class: str | None = None, message: str = "",
-                     exit_code: int | None = 0, output: dict | None = None, metrics: dict | None = None,
-                     steps_done: int | None = None, resumed_from_step: int | None = 0,
-                     log_tail: list[str] | None = None) -> dict:
+    def write_status(
+        self,
+        state: str,
+        *,
+        failure_class: str | None = None,
+        message: str = "",
+        exit_code: int | None = 0,
+        output: dict | None = None,
+        metrics: dict | None = None,
+        steps_done: int | None = None,
+        resumed_from_step: int | None = 0,
+        log_tail: list[str] | None = None,
+    ) -> dict:
         """Rank 0 writes the status (a single-process stage is rank 0); other ranks' outcome is
         rank 0's, or, when they fail, reaches the launcher through ranks.record_failure."""
         status = {
-            "job_id": self.job_id, "stage": self.stage, "state": state,
+            "job_id": self.job_id,
+            "stage": self.stage,
+            "state": state,
             "failure_class": failure_class if state == "failed" else None,
-            "message": message, "exit_code": exit_code, "signal": None,
-            "log_tail": log_tail or [], "output": output, "metrics": metrics or {},
-            "steps_done": steps_done, "resumed_from_step": resumed_from_step,
-            "started_at": self.started_at, "finished_at": now_iso(),
+            "message": message,
+            "exit_code": exit_code,
+            "signal": None,
+            "log_tail": log_tail or [],
+            "output": output,
+            "metrics": metrics or {},
+            "steps_done": steps_done,
+            "resumed_from_step": resumed_from_step,
+            "started_at": self.started_at,
+            "finished_at": now_iso(),
             "duration_s": round(time.monotonic() - self.t0, 3),
         }
         if self.rank.is_zero:
@@ -140,13 +158,22 @@ def recorded_probe(ctx: StageContext, name: str, fingerprint: str) -> dict | Non
     `output.probe`), when that status is for exactly this output and fingerprint; else None."""
     value = (ctx.inputs.get(name) or "").rstrip("/")
     parts = value.split("/")
-    if len(parts) < 5 or parts[0] != "runs" or parts[2] != "stages" or parts[4] != "output" \
-            or run_id_problem(parts[1]) or parts[3] not in STAGES:
+    if (
+        len(parts) < 5
+        or parts[0] != "runs"
+        or parts[2] != "stages"
+        or parts[4] != "output"
+        or run_id_problem(parts[1])
+        or parts[3] not in STAGES
+    ):
         return None
     status = ctx.store.get_json(stage_key(parts[1], parts[3], "status.json")) or {}
     out = status.get("output") or {}
-    if status.get("state") != "succeeded" or (out.get("key") or "").rstrip("/") != value \
-            or out.get("fingerprint") != fingerprint:
+    if (
+        status.get("state") != "succeeded"
+        or (out.get("key") or "").rstrip("/") != value
+        or out.get("fingerprint") != fingerprint
+    ):
         return None
     return out.get("probe")
 
@@ -156,15 +183,18 @@ def resolve_input(value: str, store: Store, cache_dir: Path) -> str:
     used in place; gs:// is downloaded. Hosts never load from the Hugging Face Hub: the worker
     fetched an hf: model into the store's hub/ prefix, and the job names that key."""
     if value.startswith("hf:"):
-        raise StageFailure("bad_data", f"input {value!r} is a Hub reference; hosts load models only from the "
-                                       f"store (the worker fetches hf: models into hub/models/...): "
-                                       f"start the run with this version of the control plane")
+        raise StageFailure(
+            "bad_data",
+            f"input {value!r} is a Hub reference; hosts load models only from the "
+            f"store (the worker fetches hf: models into hub/models/...): "
+            f"start the run with this version of the control plane",
+        )
     if value.startswith("hub/"):
         return _download_hub_model(store, value, cache_dir / "store")
     if value.startswith("file:"):
         return file_uri_path(value)  # percent-decoded as the control plane reads it
     if value.startswith("gs://"):
-        bucket, _, key = value[len("gs://"):].partition("/")
+        bucket, _, key = value[len("gs://") :].partition("/")
         try:
             check_key(key)  # gs://bucket//abs would otherwise be downloaded to /abs
         except StoreKeyInvalid as e:
@@ -200,8 +230,11 @@ def _download_hub_model(store: Store, key: str, root: Path) -> str:
     done = dest / ".downloaded"
     if not done.exists():
         if not isinstance((store.get_json(f"{key}/{COMMITTED}") or {}).get("files"), list):
-            raise StageFailure("bad_data", f"base model {key!r} has no COMMITTED.json in the store: the worker's "
-                                           f"fetch never finished; start the run again so it fetches the model")
+            raise StageFailure(
+                "bad_data",
+                f"base model {key!r} has no COMMITTED.json in the store: the worker's "
+                f"fetch never finished; start the run again so it fetches the model",
+            )
         download_checkpoint(store, key, dest)
         done.write_text(now_iso())
     return str(dest)
@@ -246,10 +279,13 @@ def choose_dtype(want: str, cuda: bool, bf16_ok: bool, gpu: str | None) -> str:
         print("model.dtype bfloat16 on a host without CUDA: computing in float32", file=sys.stderr, flush=True)
         return "float32"
     if not bf16_ok:
-        raise StageFailure("bf16_unsupported", f"model.dtype is bfloat16 but the GPU {gpu} has no bfloat16 support "
-                                               f"(torch.cuda.is_bf16_supported() is False). Fix: set model.dtype: "
-                                               f"float32, or use a GPU with bfloat16 (compute capability 8.0 or "
-                                               f"newer: A100, L4, H100)")
+        raise StageFailure(
+            "bf16_unsupported",
+            f"model.dtype is bfloat16 but the GPU {gpu} has no bfloat16 support "
+            f"(torch.cuda.is_bf16_supported() is False). Fix: set model.dtype: "
+            f"float32, or use a GPU with bfloat16 (compute capability 8.0 or "
+            f"newer: A100, L4, H100)",
+        )
     return "bfloat16"
 
 
@@ -301,8 +337,7 @@ def run_stage(body: Callable[[StageContext, Any], None], torchrun_module: str | 
         if me.launched:
             record_failure(me, e.failure_class, str(e), known=True, metrics=e.metrics)
         else:
-            ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1,
-                             metrics=e.metrics)
+            ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1, metrics=e.metrics)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - every failure must leave a classified status
         tb = traceback.format_exc()
@@ -311,8 +346,9 @@ def run_stage(body: Callable[[StageContext, Any], None], torchrun_module: str | 
         if me.launched:
             record_failure(me, klass, message, known=False, log_tail=tb.splitlines()[-40:])
         else:
-            ctx.write_status("failed", failure_class=klass, message=message, exit_code=1,
-                             log_tail=tb.splitlines()[-40:])
+            ctx.write_status(
+                "failed", failure_class=klass, message=message, exit_code=1, log_tail=tb.splitlines()[-40:]
+            )
         sys.exit(1)
 
 

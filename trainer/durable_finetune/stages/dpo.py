@@ -21,6 +21,7 @@ Every rank checks the fingerprint and the step-0 probe of the model it
 loaded; the task probe runs on rank 0 and its value is shared, so the guard
 decides the same on every rank; rank 0 merges, uploads and writes the status.
 """
+
 from __future__ import annotations
 
 import sys
@@ -33,8 +34,16 @@ from ..probe import compare_probes, continuity_tolerance, model_probe
 from ..prompts import training_row
 from ..ranks import decided_by_rank_zero
 from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
-from .common import (StageContext, StageFailure, debug_param, device_and_dtype, read_jsonl, recorded_probe,
-                     run_stage, set_seed)
+from .common import (
+    StageContext,
+    StageFailure,
+    debug_param,
+    device_and_dtype,
+    read_jsonl,
+    recorded_probe,
+    run_stage,
+    set_seed,
+)
 
 
 def check_rows(rows: list[dict], family: Family) -> list[dict]:
@@ -42,8 +51,7 @@ def check_rows(rows: list[dict], family: Family) -> list[dict]:
     for n, r in enumerate(rows, 1):
         if not all(isinstance(r.get(k), list) and r[k] for k in ("prompt", "chosen", "rejected")):
             raise StageFailure("bad_data", f"preference row {n}: needs prompt, chosen, rejected message lists")
-    return [training_row(family, r["prompt"], r.get("tools"), chosen=r["chosen"], rejected=r["rejected"])
-            for r in rows]
+    return [training_row(family, r["prompt"], r.get("tools"), chosen=r["chosen"], rejected=r["rejected"]) for r in rows]
 
 
 def check_start(trainer, tokenizer, expected_probe: dict | None, tolerance: float, fingerprint: str) -> dict:
@@ -60,11 +68,17 @@ def check_start(trainer, tokenizer, expected_probe: dict | None, tolerance: floa
     for name, actual in (("policy", policy), ("reference", reference)):
         why = compare_probes(actual, expected_probe, tolerance)
         if why:
-            raise StageFailure("continuity", f"DPO {name} at step 0 is not the model {fingerprint} it was given: "
-                                             f"{why} (expected argmax {expected_probe['argmax']}, "
-                                             f"got {actual['argmax']})")
-    print(f"step-0 probe logits of policy and reference match the recorded probe of {fingerprint}",
-          file=sys.stderr, flush=True)
+            raise StageFailure(
+                "continuity",
+                f"DPO {name} at step 0 is not the model {fingerprint} it was given: "
+                f"{why} (expected argmax {expected_probe['argmax']}, "
+                f"got {actual['argmax']})",
+            )
+    print(
+        f"step-0 probe logits of policy and reference match the recorded probe of {fingerprint}",
+        file=sys.stderr,
+        flush=True,
+    )
     return {"probe_checked": True, "tolerance": tolerance}
 
 
@@ -125,13 +139,21 @@ def main(ctx: StageContext, p: DpoParams) -> None:
 
     w = p.sft_loss_weight
     loss = dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, w]) if w > 0 else dict(loss_type=["sigmoid"])
-    args = DPOConfig(**training_args(p, ctx.local_dir / "trainer", use_bf16=str(dtype) == "torch.bfloat16"),
-                     beta=p.beta, **loss)
-    trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=lora_config(p.lora, targets))
+    args = DPOConfig(
+        **training_args(p, ctx.local_dir / "trainer", use_bf16=str(dtype) == "torch.bfloat16"), beta=p.beta, **loss
+    )
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=None,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(p.lora, targets),
+    )
     check_adapter(trainer.model, targets)
-    continuity = check_start(trainer, tokenizer, expected_probe, continuity_tolerance(p.continuity_tolerance, dtype),
-                             expected)
+    continuity = check_start(
+        trainer, tokenizer, expected_probe, continuity_tolerance(p.continuity_tolerance, dtype), expected
+    )
     probe, probe_skipped = task_probe(ctx, p, model_dir)
     baseline = decided_by_rank_zero(lambda: probe(trainer.model)) if probe else None
     guard = CollapseGuard(GuardConfig.of(p), probe, baseline)
@@ -139,8 +161,12 @@ def main(ctx: StageContext, p: DpoParams) -> None:
     interrupted, out = run_training(ctx, p, trainer, progress, stop, resume_path, start_step)
     step = trainer.state.global_step
     if interrupted:
-        ctx.write_status("interrupted", message=f"stopped by SIGTERM at step {step}; checkpoint committed",
-                         steps_done=step, resumed_from_step=start_step)
+        ctx.write_status(
+            "interrupted",
+            message=f"stopped by SIGTERM at step {step}; checkpoint committed",
+            steps_done=step,
+            resumed_from_step=start_step,
+        )
         return
 
     final_probe = None
@@ -159,16 +185,32 @@ def main(ctx: StageContext, p: DpoParams) -> None:
         ctx.store.delete_prefix(key + "/")
         ctx.store.upload_dir(local, key)
     last = progress.state["history"][-1] if progress.state["history"] else {}
-    metrics = {"train_loss": out.training_loss, "ranks": ctx.rank.world_size, "adapter_fingerprint": fingerprint_dir(adapter_dir),
-               **{k: v for k, v in last.items() if k.startswith(("rewards/", "logps/"))},
-               "beta": p.beta, "learning_rate": p.learning_rate, "continuity": continuity,
-               "probe_final": final_probe, "probe_skipped": probe_skipped, **guard.evidence()}
+    metrics = {
+        "train_loss": out.training_loss,
+        "ranks": ctx.rank.world_size,
+        "adapter_fingerprint": fingerprint_dir(adapter_dir),
+        **{k: v for k, v in last.items() if k.startswith(("rewards/", "logps/"))},
+        "beta": p.beta,
+        "learning_rate": p.learning_rate,
+        "continuity": continuity,
+        "probe_final": final_probe,
+        "probe_skipped": probe_skipped,
+        **guard.evidence(),
+    }
     metrics.pop("collapse_reason")
     progress.update(step=step)
-    ctx.write_status("succeeded", output={"key": ctx.key("output/model"), "fingerprint": fingerprint_dir(merged_dir),
-                                          "adapter_key": ctx.key("output/adapter"),
-                                          "probe": model_probe(merged, tokenizer)},
-                     metrics=metrics, steps_done=step, resumed_from_step=start_step)
+    ctx.write_status(
+        "succeeded",
+        output={
+            "key": ctx.key("output/model"),
+            "fingerprint": fingerprint_dir(merged_dir),
+            "adapter_key": ctx.key("output/adapter"),
+            "probe": model_probe(merged, tokenizer),
+        },
+        metrics=metrics,
+        steps_done=step,
+        resumed_from_step=start_step,
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ metrics carry each model's new tokens per second.
 Output: output/generations.jsonl, one line per model and eval item:
 {"model", "item_id", "output"}.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,14 @@ from ..prompts import prompt_text
 from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, resolve_input, run_stage, set_seed
 
 
-def generate_all(model, tokenizer, items: list[dict], max_new_tokens: int, batch_size: int,
-                 on_batch: Callable[[int, int], None] | None = None) -> list[str]:
+def generate_all(
+    model,
+    tokenizer,
+    items: list[dict],
+    max_new_tokens: int,
+    batch_size: int,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> list[str]:
     """Greedy outputs of `items` (each with messages and optional tools), in order.
     on_batch(items, new_tokens) after each batch."""
     family = family_of(model.config)
@@ -38,18 +45,20 @@ def generate_all(model, tokenizer, items: list[dict], max_new_tokens: int, batch
     stop = set(stop if isinstance(stop, list) else [stop] if stop is not None else [tokenizer.eos_token_id])
     outs: list[str] = []
     for i in range(0, len(items), batch_size):
-        batch = items[i:i + batch_size]
+        batch = items[i : i + batch_size]
         # One text per item: items in a batch may carry different tools, and `tools=` is per call.
         texts = [item_prompt(tokenizer, family, it) for it in batch]
         # The template wrote the special tokens (bos included): the tokenizer must not add them again.
         enc = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt").to(model.device)
         with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-        new = gen[:, enc["input_ids"].shape[1]:]  # only the new tokens
+            gen = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
+        new = gen[:, enc["input_ids"].shape[1] :]  # only the new tokens
         # A random model can emit a partial UTF-8 byte sequence; replace it so every reader can parse the line.
-        outs.extend(t.encode("utf-8", "replace").decode("utf-8")
-                    for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+        outs.extend(
+            t.encode("utf-8", "replace").decode("utf-8") for t in tokenizer.batch_decode(new, skip_special_tokens=True)
+        )
         if on_batch:
             on_batch(len(batch), sum(generated_length(row, stop) for row in new.tolist()))
     return outs
@@ -63,8 +72,9 @@ def item_prompt(tokenizer, family, item: dict) -> str:
     try:
         return prompt_text(tokenizer, family, item["messages"], item.get("tools"))
     except TemplateError as e:
-        raise StageFailure("bad_data", f"eval item {item.get('id')!r}: the {family.name} chat template refuses "
-                                       f"its messages: {e}") from None
+        raise StageFailure(
+            "bad_data", f"eval item {item.get('id')!r}: the {family.name} chat template refuses its messages: {e}"
+        ) from None
 
 
 def generated_length(row: list[int], stop: set[int]) -> int:
@@ -95,8 +105,11 @@ def main(ctx: StageContext, p: GenerateParams) -> None:
     progress.update(step=0)
     lines, rates = [], {}
     for name, path in paths.items():
-        print(f"generating with {name} ({models[name]}, {families[name]}, {dtype}, batch {batch_size})",
-              file=sys.stderr, flush=True)
+        print(
+            f"generating with {name} ({models[name]}, {families[name]}, {dtype}, batch {batch_size})",
+            file=sys.stderr,
+            flush=True,
+        )
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         done = {"items": 0, "tokens": 0}
@@ -111,23 +124,38 @@ def main(ctx: StageContext, p: GenerateParams) -> None:
 
         outputs = generate_all(model, tokenizer, items, max_new, batch_size, on_batch)
         seconds = time.monotonic() - t0
-        rates[name] = {"new_tokens": done["tokens"], "seconds": round(seconds, 3),
-                       "tokens_per_s": round(done["tokens"] / max(seconds, 1e-9), 2)}
-        print(f"{name}: {done['tokens']} new tokens in {seconds:.1f} s ({rates[name]['tokens_per_s']} tokens/s)",
-              file=sys.stderr, flush=True)
+        rates[name] = {
+            "new_tokens": done["tokens"],
+            "seconds": round(seconds, 3),
+            "tokens_per_s": round(done["tokens"] / max(seconds, 1e-9), 2),
+        }
+        print(
+            f"{name}: {done['tokens']} new tokens in {seconds:.1f} s ({rates[name]['tokens_per_s']} tokens/s)",
+            file=sys.stderr,
+            flush=True,
+        )
         lines += [generation_line(name, it["id"], out) for it, out in zip(items, outputs)]
         del model
     body = "".join(json.dumps(x) + "\n" for x in lines).encode()
     key = ctx.key("output/generations.jsonl")
     ctx.store.put_bytes(key, body)
     progress.update(step=len(items) * len(models))
-    ctx.write_status("succeeded", output={"key": key, "fingerprint": None}, metrics={
-        "models": list(models), "items": len(items), "max_new_tokens": max_new, "batch_size": batch_size,
-        "dtype": str(dtype).removeprefix("torch."), "device": device, "families": families,
-        "tokens_per_s": {name: r["tokens_per_s"] for name, r in rates.items()},
-        "new_tokens": {name: r["new_tokens"] for name, r in rates.items()},
-        "seconds": {name: r["seconds"] for name, r in rates.items()},
-    })
+    ctx.write_status(
+        "succeeded",
+        output={"key": key, "fingerprint": None},
+        metrics={
+            "models": list(models),
+            "items": len(items),
+            "max_new_tokens": max_new,
+            "batch_size": batch_size,
+            "dtype": str(dtype).removeprefix("torch."),
+            "device": device,
+            "families": families,
+            "tokens_per_s": {name: r["tokens_per_s"] for name, r in rates.items()},
+            "new_tokens": {name: r["new_tokens"] for name, r in rates.items()},
+            "seconds": {name: r["seconds"] for name, r in rates.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -13,14 +13,15 @@ disk or CPU) is never called hung: step 1 when base and adapter are loaded,
 one step per LoRA module merged, then checks, save and upload
 (total_steps = modules + 5).
 """
+
 from __future__ import annotations
 
 import warnings
 
 from ..fingerprint import fingerprint_dir
 from ..params import MergeParams
-from ..progress import Progress
 from ..probe import compare_probes, continuity_tolerance, probe_logits, probe_summary
+from ..progress import Progress
 from .common import StageContext, StageFailure, device_and_dtype, recorded_probe, run_stage, set_seed
 
 # Steps of progress.json besides one per LoRA module: loaded, probe checked, merged model checked, saved, uploaded.
@@ -91,12 +92,18 @@ def main(ctx: StageContext, p: MergeParams) -> None:
     ctx.store.upload_dir(out, key)
     progress.update(step=progress.state["total_steps"])
     last = [a[0, -1] for a in after]
-    ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": probe_summary(after)}, metrics={
-        "probe_max_abs_diff": diff, "tolerance": tolerance, "adapter_fingerprint": actual,
-        "probe_argmax": [int(t.argmax()) for t in last],
-        "probe_logit_mean": [round(float(t.mean()), 6) for t in last],
-        "probe_logit_std": [round(float(t.std()), 6) for t in last],
-    })
+    ctx.write_status(
+        "succeeded",
+        output={"key": key, "fingerprint": fp, "probe": probe_summary(after)},
+        metrics={
+            "probe_max_abs_diff": diff,
+            "tolerance": tolerance,
+            "adapter_fingerprint": actual,
+            "probe_argmax": [int(t.argmax()) for t in last],
+            "probe_logit_mean": [round(float(t.mean()), 6) for t in last],
+            "probe_logit_std": [round(float(t.std()), 6) for t in last],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Writes output/report.json; a broken all-reduce fails with `distributed`.
 progress.json counts the checks done (step of total_steps), and is refreshed
 while the all-reduce runs, so a slow preflight is never called hung.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,16 +43,32 @@ CHECKS = 6
 TICK_S = 5.0
 
 
-def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, hang_rank: int = -1,
-                     tick=lambda: None) -> dict:
+def all_reduce_check(
+    ranks: int, backend: str, timeout_s: float, workdir: Path, hang_rank: int = -1, tick=lambda: None
+) -> dict:
     """All-reduce across `ranks` processes started by torchrun; each must finish within timeout_s
     (plus a grace for process start and imports), else the whole group is killed. `tick` is
     called every TICK_S while it runs: the wait is bounded by the timeout, so a heartbeat from
     it cannot hide a hang."""
     out = Path(tempfile.mkdtemp(prefix="allreduce-", dir=workdir))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}",
-           "--max-restarts=0", "-m", "durable_finetune.collective", "--backend", backend,
-           "--timeout-s", str(timeout_s), "--out", str(out), "--hang-rank", str(hang_rank)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={ranks}",
+        "--max-restarts=0",
+        "-m",
+        "durable_finetune.collective",
+        "--backend",
+        backend,
+        "--timeout-s",
+        str(timeout_s),
+        "--out",
+        str(out),
+        "--hang-rank",
+        str(hang_rank),
+    ]
     print("preflight: " + " ".join(cmd), file=sys.stderr, flush=True)
     t0 = time.monotonic()
     # In the host's process group like the stage (killing the host kills the ranks), and
@@ -76,11 +93,21 @@ def all_reduce_check(ranks: int, backend: str, timeout_s: float, workdir: Path, 
     errors = {r: v.get("error") for r, v in results.items() if v.get("state") != "ok"}
     wrong = {r: v.get("value") for r, v in results.items() if v.get("state") == "ok" and v.get("value") != expected}
     missing = sorted(set(range(ranks)) - set(results))
-    return {"backend": backend, "ranks": ranks, "launcher": "torchrun", "expected_sum": expected,
-            "seconds": round(time.monotonic() - t0, 3), "timeout_s": timeout_s, "timed_out": timed_out,
-            "exit_code": rc, "ok": rc == 0 and not errors and not wrong and not missing,
-            "errors": errors, "wrong": wrong, "missing_ranks": missing,
-            "loaded_nccl": sorted({lib for v in results.values() for lib in v.get("loaded_nccl", [])})}
+    return {
+        "backend": backend,
+        "ranks": ranks,
+        "launcher": "torchrun",
+        "expected_sum": expected,
+        "seconds": round(time.monotonic() - t0, 3),
+        "timeout_s": timeout_s,
+        "timed_out": timed_out,
+        "exit_code": rc,
+        "ok": rc == 0 and not errors and not wrong and not missing,
+        "errors": errors,
+        "wrong": wrong,
+        "missing_ranks": missing,
+        "loaded_nccl": sorted({lib for v in results.values() for lib in v.get("loaded_nccl", [])}),
+    }
 
 
 def stop_tree(proc: subprocess.Popen) -> int:
@@ -147,32 +174,57 @@ def main(ctx: StageContext, p: PreflightParams) -> None:
     progress.update(step=2)
 
     cuda = torch.cuda.is_available()
-    report["devices"] = {"cuda": cuda, "count": torch.cuda.device_count() if cuda else 0,
-                         "names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
-                         "cpu_count": os.cpu_count()}
-    report["matmul"] = [matmul(torch, d) for d in ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
-                                                   if cuda else ["cpu"])]
+    report["devices"] = {
+        "cuda": cuda,
+        "count": torch.cuda.device_count() if cuda else 0,
+        "names": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "cpu_count": os.cpu_count(),
+    }
+    report["matmul"] = [
+        matmul(torch, d) for d in ([f"cuda:{i}" for i in range(torch.cuda.device_count())] if cuda else ["cpu"])
+    ]
     progress.update(step=3)
 
     asked = ranks
     if cuda and ranks > torch.cuda.device_count():
         # NCCL needs a GPU per rank; gloo instead would leave the GPUs' own collective untested.
         ranks = torch.cuda.device_count()
-        print(f"preflight: ranks {asked} > the {ranks} GPU(s) here: the NCCL all-reduce runs {ranks} rank(s), "
-              f"one per GPU", file=sys.stderr, flush=True)
+        print(
+            f"preflight: ranks {asked} > the {ranks} GPU(s) here: the NCCL all-reduce runs {ranks} rank(s), "
+            f"one per GPU",
+            file=sys.stderr,
+            flush=True,
+        )
     backend = "nccl" if cuda else "gloo"
     hang_rank = debug_param(ctx.params, "debug_hang_rank")
-    report["all_reduce"] = all_reduce_check(ranks, backend, timeout_s, ctx.local_dir,
-                                            -1 if hang_rank is None else int(hang_rank),
-                                            tick=lambda: progress.write(force=True))
+    report["all_reduce"] = all_reduce_check(
+        ranks,
+        backend,
+        timeout_s,
+        ctx.local_dir,
+        -1 if hang_rank is None else int(hang_rank),
+        tick=lambda: progress.write(force=True),
+    )
     report["all_reduce"]["ranks_asked"] = asked
     progress.update(step=4, metrics={"all_reduce_s": report["all_reduce"]["seconds"]})
     loaded = report["all_reduce"]["loaded_nccl"]
-    report["nccl"] = {"torch_nccl_version": ".".join(map(str, torch.cuda.nccl.version())) if cuda else None,
-                      "loaded_libs": loaded, "shadowing_libs": nccl_shadowed(loaded)}
-    report["env"] = {k: os.environ.get(k) for k in ("LD_LIBRARY_PATH", "NCCL_NET_PLUGIN", "NCCL_TUNER_PLUGIN",
-                                                     "TORCH_NCCL_ASYNC_ERROR_HANDLING", "NCCL_DEBUG",
-                                                     "PYTHONFAULTHANDLER", "FINETUNE_REMOVED_LD_PATHS")}
+    report["nccl"] = {
+        "torch_nccl_version": ".".join(map(str, torch.cuda.nccl.version())) if cuda else None,
+        "loaded_libs": loaded,
+        "shadowing_libs": nccl_shadowed(loaded),
+    }
+    report["env"] = {
+        k: os.environ.get(k)
+        for k in (
+            "LD_LIBRARY_PATH",
+            "NCCL_NET_PLUGIN",
+            "NCCL_TUNER_PLUGIN",
+            "TORCH_NCCL_ASYNC_ERROR_HANDLING",
+            "NCCL_DEBUG",
+            "PYTHONFAULTHANDLER",
+            "FINETUNE_REMOVED_LD_PATHS",
+        )
+    }
 
     usage = shutil.disk_usage(ctx.workdir)
     free_gb = usage.free / 1e9
@@ -190,18 +242,31 @@ def main(ctx: StageContext, p: PreflightParams) -> None:
     ctx.store.put_json(report_key, report)
     ar = report["all_reduce"]
     if not ar["ok"]:
-        why = (f"timed out after {ar['seconds']:.0f} s (timeout_s {timeout_s})" if ar["timed_out"]
-               else f"exit code {ar['exit_code']}")
-        raise StageFailure("distributed", f"all-reduce across {ranks} ranks ({backend}, torchrun) failed: {why}; "
-                                          f"errors {ar['errors']}, missing ranks {ar['missing_ranks']}, "
-                                          f"libnccl loaded {loaded or 'none'}")
+        why = (
+            f"timed out after {ar['seconds']:.0f} s (timeout_s {timeout_s})"
+            if ar["timed_out"]
+            else f"exit code {ar['exit_code']}"
+        )
+        raise StageFailure(
+            "distributed",
+            f"all-reduce across {ranks} ranks ({backend}, torchrun) failed: {why}; "
+            f"errors {ar['errors']}, missing ranks {ar['missing_ranks']}, "
+            f"libnccl loaded {loaded or 'none'}",
+        )
     if free_gb < p.min_free_disk_gb:
         raise StageFailure("disk_full", f"free disk {free_gb:.1f} GB < min_free_disk_gb {p.min_free_disk_gb}")
     if not report["store"]["ok"] or not all(m["ok"] for m in report["matmul"]):
         raise StageFailure("error", "store round trip or matmul check failed")
-    ctx.write_status("succeeded", output={"key": report_key, "fingerprint": None},
-                     metrics={"all_reduce_s": report["all_reduce"]["seconds"], "free_disk_gb": round(free_gb, 2),
-                              "devices": report["devices"]["count"], "backend": backend})
+    ctx.write_status(
+        "succeeded",
+        output={"key": report_key, "fingerprint": None},
+        metrics={
+            "all_reduce_s": report["all_reduce"]["seconds"],
+            "free_disk_gb": round(free_gb, 2),
+            "devices": report["devices"]["count"],
+            "backend": backend,
+        },
+    )
 
 
 if __name__ == "__main__":

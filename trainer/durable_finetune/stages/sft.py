@@ -6,6 +6,7 @@ Output: stages/sft/output/adapter/ (peft adapter) and its fingerprint.
 params.ranks > 1: DDP across that many ranks under torchrun (launcher.py);
 rank 0 saves and uploads the adapter and writes the status.
 """
+
 from __future__ import annotations
 
 from ..families import Family, check_adapter, check_targets, embeddings_tied, lora_targets, model_family
@@ -52,16 +53,24 @@ def main(ctx: StageContext, p: SftParams) -> None:
     progress.update(resumed_from_step=start_step, step=start_step)
 
     out_dir = ctx.local_dir / "trainer"
-    args = SFTConfig(**training_args(p, out_dir, use_bf16=str(dtype) == "torch.bfloat16"),
-                     completion_only_loss=True)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(p.lora, targets))
+    args = SFTConfig(**training_args(p, out_dir, use_bf16=str(dtype) == "torch.bfloat16"), completion_only_loss=True)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(p.lora, targets),
+    )
     lora_modules = check_adapter(trainer.model, targets)
     interrupted, out = run_training(ctx, p, trainer, progress, stop, resume_path, start_step)
     step = trainer.state.global_step
     if interrupted:
-        ctx.write_status("interrupted", message=f"stopped by SIGTERM at step {step}; checkpoint committed",
-                         steps_done=step, resumed_from_step=start_step)
+        ctx.write_status(
+            "interrupted",
+            message=f"stopped by SIGTERM at step {step}; checkpoint committed",
+            steps_done=step,
+            resumed_from_step=start_step,
+        )
         return
     if not ctx.rank.is_zero:
         return  # the weights are the same on every rank: rank 0 ships them
@@ -74,12 +83,21 @@ def main(ctx: StageContext, p: SftParams) -> None:
     ctx.store.delete_prefix(key + "/")
     ctx.store.upload_dir(adapter_dir, key)
     progress.update(step=step)
-    ctx.write_status("succeeded", output={"key": key, "fingerprint": fp, "probe": model_probe(trainer.model, tokenizer)},
-                     metrics={"train_loss": out.training_loss, "ranks": ctx.rank.world_size, "family": family.name,
-                              "lora_targets": targets, "lora_modules": lora_modules,
-                              "tied_embeddings": embeddings_tied(model.config),
-                              **{k: v for k, v in out.metrics.items() if isinstance(v, (int, float))}},
-                     steps_done=step, resumed_from_step=start_step)
+    ctx.write_status(
+        "succeeded",
+        output={"key": key, "fingerprint": fp, "probe": model_probe(trainer.model, tokenizer)},
+        metrics={
+            "train_loss": out.training_loss,
+            "ranks": ctx.rank.world_size,
+            "family": family.name,
+            "lora_targets": targets,
+            "lora_modules": lora_modules,
+            "tied_embeddings": embeddings_tied(model.config),
+            **{k: v for k, v in out.metrics.items() if isinstance(v, (int, float))},
+        },
+        steps_done=step,
+        resumed_from_step=start_step,
+    )
 
 
 if __name__ == "__main__":
