@@ -10,7 +10,10 @@
  * run's history), activity schedule-to-start p50 and p99, history events and
  * bytes per run, the worker's store operations per run-minute (its own
  * counter, finetune_store_operations, scraped from its Prometheus endpoint),
- * and the dev server's RSS and CPU beside the worker's. Target: 200 runs under
+ * and the dev server's RSS and CPU beside the worker's. The worker's SDK
+ * metrics split a workflow task's time: the wait for a poll, the execution,
+ * and within it the server's reply to the completion, so a slow server is not
+ * counted as a slow worker. Target: 200 runs under
  * 1 GiB RSS with p99 workflow-task latency under 1 s.
  *
  * In production the hosts are other machines. Here they share this machine's
@@ -30,6 +33,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { temporal } from '@temporalio/proto';
 import { startRun } from '../src/client/runs';
 import { projectRoot, venvPython } from '../src/paths';
+import { counterSum, histogram } from './prometheus';
 import { fastConfig, freePort, startHarness, type Harness } from '../test/support/integration';
 
 const TARGET = { concurrent: 200, rss_mb: 1024, p99_task_ms: 1000 };
@@ -47,6 +51,12 @@ interface Row {
   workflow_tasks_per_s: number;
   p50_task_ms: number;
   p99_task_ms: number;
+  sdk_schedule_to_start_mean_ms: number;
+  sdk_execution_mean_ms: number;
+  sdk_execution_p99_ms_at_most: number;
+  server_respond_mean_ms: number;
+  server_respond_p99_ms_at_most: number;
+  worker_share_of_execution_mean_ms: number;
   p50_activity_start_ms: number;
   p99_activity_start_ms: number;
   events_per_run: number;
@@ -70,8 +80,7 @@ function quantile(xs: number[], q: number): number {
   return Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]);
 }
 
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
-  t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN;
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN);
 
 /** Workflow-task latencies and activity schedule-to-start times of one history, and its size. */
 function historyFigures(history: temporal.api.history.v1.IHistory) {
@@ -91,12 +100,10 @@ function historyFigures(history: temporal.api.history.v1.IHistory) {
   return { tasks: tasks.filter(Number.isFinite), activityStarts: activityStarts.filter(Number.isFinite), events: history.events?.length ?? 0, bytes };
 }
 
-/** The sum of the worker's finetune_store_operations counter, from its Prometheus endpoint (absent until the first operation). */
-async function storeOperations(metricsAddress: string): Promise<number> {
-  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
-  const lines = text.split('\n').filter((l) => /^finetune_store_operations(_total)?\{/.test(l));
-  return lines.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-}
+const metricsText = async (metricsAddress: string): Promise<string> => (await fetch(`http://${metricsAddress}/metrics`)).text();
+
+/** The sum of the worker's finetune_store_operations counter (absent until the first operation). */
+const storeOperations = async (metricsAddress: string): Promise<number> => counterSum(await metricsText(metricsAddress), 'finetune_store_operations');
 
 async function runBatch(h: Harness, n: number): Promise<Row> {
   const taskQueue = `bench-scale-${n}`;
@@ -147,6 +154,15 @@ async function runBatch(h: Harness, n: number): Promise<Row> {
   await sampler;
   const storeOps = (await storeOperations(metricsAddress)) - ops0;
   if (storeOps <= 0) throw new Error(`the worker at ${metricsAddress} counted no store operations: is finetune_store_operations recorded?`);
+  // Where a workflow task's time goes, from the worker's own SDK metrics: the wait for a poll,
+  // the whole execution, and within it the server's answer to the completion (a slow server, not
+  // the worker, when that is most of it).
+  const sdk = await metricsText(metricsAddress);
+  const q = { task_queue: taskQueue };
+  const execution = histogram(sdk, 'temporal_workflow_task_execution_latency', q);
+  const respond = histogram(sdk, 'temporal_request_latency', { operation: 'RespondWorkflowTaskCompleted' }); // no task_queue label; one queue per worker here;
+  const scheduleToStart = histogram(sdk, 'temporal_workflow_task_schedule_to_start_latency', q);
+  if (execution.count === 0 || respond.count === 0) throw new Error(`the worker at ${metricsAddress} reported no workflow task latencies`);
   worker.kill('SIGTERM');
   for (const [i, o] of outcomes.entries()) if (o.status === 'rejected') console.error(`scale-${n}-${i} failed: ${(o.reason as Error).message}`);
   const figures = await Promise.all(handles.map(async (hd) => historyFigures(await hd.fetchHistory())));
@@ -164,6 +180,12 @@ async function runBatch(h: Harness, n: number): Promise<Row> {
     workflow_tasks_per_s: Math.round(tasks.length / wallS),
     p50_task_ms: quantile(tasks, 0.5),
     p99_task_ms: quantile(tasks, 0.99),
+    sdk_schedule_to_start_mean_ms: Math.round(scheduleToStart.mean),
+    sdk_execution_mean_ms: Math.round(execution.mean),
+    sdk_execution_p99_ms_at_most: execution.quantile(0.99),
+    server_respond_mean_ms: Math.round(respond.mean),
+    server_respond_p99_ms_at_most: respond.quantile(0.99),
+    worker_share_of_execution_mean_ms: Math.round(execution.mean - respond.mean),
     p50_activity_start_ms: quantile(starts, 0.5),
     p99_activity_start_ms: quantile(starts, 0.99),
     events_per_run: Math.round(figures.reduce((a, f) => a + f.events, 0) / figures.length),
@@ -175,18 +197,64 @@ async function runBatch(h: Harness, n: number): Promise<Row> {
 }
 
 function table(rows: Row[]): string {
-  const head = ['runs', 'completed', 'wall s', 'RSS MB', 'CPU s', 'server MB', 'server CPU s', 'tasks/s', 'task p50 ms', 'task p99 ms', 'act start p50', 'act start p99', 'events/run', 'KB/run', 'store ops/run', 'store ops/run-min'];
+  const head = [
+    'runs',
+    'completed',
+    'wall s',
+    'RSS MB',
+    'CPU s',
+    'server MB',
+    'server CPU s',
+    'tasks/s',
+    'task p50 ms',
+    'task p99 ms',
+    'poll wait',
+    'exec',
+    'server reply',
+    'worker own',
+    'act start p50',
+    'act start p99',
+    'events/run',
+    'KB/run',
+    'store ops/run',
+    'store ops/run-min',
+  ];
   const cells = rows.map((r) =>
-    [r.concurrent, r.completed, r.wall_s, r.rss_mb, r.cpu_s, r.server_rss_mb, r.server_cpu_s, r.workflow_tasks_per_s, r.p50_task_ms, r.p99_task_ms, r.p50_activity_start_ms, r.p99_activity_start_ms, r.events_per_run, r.history_kb_per_run, r.store_ops_per_run, r.store_ops_per_run_minute].map(String),
+    [
+      r.concurrent,
+      r.completed,
+      r.wall_s,
+      r.rss_mb,
+      r.cpu_s,
+      r.server_rss_mb,
+      r.server_cpu_s,
+      r.workflow_tasks_per_s,
+      r.p50_task_ms,
+      r.p99_task_ms,
+      r.sdk_schedule_to_start_mean_ms,
+      r.sdk_execution_mean_ms,
+      r.server_respond_mean_ms,
+      r.worker_share_of_execution_mean_ms,
+      r.p50_activity_start_ms,
+      r.p99_activity_start_ms,
+      r.events_per_run,
+      r.history_kb_per_run,
+      r.store_ops_per_run,
+      r.store_ops_per_run_minute,
+    ].map(String),
   );
   const widths = head.map((x, i) => Math.max(x.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((x, i) => x.padStart(widths[i])).join('  ');
-  return [line(head), ...cells.map(line)].join('\n');
+  const note = "poll wait, exec, server reply, worker own: means in ms from the worker's SDK metrics (worker own = exec - server reply)";
+  return [line(head), ...cells.map(line), note].join('\n');
 }
 
 async function main(): Promise<void> {
   const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => x > 0);
   const batches = sizes.length ? sizes : [50, 100, 200];
   // The worker processes inherit these, and their local hosts from them.
   process.env.FINETUNE_TEST_SIMULATED_STAGES = '1';
