@@ -7,7 +7,8 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TS=(src workflows activities workers test bench eslint.config.mjs)
+# Globs, quoted for the tools to expand: a folder would make prettier check the JSON and YAML in it too.
+TS=('src/**/*.ts' 'workflows/**/*.ts' 'activities/**/*.ts' 'workers/**/*.ts' 'test/**/*.ts' 'bench/**/*.ts' eslint.config.mjs)
 BIN=node_modules/.bin
 # Caches keyed by file content (eslint here runs without type information, so a file's result
 # depends on it alone): a second run only reads what changed.

@@ -81,8 +81,13 @@ CANARY_MLFLOW, CANARY_WANDB = "canary-7f3a-host-mlflow-token-9e2b", "canary-7f3a
 
 
 def test_sft_metrics_reach_tensorboard_in_the_store_mlflow_and_wandb_offline(
-    agent_factory, store, mlflow_server, tmp_path, tmp_path_factory, secret_manager
-):  # noqa: F811
+    agent_factory,
+    store,
+    mlflow_server,
+    tmp_path,
+    tmp_path_factory,
+    secret_manager,  # noqa: F811
+):
     wandb_dir = tmp_path / "wandb-files"
     mlflow_token = secret_manager.put("finetune-test", "mlflow-token", CANARY_MLFLOW)
     tracking = {
