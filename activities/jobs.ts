@@ -139,7 +139,7 @@ export function jobActivities(deps: ActivityDeps) {
       async function ended(status: StageStatusFile): Promise<JobResult> {
         if (status.state === 'interrupted') {
           // The stage committed a checkpoint at steps_done as it stopped; progress.json may lag behind it.
-          if (status.steps_done >= lastStep) {
+          if (status.steps_done !== null && status.steps_done >= lastStep) {
             lastStep = status.steps_done;
             lastCheckpointStep = status.steps_done;
           }
@@ -204,8 +204,10 @@ function finished(status: StageStatusFile, lease: HostLease, hostTail: string[])
       stage: status.stage,
       output: status.output,
       metrics: status.metrics,
-      stepsDone: status.steps_done,
-      resumedFromStep: status.resumed_from_step,
+      // A stage without training steps (preflight, merge, generate) writes null: none trained.
+      stepsDone: status.steps_done ?? 0,
+      // Only the agent's own failure status leaves it null; a stage's status always has it.
+      resumedFromStep: status.resumed_from_step ?? 0,
       seconds: (Date.parse(status.finished_at) - Date.parse(status.started_at)) / 1000,
     };
   }

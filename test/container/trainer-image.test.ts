@@ -178,7 +178,7 @@ describe('the trainer image runs the agent as a VM does, and a preempted contain
     assert.equal(loss.preempted, true);
     assert.equal(sft.job_id, 'sft-2');
     assert.equal(sft.state, 'succeeded');
-    assert.ok(sft.resumed_from_step >= first.checkpoint, `resumed from ${sft.resumed_from_step}`);
+    assert.ok((sft.resumed_from_step ?? -1) >= first.checkpoint, `resumed from ${sft.resumed_from_step}`);
     assert.equal(sft.resumed_from_step, loss.atStep, 'the step the stage reached is the step it committed');
     assert.equal(loss.stepsRedone, 0);
     for (const stage of ['merge', 'dpo', 'generate']) assert.equal((await status(stage))?.state, 'succeeded', stage);

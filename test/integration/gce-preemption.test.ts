@@ -200,7 +200,7 @@ describe('preemption mid-SFT on a gce host: a new VM resumes from the checkpoint
     assert.equal(loss.preempted, true);
     assert.equal(sft.state, 'succeeded');
     assert.equal(sft.job_id, 'sft-2');
-    assert.ok(sft.resumed_from_step >= preempted.checkpoint, `resumed from ${sft.resumed_from_step}`);
+    assert.ok((sft.resumed_from_step ?? -1) >= preempted.checkpoint, `resumed from ${sft.resumed_from_step}`);
     assert.equal(sft.resumed_from_step, loss.atStep, 'the step the stage reached is the step it committed');
     assert.equal(loss.stepsRedone, 0);
     const committed = await openStore(STORE).getJson<{ step: number }>(stageKey(runId, 'sft', `checkpoints/checkpoint-${sft.resumed_from_step}/COMMITTED.json`));

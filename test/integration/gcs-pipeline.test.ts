@@ -101,9 +101,9 @@ describe('the tiny pipeline on a gs:// store, with a host SIGKILLed mid-SFT', ()
     t.diagnostic(`killed at step ${killedAt.step} (last checkpoint ${killedAt.checkpoint}); sft-2 resumed from ${sft.resumed_from_step}`);
     assert.equal(sft.state, 'succeeded');
     assert.equal(sft.job_id, 'sft-2');
-    assert.ok(sft.resumed_from_step >= 10, `resumed from ${sft.resumed_from_step}`);
-    assert.ok(sft.resumed_from_step <= killedAt.step, `resumed from ${sft.resumed_from_step}, killed at ${killedAt.step}`);
-    assert.equal(sft.resumed_from_step % 10, 0, 'a checkpoint step (save_steps 10)');
+    assert.ok((sft.resumed_from_step ?? -1) >= 10, `resumed from ${sft.resumed_from_step}`);
+    assert.ok((sft.resumed_from_step ?? -1) <= killedAt.step, `resumed from ${sft.resumed_from_step}, killed at ${killedAt.step}`);
+    assert.equal((sft.resumed_from_step ?? -1) % 10, 0, 'a checkpoint step (save_steps 10)');
     const committed = await openStore(result.storeUri).getJson<{ step: number }>(stageKey(runId, 'sft', `checkpoints/checkpoint-${sft.resumed_from_step}/COMMITTED.json`));
     assert.equal(committed?.step, sft.resumed_from_step);
   });

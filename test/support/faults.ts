@@ -222,7 +222,7 @@ async function inject(env: FaultEnv, plan: FaultPlan, faulted: Set<string>): Pro
       return s?.job_id === jobId ? s : null;
     });
     if (plan.kind === 'sigterm') trial.seconds_to_stop = round((Date.now() - faultAt) / 1000);
-    trial.step_at_fault = status.state === 'interrupted' ? status.steps_done : trial.step_at_fault;
+    trial.step_at_fault = status.state === 'interrupted' ? (status.steps_done ?? trial.step_at_fault) : trial.step_at_fault;
   } else {
     await sleep(300);
     const last = await progressOf(store, runId, stage);

@@ -76,7 +76,17 @@ function playAgents(bootMs: number, silent: Set<string>, preempted: Set<string>,
     timers.push(
       setTimeout(() => {
         const now = new Date().toISOString();
-        const beat: AgentHeartbeat = { host_id: vm.hostId, pid: 1, state: 'idle', job_id: null, stage: null, stage_pid: null, started_at: now, updated_at: now };
+        const beat: AgentHeartbeat = {
+          host_id: vm.hostId,
+          pid: 1,
+          state: 'idle',
+          job_id: null,
+          stage: null,
+          stage_pid: null,
+          started_at: now,
+          job_started_at: null,
+          updated_at: now,
+        };
         vm.heartbeatMs = Date.parse(now);
         void openStore(storeUri()).putJson(agentKey(meta(METADATA_RUN_ID), vm.hostId), beat);
       }, bootMs),

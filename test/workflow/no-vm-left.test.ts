@@ -82,6 +82,7 @@ async function playAgent(vm: FakeInstance, started: Map<string, string>): Promis
     stage: job?.stage ?? null,
     stage_pid: null,
     started_at: started.get(vm.name)!,
+    job_started_at: job ? now : null,
     updated_at: now,
   };
   await store.putJson(agentKey(runId, hostId), beat);
@@ -105,6 +106,7 @@ async function playAgent(vm: FakeInstance, started: Map<string, string>): Promis
     resumed_from_step: 0,
     started_at: now,
     finished_at: now,
+    duration_s: 0,
   };
   await store.putJson(statusKey, status);
 }

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from . import runs
+from .contract import AgentFile, StartFile, StatusFile
 from .diagnosis import classify, signal_name
 from .lifeline import die_with_parent
 from .runs import RunIdInvalid, check_host_id, check_run_id, printable, run_id_problem
@@ -112,20 +113,18 @@ class Agent:
             return
         self._last_beat = now
         running = self.proc is not None
-        self.store.put_json(
-            self.host_key("agent.json"),
-            {
-                "host_id": self.host_id,
-                "pid": os.getpid(),
-                "state": "stopping" if self.stopping else ("running" if running else "idle"),
-                "job_id": self.job["job_id"] if running else None,
-                "stage": self.job["stage"] if running else None,
-                "stage_pid": self.proc.pid if running else None,
-                "started_at": self.started_at,
-                "job_started_at": self.job_started_at if running else None,
-                "updated_at": now_iso(),
-            },
-        )
+        beat: AgentFile = {
+            "host_id": self.host_id,
+            "pid": os.getpid(),
+            "state": "stopping" if self.stopping else ("running" if running else "idle"),
+            "job_id": self.job["job_id"] if running else None,
+            "stage": self.job["stage"] if running else None,
+            "stage_pid": self.proc.pid if running else None,
+            "started_at": self.started_at,
+            "job_started_at": self.job_started_at if running else None,
+            "updated_at": now_iso(),
+        }
+        self.store.put_json(self.host_key("agent.json"), beat)
 
     # -- jobs --
     def should_start(self, job: dict) -> bool:
@@ -189,16 +188,14 @@ class Agent:
         log.close()
         print(f"agent: started {job_id} (pid {self.proc.pid})", flush=True)
         # One key per process start: the evidence that a job never ran twice (a retried runJob re-attaches).
-        self.store.put_json(
-            self.stage_key(stage, f"starts/{job_id}/{self.host_id}-{self.proc.pid}.json"),
-            {
-                "job_id": job_id,
-                "host_id": self.host_id,
-                "agent_pid": os.getpid(),
-                "stage_pid": self.proc.pid,
-                "started_at": self.job_started_at,
-            },
-        )
+        record: StartFile = {
+            "job_id": job_id,
+            "host_id": self.host_id,
+            "agent_pid": os.getpid(),
+            "stage_pid": self.proc.pid,
+            "started_at": self.job_started_at,
+        }
+        self.store.put_json(self.stage_key(stage, f"starts/{job_id}/{self.host_id}-{self.proc.pid}.json"), record)
         self.heartbeat(force=True)
 
     def check(self) -> None:
@@ -227,26 +224,24 @@ class Agent:
 
     def _write_failed(self, klass: str, message: str, exit_code: int | None, sig: int | None) -> None:
         job = self.job
-        self.store.put_json(
-            self.stage_key(job.get("stage", "unknown"), "status.json"),
-            {
-                "job_id": job["job_id"],
-                "stage": job.get("stage"),
-                "state": "failed",
-                "failure_class": klass,
-                "message": message,
-                "exit_code": exit_code,
-                "signal": signal_name(sig),
-                "log_tail": tail(self.log_path) if self.log_path else [],
-                "output": None,
-                "metrics": {},
-                "steps_done": None,
-                "resumed_from_step": None,
-                "started_at": self.job_started_at,
-                "finished_at": now_iso(),
-                "duration_s": round(time.monotonic() - self.job_t0, 3),
-            },
-        )
+        status: StatusFile = {
+            "job_id": job["job_id"],
+            "stage": job["stage"],  # job_problem let no job without a stage start
+            "state": "failed",
+            "failure_class": klass,
+            "message": message,
+            "exit_code": exit_code,
+            "signal": signal_name(sig),
+            "log_tail": tail(self.log_path) if self.log_path else [],
+            "output": None,
+            "metrics": {},
+            "steps_done": None,
+            "resumed_from_step": None,
+            "started_at": self.job_started_at or now_iso(),  # set when the job started
+            "finished_at": now_iso(),
+            "duration_s": round(time.monotonic() - self.job_t0, 3),
+        }
+        self.store.put_json(self.stage_key(job.get("stage", "unknown"), "status.json"), status)
 
     def _finish(self) -> None:
         job = self.job

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from .contract import CommittedEntry, CommittedFile
 from .store import Store
 from .timeutil import now_iso
 
@@ -27,7 +28,7 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
     local_dir = Path(local_dir)
     key = f"{prefix.rstrip('/')}/checkpoint-{step}"
     started = time.monotonic()
-    files = []
+    files: list[CommittedEntry] = []
     for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(local_dir).as_posix()
         if rel == COMMITTED:
@@ -35,16 +36,14 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
         size, sha256 = store.put_file(f"{key}/{rel}", path)
         files.append({"path": rel, "size": size, "sha256": sha256})
     _test_commit_delay(key)
-    store.put_json(
-        f"{key}/{COMMITTED}",
-        {
-            "step": step,
-            "job_id": job_id,
-            "committed_at": now_iso(),
-            "upload_seconds": round(time.monotonic() - started, 3),
-            "files": files,
-        },
-    )
+    manifest: CommittedFile = {
+        "step": step,
+        "job_id": job_id,
+        "committed_at": now_iso(),
+        "upload_seconds": round(time.monotonic() - started, 3),
+        "files": files,
+    }
+    store.put_json(f"{key}/{COMMITTED}", manifest)
     return key
 
 

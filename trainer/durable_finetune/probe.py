@@ -10,7 +10,12 @@ a model with its adapter silently dropped).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
+
+from .contract import Probe
 
 PROBES = [
     [{"role": "user", "content": "What is the weather in Paris?"}],
@@ -37,7 +42,7 @@ def probe_logits(model, tokenizer) -> list[torch.Tensor]:
     return outs
 
 
-def probe_summary(logits: list[torch.Tensor]) -> dict:
+def probe_summary(logits: list[torch.Tensor]) -> Probe:
     """Last-token logits of each probe: argmax, mean, std and the top-k (token id, value)."""
     last = [t[0, -1] for t in logits]
     tops = [torch.topk(t, min(TOP_K, t.numel())) for t in last]
@@ -49,11 +54,11 @@ def probe_summary(logits: list[torch.Tensor]) -> dict:
     }
 
 
-def model_probe(model, tokenizer) -> dict:
+def model_probe(model, tokenizer) -> Probe:
     return probe_summary(probe_logits(model, tokenizer))
 
 
-def compare_probes(actual: dict, expected: dict, tolerance: float) -> str | None:
+def compare_probes(actual: Mapping[str, Any], expected: Mapping[str, Any], tolerance: float) -> str | None:
     """Why `actual` is not the model that `expected` was recorded from (None when it is).
 
     Compares the recorded statistics and the expected top-k logits, reading the

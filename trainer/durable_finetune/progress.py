@@ -8,10 +8,24 @@ ranks only rank 0's is `enabled`: the others keep their state but never write.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
+from .contract import ProgressFile
 from .store import Store
 from .timeutil import now_iso
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+class ProgressFields(TypedDict, total=False):
+    """The fields of progress.json a stage sets outright (Progress.update)."""
+
+    step: int
+    total_steps: int
+    metrics: dict[str, float]
+    last_checkpoint_step: int | None
+    resumed_from_step: int
 
 
 class Progress:
@@ -29,7 +43,7 @@ class Progress:
         self.enabled = enabled
         self.min_interval_s = min_interval_s
         self._last_write = 0.0
-        self.state: dict[str, Any] = {
+        self.state: ProgressFile = {
             "job_id": job_id,
             "stage": stage,
             "step": 0,
@@ -56,7 +70,7 @@ class Progress:
             hist.append(entry)
         self.write(force=force)
 
-    def update(self, force: bool = True, **fields: Any) -> None:
+    def update(self, force: bool = True, **fields: Unpack[ProgressFields]) -> None:
         self.state.update(fields)
         self.write(force=force)
 

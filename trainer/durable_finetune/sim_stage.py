@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .checkpoint import commit_checkpoint, newest_valid_checkpoint
+from .contract import StageOutput
 from .fingerprint import fingerprint_dir
 from .params import GenerateParams, MergeParams, PreflightParams, TrainingParams
 from .progress import Progress
@@ -42,7 +43,7 @@ def _weights(folder: Path, name: str, seed: str) -> Path:
     return folder
 
 
-def _ship(ctx: StageContext, local: Path, rel: str) -> dict:
+def _ship(ctx: StageContext, local: Path, rel: str) -> StageOutput:
     key = ctx.key(rel)
     ctx.store.delete_prefix(key + "/")
     ctx.store.upload_dir(local, key)

@@ -13,6 +13,20 @@ sys.path.insert(0, str(TRAINER))
 
 from durable_finetune.store import open_store  # noqa: E402
 from servers import free_port  # noqa: E402,F401 - tests import it from here too
+from store_contract import tree_problems  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def store_files_keep_the_contract(request):
+    """After each test that used tmp_path: every agent.json, progress.json, status.json,
+    COMMITTED.json and start record the trainer wrote there validates against
+    contract/store.schema.json (job.json is the control plane's, and tests post odd ones)."""
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if root is None:
+        return
+    found = tree_problems(root, {"agent", "start", "progress", "status", "committed"})
+    assert not found, "store files off the contract (contract/store.schema.json):\n" + "\n".join(found[:20])
 
 
 @pytest.fixture

@@ -1,17 +1,19 @@
-"""Every failure class the trainer writes is one the control plane knows (src/jobs/contract.ts's
-FailureClass, mapped to a failure type and advice in src/jobs/failures.ts): that table is the one
-source of the names, and a class missing there would reach the workflow as a bare StageFailed."""
+"""Every failure class the trainer writes is one the control plane knows (status.json's
+failure_class in contract/store.schema.json, generated from src/jobs/contract.ts, each mapped to
+a failure type and advice in src/jobs/failures.ts): a class missing there would reach the
+workflow as a bare StageFailed."""
 
 import re
 from pathlib import Path
+
+from store_contract import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def control_plane_classes() -> set[str]:
-    text = (ROOT / "src" / "jobs" / "contract.ts").read_text()
-    union = re.search(r"export type FailureClass =([^;]+);", text)
-    return set(re.findall(r"'([a-z0-9_]+)'", union.group(1)))
+    failure_class = schema()["$defs"]["status"]["properties"]["failure_class"]
+    return {v for branch in failure_class["anyOf"] for v in branch.get("enum", [])}
 
 
 def trainer_classes() -> set[str]:

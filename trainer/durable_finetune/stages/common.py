@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import COMMITTED, download_checkpoint
+from ..contract import StageOutput, State, StatusFile
 from ..diagnosis import classify
 from ..params import ParamsInvalid, stage_params
 from ..ranks import Rank, die_with_torchrun, record_failure, this_rank
@@ -118,20 +119,20 @@ class StageContext:
 
     def write_status(
         self,
-        state: str,
+        state: State,
         *,
         failure_class: str | None = None,
         message: str = "",
         exit_code: int | None = 0,
-        output: dict | None = None,
+        output: StageOutput | None = None,
         metrics: dict | None = None,
         steps_done: int | None = None,
         resumed_from_step: int | None = 0,
         log_tail: list[str] | None = None,
-    ) -> dict:
+    ) -> StatusFile:
         """Rank 0 writes the status (a single-process stage is rank 0); other ranks' outcome is
         rank 0's, or, when they fail, reaches the launcher through ranks.record_failure."""
-        status = {
+        status: StatusFile = {
             "job_id": self.job_id,
             "stage": self.stage,
             "state": state,
