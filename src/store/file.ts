@@ -4,16 +4,13 @@
  * (temp file in the same folder + rename), so a reader on either side of the
  * contract never sees half a JSON file.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Store, StoreConflict } from './store';
 import { joinKey, normaliseKey } from './keys';
 import { fileUriToPath, resolveStoreUri } from './uri';
 import { parseStoredJson } from './json';
-
-/** Temp files of in-flight writes: hidden from list() so nobody copies half a file. */
-const TEMP_NAME = /^\..+\.tmp-\d+-[0-9a-f]{8}$/;
+import { TEMP_NAME, tempNameFor } from './temp';
 
 export class FileStore implements Store {
   readonly uri: string;
@@ -25,9 +22,14 @@ export class FileStore implements Store {
     this.uri = resolveStoreUri(uri, '/');
   }
 
+  /** A create-only write that finds these very bytes there succeeds: it is a retry (as on gs://). */
   async putJson(key: string, value: unknown, opts: { createOnly?: boolean } = {}): Promise<void> {
-    const text = `${JSON.stringify(value, null, 2)}\n`;
-    await this.writeWhole(normaliseKey(key), (tmp) => fs.writeFile(tmp, text), opts.createOnly ?? false);
+    const data = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+    try {
+      await this.writeWhole(normaliseKey(key), (tmp) => fs.writeFile(tmp, data), opts.createOnly ?? false);
+    } catch (err) {
+      if (!(err instanceof StoreConflict) || !(await this.getBytes(key))?.equals(data)) throw err;
+    }
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {
@@ -42,7 +44,8 @@ export class FileStore implements Store {
     try {
       return await fs.readFile(this.pathOf(normaliseKey(key)));
     } catch (err) {
-      if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return undefined;
+      // A folder is a prefix, not a key: absent, as on gs://.
+      if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR') || isCode(err, 'EISDIR')) return undefined;
       throw err;
     }
   }
@@ -96,7 +99,7 @@ export class FileStore implements Store {
     }
   }
 
-  /** Refuses the empty prefix: wiping a whole store is never one stage's business. */
+  /** The key prefix names and every key under it. Refuses the empty prefix: wiping a whole store is never one stage's business. */
   async deletePrefix(prefix: string): Promise<void> {
     await fs.rm(this.pathOf(normaliseKey(prefix)), { recursive: true, force: true });
   }
@@ -114,8 +117,7 @@ export class FileStore implements Store {
     const final = this.pathOf(key);
     const dir = path.dirname(final);
     await fs.mkdir(dir, { recursive: true });
-    // The name is cut so the temp name fits a filesystem's 255 bytes even when the key's own name does just so.
-    const tmp = path.join(dir, `.${path.basename(final).slice(0, 64)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const tmp = path.join(dir, tempNameFor(path.basename(final)));
     try {
       await fill(tmp);
       if (createOnly) {

@@ -18,6 +18,7 @@ import { joinKey, normaliseKey } from './keys';
 import { forEachLimited } from './parallel';
 import { Store, StoreConflict } from './store';
 import { parseStoredJson } from './json';
+import { isTempKey } from './temp';
 
 export interface GcsStoreOptions {
   /** Transfers in flight when a folder moves. */
@@ -94,13 +95,16 @@ export class GcsStore implements Store {
     return found;
   }
 
-  /** Keys under prefix, treated as a folder (as FileStore does), sorted. */
+  /** Keys under prefix, treated as a folder (as FileStore does), sorted; temp names (a composite upload's parts) hidden. */
   async list(prefix: string): Promise<string[]> {
     const base = normaliseKey(prefix, { allowEmpty: true });
     const objectPrefix = joinKey(this.prefix, base);
     const [files] = await this.bucket.getFiles({ prefix: objectPrefix ? `${objectPrefix}/` : '', autoPaginate: true });
     const strip = this.prefix ? this.prefix.length + 1 : 0;
-    return files.map((f) => f.name.slice(strip)).sort();
+    return files
+      .map((f) => f.name.slice(strip))
+      .filter((k) => !isTempKey(k))
+      .sort();
   }
 
   async uploadPath(localPath: string, key: string): Promise<void> {
@@ -152,10 +156,10 @@ export class GcsStore implements Store {
     }
   }
 
-  /** Refuses the empty prefix: wiping a whole store is never one stage's business. */
+  /** The key prefix names and every key under it. Refuses the empty prefix: wiping a whole store is never one stage's business. */
   async deletePrefix(prefix: string): Promise<void> {
     const base = normaliseKey(prefix);
-    await forEachLimited(await this.list(base), this.parallelism, async (k) => {
+    await forEachLimited([base, ...(await this.list(base))], this.parallelism, async (k) => {
       await this.bucket.file(this.objectName(k)).delete({ ignoreNotFound: true });
     });
   }

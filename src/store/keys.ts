@@ -5,6 +5,7 @@
  * store.py check_key holds the same rules (test/fixtures/store/keys.json).
  */
 import { quoted } from '../printable';
+import { TEMP_NAME } from './temp';
 
 /** A folder or file name on Linux filesystems, and a GCS object name, at most (bytes of UTF-8). */
 export const MAX_SEGMENT_BYTES = 255;
@@ -38,6 +39,7 @@ export function normaliseKey(key: string, opts: { allowEmpty?: boolean } = {}): 
       throw new StoreKeyInvalid(key, `segment ${JSON.stringify(part)} is not allowed`);
     }
     if (utf8Bytes(part) > MAX_SEGMENT_BYTES) throw new StoreKeyInvalid(key, `a segment is longer than ${MAX_SEGMENT_BYTES} bytes`);
+    if (TEMP_NAME.test(part)) throw new StoreKeyInvalid(key, `segment ${JSON.stringify(part)} has the form of a store temp file (.<name>.tmp-<pid>-<8 hex>), which list() hides`);
   }
   return trimmed;
 }

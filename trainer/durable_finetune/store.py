@@ -4,13 +4,18 @@ Keys are '/'-separated and relative to the store root. `get_bytes`/`get_json`
 return None when the key is absent (absence is a normal answer here: no job
 yet, no status yet), never raise for it.
 
-file://  an absolute folder; JSON writes go to a temp file then rename, so a
-         reader never sees half a file. The URI's path is percent-decoded the way
+file://  an absolute folder; every write goes to a temp file in the key's folder, then a
+         rename, so a reader never sees half a file. The URI's path is percent-decoded the way
          the control plane's WHATWG URL reads it (file_uri_path); a URI the two could
          read apart is refused, and so is a key the TypeScript stores refuse.
 gs://    bucket/prefix via google-cloud-storage (honours STORAGE_EMULATOR_HOST);
          one object write is already atomic; `create_only=True` adds the
          if_generation_match=0 precondition.
+
+Both stores keep the rules of the TypeScript ones (src/store/), checked by one spec for all four
+(test/fixtures/store/spec.json, trainer/tests/test_store_spec.py): list() takes its prefix as a
+folder, create-only finding the same bytes is a retry that succeeds, delete_prefix removes the
+key it names and every key under it, and temp names (TEMP_NAME) never show in list().
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -94,6 +99,21 @@ class StoreKeyInvalid(ValueError):
         self.key, self.reason = key, reason
 
 
+# The temp files of writes in flight (file://) and the parts of a composite upload (gs://):
+# .<name, cut to 64 characters>.tmp-<pid>-<8 hex>, as src/store/temp.ts names them. list() hides
+# the form whichever side writes it, and no key may take it, so list() shows every key there is.
+TEMP_NAME = re.compile(r"^\..+\.tmp-\d+-[0-9a-f]{8}$")
+
+
+def temp_name(name: str) -> str:
+    """A fresh temp name for a file named `name` (cut so it fits 255 bytes when `name` does)."""
+    return f".{name[:64]}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _is_temp(key: str) -> bool:
+    return bool(TEMP_NAME.match(key.rsplit("/", 1)[-1]))
+
+
 # A folder or file name on Linux filesystems, and a GCS object name, at most (bytes of UTF-8).
 MAX_SEGMENT_BYTES = 255
 MAX_KEY_BYTES = 1024
@@ -129,6 +149,11 @@ def check_key(key: str, allow_empty: bool = False) -> str:
             raise StoreKeyInvalid(key, f"segment {part!r} is not allowed")
         if len(part.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise StoreKeyInvalid(key, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
+        if TEMP_NAME.match(part):
+            raise StoreKeyInvalid(
+                key,
+                f"segment {part!r} has the form of a store temp file (.<name>.tmp-<pid>-<8 hex>), which list() hides",
+            )
     return trimmed
 
 
@@ -268,10 +293,20 @@ class FileStore(Store):
     def _path(self, key: str, allow_empty: bool = False) -> Path:
         return self.root / check_key(key, allow_empty)
 
+    def _temp_file(self, path: Path) -> tuple[int, Path]:
+        """A new temp file beside path (TEMP_NAME), open for writing: (fd, its path)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            tmp = path.parent / temp_name(path.name)
+            try:
+                # 0600, as tempfile.mkstemp made them before the temp names were shared.
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+            except FileExistsError:
+                continue
+
     def put_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        fd, tmp = self._temp_file(path)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -282,27 +317,24 @@ class FileStore(Store):
                 try:
                     os.link(tmp, path)
                 except FileExistsError:
-                    raise CreateOnlyConflict(key) from None
-                os.unlink(tmp)
+                    # The same bytes there already: a retried write, which succeeds (as on gs://).
+                    if self.get_bytes(key) != data:
+                        raise CreateOnlyConflict(key) from None
             else:
                 os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
 
     def put_file(self, key: str, local_path: str | Path) -> tuple[int, str]:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with open(local_path, "rb", buffering=0) as src, os.fdopen(fd, "wb") as dst:
-                digest = stream_chunks(src, dst.write)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)  # a failed copy leaves nothing behind
-            raise
+        with open(local_path, "rb", buffering=0) as src:  # an unreadable source fails before any temp file
+            fd, tmp = self._temp_file(path)
+            try:
+                with os.fdopen(fd, "wb") as dst:
+                    digest = stream_chunks(src, dst.write)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)  # a failed copy leaves nothing behind
         return digest
 
     def get_bytes(self, key: str) -> bytes | None:
@@ -330,29 +362,28 @@ class FileStore(Store):
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix, allow_empty=True)
-        # A prefix may end mid-name ("stages/sft/check"); list its parent folder then filter.
-        folder = base if prefix.endswith("/") or not prefix else base.parent
+        """Every key under prefix taken as a folder ('runs/r1' lists runs/r1/..., never
+        runs/r10/...), sorted; temp files hidden. The empty prefix lists the whole store."""
+        folder = self._path(prefix, allow_empty=True)
         if not folder.is_dir():
             return []
         keys = []
         for p in folder.rglob("*"):
-            if p.is_file() and not p.name.startswith(".tmp-"):
-                key = p.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    keys.append(key)
+            if p.is_file() and not TEMP_NAME.match(p.name):
+                keys.append(p.relative_to(self.root).as_posix())
         return sorted(keys)
 
     def delete_prefix(self, prefix: str) -> None:
-        check_key(prefix)  # the empty prefix is the whole store: never one stage's business
-        for key in self.list(prefix):
-            try:
-                self._path(key).unlink()
-            except FileNotFoundError:
-                pass
+        """The key prefix names and every key under it. The empty prefix is refused: the whole
+        store is never one stage's business."""
         base = self._path(prefix)
         if base.is_dir():
             shutil.rmtree(base, ignore_errors=True)
+        else:
+            try:
+                base.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                pass
 
 
 class GcsStore(Store):
@@ -378,8 +409,13 @@ class GcsStore(Store):
         self.uri = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
 
     def _name(self, key: str, allow_empty: bool = False) -> str:
-        check_key(key, allow_empty)
-        return f"{self.prefix}/{key}" if self.prefix else key  # as given: a list prefix keeps its trailing /
+        key = check_key(key, allow_empty)
+        return f"{self.prefix}/{key}" if self.prefix and key else (self.prefix or key)
+
+    def _folder(self, prefix: str, allow_empty: bool = False) -> str:
+        """The object-name prefix of the keys under prefix taken as a folder ('' for all)."""
+        name = self._name(prefix, allow_empty)
+        return f"{name}/" if name else ""
 
     def put_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
         from google.api_core.exceptions import PreconditionFailed
@@ -420,11 +456,14 @@ class GcsStore(Store):
         in_flight = max(1, min(self.parallelism, COMPOSITE_MEMORY_BYTES // part_bytes))
         parts: list = []
         h, total = hashlib.sha256(), 0
+        # Each part has a temp name (TEMP_NAME) beside the object: list() never shows one, even
+        # one left behind.
+        folder, base = name[: name.rfind("/") + 1], name[name.rfind("/") + 1 :]
         try:
             with open(local_path, "rb") as src, ThreadPoolExecutor(max_workers=in_flight) as pool:
                 pending: list = []
                 while chunk := src.read(part_bytes):
-                    part = self.bucket.blob(f"{name}.part-{len(parts):03d}")
+                    part = self.bucket.blob(f"{folder}{temp_name(f'{base}.part-{len(parts):03d}')}")
                     parts.append(part)
                     if len(pending) >= in_flight:
                         pending.pop(0).result()
@@ -482,9 +521,10 @@ class GcsStore(Store):
         return self.bucket.blob(self._name(key)).exists()
 
     def list(self, prefix: str) -> list[str]:
-        full = self._name(prefix, allow_empty=True)
+        """Every key under prefix taken as a folder, sorted; temp names (composite parts) hidden."""
         strip = len(self.prefix) + 1 if self.prefix else 0
-        return sorted(b.name[strip:] for b in self.bucket.list_blobs(prefix=full))
+        names = (b.name for b in self.bucket.list_blobs(prefix=self._folder(prefix, allow_empty=True)))
+        return sorted(n[strip:] for n in names if not _is_temp(n))
 
     def delete_prefix(self, prefix: str) -> None:
         from google.api_core.exceptions import NotFound
@@ -495,8 +535,10 @@ class GcsStore(Store):
             except NotFound:
                 pass
 
-        # _name refuses the empty prefix: the whole store is never one stage's business.
-        self._parallel(delete, list(self.bucket.list_blobs(prefix=self._name(prefix))))
+        # The key prefix names and every key under it; _name refuses the empty prefix: the whole
+        # store is never one stage's business.
+        name = self._name(prefix)
+        self._parallel(delete, [self.bucket.blob(name), *self.bucket.list_blobs(prefix=f"{name}/")])
 
     def upload_dir(self, local_dir: str | Path, key_prefix: str) -> builtins.list[str]:
         local_dir = Path(local_dir)

@@ -1,0 +1,23 @@
+/** The store spec (test/fixtures/store/spec.json) on the gs:// store against the GCS emulator; test/support/storeSpec.ts runs it. */
+import { after, before } from 'node:test';
+import { GcsStore } from '../../src/store/gcs';
+import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
+import { describeStoreSpec } from '../support/storeSpec';
+
+const BUCKET = 'store-spec';
+let gcs: GcsEmulator;
+let stores = 0;
+const savedHost = process.env.STORAGE_EMULATOR_HOST;
+
+before(async () => {
+  gcs = await startGcsEmulator([BUCKET]);
+  process.env.STORAGE_EMULATOR_HOST = gcs.host;
+});
+after(async () => {
+  if (savedHost === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+  else process.env.STORAGE_EMULATOR_HOST = savedHost;
+  await gcs?.stop();
+});
+
+// A fresh prefix per store, in one bucket: nothing shared between cases.
+describeStoreSpec('GcsStore (gs://, emulator)', async () => ({ store: new GcsStore(`gs://${BUCKET}/spec-${++stores}`) }));

@@ -1,0 +1,12 @@
+/** The store spec (test/fixtures/store/spec.json) on the file:// store; test/support/storeSpec.ts runs it. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FileStore } from '../../src/store/file';
+import { describeStoreSpec } from '../support/storeSpec';
+
+describeStoreSpec('FileStore (file://)', async () => {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'store-spec-'));
+  return { store: new FileStore(pathToFileURL(folder).href), folder };
+});
