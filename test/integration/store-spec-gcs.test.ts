@@ -1,4 +1,5 @@
 /** The store spec (test/fixtures/store/spec.json) on the gs:// store against the GCS emulator; test/support/storeSpec.ts runs it. */
+import { Storage } from '@google-cloud/storage';
 import { after, before } from 'node:test';
 import { GcsStore } from '../../src/store/gcs';
 import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
@@ -20,4 +21,8 @@ after(async () => {
 });
 
 // A fresh prefix per store, in one bucket: nothing shared between cases.
-describeStoreSpec('GcsStore (gs://, emulator)', async () => ({ store: new GcsStore(`gs://${BUCKET}/spec-${++stores}`) }));
+describeStoreSpec('GcsStore (gs://, emulator)', async () => {
+  const prefix = `spec-${++stores}`;
+  const raw = new Storage().bucket(BUCKET);
+  return { store: new GcsStore(`gs://${BUCKET}/${prefix}`), plant: (key, text) => raw.file(`${prefix}/${key}`).save(text) };
+});

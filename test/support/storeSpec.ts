@@ -44,10 +44,15 @@ interface Keys {
 
 const fixture = <T>(name: string): T => JSON.parse(fs.readFileSync(path.join(projectRoot, 'test/fixtures/store', name), 'utf8')) as T;
 
-/** A store to run the spec on, empty; `folder` is a file store's root, checked for temp files. */
+/**
+ * A store to run the spec on, empty; `folder` is a file store's root, checked for temp files.
+ * `plant` writes a name past the store's key checks, as another writer would (a half-written
+ * temp file on file://, a composite-upload part on gs://).
+ */
 export interface SpecStore {
   store: Store;
   folder?: string;
+  plant(key: string, text: string): Promise<void>;
 }
 
 const FAILS = {
@@ -128,14 +133,13 @@ export function describeStoreSpec(label: string, fresh: () => Promise<SpecStore>
       assert.deepEqual(await store.list(''), []);
     });
 
-    it('hides temp names from list(), whichever side writes them', async (t) => {
-      const { store, folder } = await fresh();
+    it('hides temp names from list(), whichever side writes them', async () => {
+      const { store, plant } = await fresh();
       assert.equal(TEMP_NAME.source, spec.temp_files.pattern, 'src/store/temp.ts and spec.json name temp files alike');
-      if (!folder) return t.skip('no temp files on gs://: a write is one object (the pattern is refused as a key, above)');
       const { beside, hidden, listed } = spec.temp_files;
       const dir = path.posix.dirname(beside);
       await store.putJson(beside, {});
-      for (const name of [...hidden, ...listed]) fs.writeFileSync(path.join(folder, dir, name), '{"half":');
+      for (const name of [...hidden, ...listed]) await plant(`${dir}/${name}`, '{"half":');
       assert.deepEqual(await store.list('runs/r1'), [...listed.map((n) => `${dir}/${n}`), beside].sort());
     });
 

@@ -8,5 +8,6 @@ import { describeStoreSpec } from '../support/storeSpec';
 
 describeStoreSpec('FileStore (file://)', async () => {
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'store-spec-'));
-  return { store: new FileStore(pathToFileURL(folder).href), folder };
+  const plant = async (key: string, text: string) => fs.writeFileSync(path.join(folder, key), text);
+  return { store: new FileStore(pathToFileURL(folder).href), folder, plant };
 });

@@ -4,6 +4,7 @@ through STORAGE_EMULATOR_HOST, as the trainer talks to GCS on a GCE host."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,3 +46,18 @@ def gcs_emulator(root: Path, bucket: str, backend: str = "memory"):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def emulator_env(root: Path, bucket: str):
+    """The emulator with STORAGE_EMULATOR_HOST pointing at it (the official client reads it), put back after."""
+    with gcs_emulator(root, bucket) as url:
+        old = os.environ.get("STORAGE_EMULATOR_HOST")
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        try:
+            yield url
+        finally:
+            if old is None:
+                os.environ.pop("STORAGE_EMULATOR_HOST", None)
+            else:
+                os.environ["STORAGE_EMULATOR_HOST"] = old

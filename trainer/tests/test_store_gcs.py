@@ -6,7 +6,7 @@ import os
 import pytest
 from durable_finetune.checkpoint import commit_checkpoint, download_checkpoint, newest_valid_checkpoint
 from durable_finetune.store import CreateOnlyConflict, GcsStore, open_store
-from gcs_emulator import gcs_emulator
+from gcs_emulator import emulator_env
 
 # The tests of test_store.py that hold for every store run here again against gs:// (the store
 # spec, test_store_spec.py, runs on both).
@@ -20,14 +20,8 @@ BUCKET = "finetune-test"
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    with gcs_emulator(tmp_path_factory.mktemp("gcs"), BUCKET) as url:
-        old = os.environ.get("STORAGE_EMULATOR_HOST")
-        os.environ["STORAGE_EMULATOR_HOST"] = url
+    with emulator_env(tmp_path_factory.mktemp("gcs"), BUCKET) as url:
         yield url
-        if old is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = old
 
 
 _stores = 0
