@@ -68,9 +68,12 @@ export const AgentFile = z
   })
   .describe("hosts/<host_id>/agent.json: the agent's heartbeat (agent writes every heartbeat_s)");
 
+/** A logged figure; null where the trainer had NaN or an infinity, which JSON cannot hold. */
+const Figure = z.number().nullable();
+
 export const ProgressPoint = z
-  .object({ step: Step, loss: z.number().nullable().optional() })
-  .catchall(z.number())
+  .object({ step: Step, loss: Figure.optional() })
+  .catchall(Figure)
   .describe('one logged step: its loss and the metrics kept (learning_rate, grad_norm, rewards/*, logps/*, ...)');
 
 export const ProgressFile = z
@@ -79,8 +82,8 @@ export const ProgressFile = z
     stage: Stage,
     step: Step,
     total_steps: Step.describe('0 until the stage knows it'),
-    loss: z.number().nullable(),
-    metrics: z.record(z.string(), z.number()).describe("the latest logged step's metrics"),
+    loss: Figure,
+    metrics: z.record(z.string(), Figure).describe("the latest logged step's metrics"),
     last_checkpoint_step: Step.nullable(),
     resumed_from_step: Step,
     history: z.array(ProgressPoint),

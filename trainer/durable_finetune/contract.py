@@ -62,7 +62,7 @@ class ProgressFile(TypedDict):
     step: int
     total_steps: int
     loss: float | None
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     last_checkpoint_step: int | None
     resumed_from_step: int
     history: list[dict[str, float | None]]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -226,8 +227,22 @@ def file_uri_path(uri: str) -> str:
     return str(Path(unquote(urlsplit(uri).path, errors="strict")))
 
 
+def _finite(obj: Any) -> Any:
+    """obj with NaN and the infinities as None. json.dumps writes them as NaN and Infinity, which
+    no JSON parser of the control plane reads: one diverged loss in progress.json made every read
+    of it fail, and the job's watcher with it. null is the contract's word for them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _dumps(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
+    # allow_nan=False: a non-finite number that _finite missed (a numpy scalar) fails here, not in a reader.
+    return (json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n").encode()
 
 
 class Store:

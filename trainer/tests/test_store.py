@@ -179,3 +179,31 @@ def test_the_agent_works_in_the_folder_the_workers_uri_names(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def _strict_json(data: bytes):
+    """json.loads as the control plane's JSON.parse reads: NaN and Infinity are not JSON."""
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+def test_a_diverged_loss_is_written_as_null_not_nan(tmp_path):
+    from durable_finetune.progress import Progress
+
+    store = open_store((tmp_path / "store").as_uri())
+    key = "runs/r1/stages/sft/progress.json"
+    progress = Progress(store, key, "sft-1", "sft", total_steps=10, min_interval_s=0)
+    progress.log(3, float("nan"), {"grad_norm": float("inf"), "learning_rate": 1e-4})
+    written = _strict_json(store.get_bytes(key))
+    assert written["loss"] is None and written["metrics"] == {"grad_norm": None, "learning_rate": 1e-4}
+    assert written["history"] == [{"step": 3, "loss": None, "grad_norm": None, "learning_rate": 1e-4}]
+    # ...and the file keeps the contract (the autouse schema check reads it after the test).
+
+
+def test_put_json_writes_non_finite_numbers_as_null_at_any_depth(tmp_path):
+    store = open_store((tmp_path / "store").as_uri())
+    store.put_json("runs/r1/x.json", {"nested": [1.0, float("-inf"), {"a": float("nan")}]})
+    assert _strict_json(store.get_bytes("runs/r1/x.json")) == {"nested": [1.0, None, {"a": None}]}
