@@ -374,8 +374,10 @@ class FileStore(Store):
         while True:
             tmp = path.parent / temp_name(path.name)
             try:
-                # 0600, as tempfile.mkstemp made them before the temp names were shared.
-                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+                # 0666 less the umask, as the control plane's writes (src/store/file.ts): a stored
+                # file is read by the other side, which may run as another user (the agent in a
+                # container as uid 1000, the worker as itself); stores hold no secrets.
+                return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
             except FileExistsError:
                 continue
 

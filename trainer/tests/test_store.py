@@ -207,3 +207,17 @@ def test_put_json_writes_non_finite_numbers_as_null_at_any_depth(tmp_path):
     store = open_store((tmp_path / "store").as_uri())
     store.put_json("runs/r1/x.json", {"nested": [1.0, float("-inf"), {"a": float("nan")}]})
     assert _strict_json(store.get_bytes("runs/r1/x.json")) == {"nested": [1.0, None, {"a": None}]}
+
+
+def test_stored_files_are_readable_by_the_other_side(tmp_path):
+    """The worker reads what the agent writes and may be another user: files get 0666 less the
+    umask, as the control plane's own writes do (Node's default), not 0600."""
+    store = open_store((tmp_path / "store").as_uri())
+    src = tmp_path / "weights.safetensors"
+    src.write_bytes(b"w" * 10)
+    store.put_json("runs/r1/data/meta.json", {"x": 1})
+    store.put_file("runs/r1/stages/sft/checkpoints/checkpoint-1/weights.safetensors", src)
+    umask = os.umask(0)
+    os.umask(umask)
+    for key in ("runs/r1/data/meta.json", "runs/r1/stages/sft/checkpoints/checkpoint-1/weights.safetensors"):
+        assert (tmp_path / "store" / key).stat().st_mode & 0o777 == 0o666 & ~umask, key
