@@ -20,7 +20,7 @@ import {
 import type { Activities, AgentStartTimeoutDetails, HostLostDetails, JobResult, PreparedRun, PromoteResult, ResolvedConfig } from '../activities/types';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import type { JobSpec, StageName } from '../src/jobs/contract';
-import { HOST_LOST } from '../src/jobs/failures';
+import { FAILURE_TYPES, HOST_LOST, nonRetryable } from '../src/jobs/failures';
 import { trackingParams } from '../src/config/tracking';
 import { RunIdInvalid, runIdProblem } from '../src/jobs/runId';
 import type { GateOutcome } from '../src/eval/gate';
@@ -55,7 +55,7 @@ export interface PipelineResult {
 
 const short = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid', 'QuotaExceeded', 'CapacityUnavailable'] },
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryable('ConfigInvalid', 'QuotaExceeded', 'CapacityUnavailable') },
 });
 
 // prepareRun may fetch a Hub model of many GB into the store: one attempt may take long, and it
@@ -63,7 +63,7 @@ const short = proxyActivities<Activities>({
 const preparing = proxyActivities<Activities>({
   startToCloseTimeout: '6 hours',
   heartbeatTimeout: '5 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid'] },
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryable('ConfigInvalid') },
 });
 
 // promoteModel copies the model out of the store and may upload many GB to the Hub: it heartbeats
@@ -71,7 +71,7 @@ const preparing = proxyActivities<Activities>({
 const promoting = proxyActivities<Activities>({
   startToCloseTimeout: '6 hours',
   heartbeatTimeout: '10 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigInvalid'] },
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryable('ConfigInvalid') },
 });
 
 export async function fineTunePipeline(input: PipelineConfigInput): Promise<PipelineResult> {
@@ -79,7 +79,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
   // A run started around our client (temporal CLI, another SDK) is checked here: its id becomes a store
   // folder, VM name and agent argument. Behind a patch so a run already going under an old id still replays.
   const badId = patched('run-id-checked') ? runIdProblem(runId) : undefined;
-  if (badId) throw ApplicationFailure.nonRetryable(new RunIdInvalid('run id (workflow id)', runId, badId).message, 'RunIdInvalid');
+  if (badId) throw ApplicationFailure.nonRetryable(new RunIdInvalid('run id (workflow id)', runId, badId).message, FAILURE_TYPES.RunIdInvalid.type);
   // Answered from the start: a client follows the run while its config is still being resolved.
   const given = (input ?? {}) as { name?: unknown; model?: { base?: unknown } | null };
   const progress = newProgress(runId, textOf(given.name), textOf(given.model?.base), new Date());
@@ -157,7 +157,7 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     const provisioning = proxyActivities<Activities>({
       startToCloseTimeout: `${waitS + 900} seconds`,
       heartbeatTimeout: '5 minutes',
-      retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['QuotaExceeded', 'CapacityUnavailable', 'HostConfigInvalid'] },
+      retry: { maximumAttempts: 5, nonRetryableErrorTypes: nonRetryable('QuotaExceeded', 'CapacityUnavailable', 'HostConfigInvalid') },
       // A cancelled run waits for provisionHost to delete the VM it was making or booting, so
       // the run never closes with a VM that no lease names.
       ...(patched('provision-deletes-on-cancel') ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
@@ -322,7 +322,8 @@ export async function fineTunePipeline(input: PipelineConfigInput): Promise<Pipe
     setCurrentDetails(renderDetails(progress));
     const failure = failureOf(err);
     if (progress.state === 'failed' && failure) {
-      if (failure.type === 'BudgetExceeded') notifier?.send('budget_stopped', { ...facts(), failure: { class: failure.type, message: failure.message, advice: null } });
+      if (failure.type === FAILURE_TYPES.BudgetExceeded.type)
+        notifier?.send('budget_stopped', { ...facts(), failure: { class: failure.type, message: failure.message, advice: null } });
       else notifier?.send('failed', { ...facts(), failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
     }
     throw err;
@@ -415,7 +416,7 @@ async function resolveConfig(input: PipelineConfigInput): Promise<ResolvedConfig
     return await short.resolveConfig(input);
   } catch (err) {
     const cause = err instanceof ActivityFailure ? err.cause : undefined;
-    if (cause instanceof ApplicationFailure && (cause.type === 'ConfigInvalid' || cause.type === 'PriceUnknown')) {
+    if (cause instanceof ApplicationFailure && (cause.type === FAILURE_TYPES.ConfigInvalid.type || cause.type === FAILURE_TYPES.PriceUnknown.type)) {
       throw ApplicationFailure.nonRetryable(cause.message, cause.type);
     }
     throw err;
