@@ -16,6 +16,7 @@ import { HubError } from '../src/hub/errors';
 import { fetchHubModel, type HubModel } from '../src/hub/fetch';
 import { isHfRef, parseHfRef } from '../src/hub/ref';
 import { runKey } from '../src/jobs/contract';
+import { FAILURE_TYPES } from '../src/jobs/failures';
 import { runLog } from '../src/log';
 import { planRun } from '../src/plan/plan';
 import { resolveSecret, SecretUnavailable } from '../src/secrets/resolve';
@@ -128,7 +129,7 @@ function refuseOtherTraining(runId: string, before: PipelineConfig, now: Pipelin
   throw ApplicationFailure.nonRetryable(
     `run id ${runId} already holds the checkpoints of a run with other ${changed.join(', ')} settings, which this config cannot continue. ` +
       `Start this config under a new run id, or rerun ${runId} with the config it had (${runKey(runId, 'run.json')} in the store).`,
-    'RunIdInUse',
+    FAILURE_TYPES.RunIdInUse.type,
     { changed },
   );
 }
@@ -152,7 +153,7 @@ async function checkInputs(config: PipelineConfig): Promise<void> {
   try {
     await checkDataFiles(config.data, { remote: true });
   } catch (err) {
-    if (err instanceof DataInvalid) throw ApplicationFailure.nonRetryable(err.message, 'DataInvalid', { issues: err.issues, totals: err.totals });
+    if (err instanceof DataInvalid) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.DataInvalid.type, { issues: err.issues, totals: err.totals });
     throw err;
   }
 }

@@ -22,6 +22,7 @@ import { pushModelFolder } from '../src/hub/push';
 import { isHfRef } from '../src/hub/ref';
 import { selectModelFiles } from '../src/hub/select';
 import { runKey } from '../src/jobs/contract';
+import { FAILURE_TYPES } from '../src/jobs/failures';
 import { runLog } from '../src/log';
 import { modelRecord, registryKey, samePublication, type ModelRecord, type Published } from '../src/registry/record';
 import { baseModelOf } from '../src/report/data';
@@ -135,7 +136,7 @@ async function cardFacts(store: Store, input: PromoteInput): Promise<{ facts: Mo
   if (!run || !metrics) {
     throw ApplicationFailure.nonRetryable(
       `run ${input.runId} has no ${run ? 'report/metrics.json' : 'run.json'} in the store ${store.uri}; promote reads it for the model card`,
-      'RunNotScorable',
+      FAILURE_TYPES.RunNotScorable.type,
     );
   }
   const facts: ModelCardInput = {

@@ -10,6 +10,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { expectedGpus } from '../src/config/machineGpus';
 import { parseConfig } from '../src/config/parse';
+import { FAILURE_TYPES } from '../src/jobs/failures';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import { hourlyRate } from '../src/cost/prices';
 
@@ -17,7 +18,7 @@ export function parsedInWorkflow(input: PipelineConfigInput): PipelineConfig {
   try {
     return parseConfig(input);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'ConfigInvalid');
+    throw ApplicationFailure.nonRetryable((err as Error).message, FAILURE_TYPES.ConfigInvalid.type);
   }
 }
 
@@ -25,7 +26,7 @@ export function pricedInWorkflow(config: PipelineConfig): number {
   try {
     return hourlyRate(config.host as { provider: string }, config.cost.prices, config.cost.local_usd_per_hour);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'PriceUnknown');
+    throw ApplicationFailure.nonRetryable((err as Error).message, FAILURE_TYPES.PriceUnknown.type);
   }
 }
 

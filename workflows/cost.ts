@@ -10,7 +10,7 @@ import { ActivityFailure, ApplicationFailure, CancellationScope, condition, log 
 import type { CostConfig } from '../src/config/schema';
 import type { AgentStartTimeoutDetails, ReleaseReceipt } from '../activities/types';
 import type { HostLease } from '../src/hosts/provider';
-import { AGENT_START_TIMEOUT } from '../src/jobs/failures';
+import { AGENT_START_TIMEOUT, FAILURE_TYPES } from '../src/jobs/failures';
 import {
   burnRate,
   capacityWaited,
@@ -120,7 +120,7 @@ export class CostTracker {
       }
     }
     // No VM outlives a failed provision (activities/hosts.ts): a stockout or quota held none.
-    if (cause instanceof ApplicationFailure && cause.type === 'CapacityUnavailable') {
+    if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.CapacityUnavailable.type) {
       capacityWaited(this.ledger, (Date.now() - startedMs) / 1000);
     }
     provisionEmpty(this.ledger);
@@ -190,7 +190,7 @@ export class CostTracker {
     }
     if (next < budget) return null;
     return ApplicationFailure.create({
-      type: 'BudgetExceeded',
+      type: FAILURE_TYPES.BudgetExceeded.type,
       nonRetryable: true,
       message:
         `stopped ${where} before the $${budget} budget would be crossed: spent $${spent.toFixed(2)}, ` +

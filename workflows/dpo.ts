@@ -8,9 +8,9 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { JobResult } from '../activities/types';
 import type { DpoConfig } from '../src/config/schema';
-import { FAILURES } from '../src/jobs/failures';
+import { FAILURE_TYPES } from '../src/jobs/failures';
 
-export const DPO_COLLAPSED = FAILURES.dpo_collapsed.type;
+export const DPO_COLLAPSED = FAILURE_TYPES.DpoCollapsed.type;
 
 export interface DpoSettings {
   beta: number;

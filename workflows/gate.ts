@@ -16,6 +16,7 @@ import type { EvalConfig } from '../src/config/schema';
 import { mayDecide } from '../src/eval/approvers';
 import { checkThresholds, type GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';
+import { FAILURE_TYPES, type FailureType } from '../src/jobs/failures';
 import { updateCaller } from './caller';
 import { approveSignal, approveUpdate, GATE_ATTRIBUTE, rejectSignal, rejectUpdate, type GateDecision, type GateDecisionRequest, type LegacyGateDecision } from './messages';
 import { PIPELINE_STAGES, type RunProgress } from './progress';
@@ -136,7 +137,7 @@ export class EvalGate {
 
   /** The update's handler: runs once the validator accepted it, and again on replay (no validator then). */
   private take(verb: Verb, request: GateDecisionRequest | undefined): GateDecision {
-    if (this.decision) throw ApplicationFailure.nonRetryable(alreadyDecided(this.progress.runId, this.decision), 'GateAlreadyDecided');
+    if (this.decision) throw ApplicationFailure.nonRetryable(alreadyDecided(this.progress.runId, this.decision), FAILURE_TYPES.GateAlreadyDecided.type);
     this.decision = {
       decision: verb,
       candidate: this.outcome!.candidate!,
@@ -150,35 +151,35 @@ export class EvalGate {
   }
 
   /** Why this caller's decision cannot be taken now, or null when it can. */
-  private refusal(verb: Verb, request: unknown): { type: string; message: string } | null {
+  private refusal(verb: Verb, request: unknown): { type: FailureType; message: string } | null {
     const runId = this.progress.runId;
     const badRequest = requestProblem(verb, request);
-    if (badRequest) return { type: 'GateDecisionInvalid', message: badRequest };
+    if (badRequest) return { type: FAILURE_TYPES.GateDecisionInvalid.type, message: badRequest };
     if (!this.cfg.require_approval) {
-      return { type: 'NoApprovalGate', message: `run ${runId} has no approval gate (eval.require_approval is off): the thresholds alone decide what is promoted` };
+      return { type: FAILURE_TYPES.NoApprovalGate.type, message: `run ${runId} has no approval gate (eval.require_approval is off): the thresholds alone decide what is promoted` };
     }
     const caller = updateCaller();
     if (!caller.known) {
       return {
-        type: 'CallerUnknown',
+        type: FAILURE_TYPES.CallerUnknown.type,
         message: `this worker cannot tell who is calling (it did not load the workflow interceptor workflows/caller.ts), so it takes no decision: restart the worker from this release`,
       };
     }
     if (caller.identity === null) {
       return {
-        type: 'CallerUnknown',
+        type: FAILURE_TYPES.CallerUnknown.type,
         message: `the caller sent no client identity, so nobody would be on record as the approver: set the client's identity (finetune sets user@host; temporal --identity)`,
       };
     }
     if (!mayDecide(caller.identity, this.cfg.approvers)) {
-      return { type: 'ApproverNotAllowed', message: `${caller.identity} may not ${verb} run ${runId}: eval.approvers allows ${this.cfg.approvers!.join(', ')}` };
+      return { type: FAILURE_TYPES.ApproverNotAllowed.type, message: `${caller.identity} may not ${verb} run ${runId}: eval.approvers allows ${this.cfg.approvers!.join(', ')}` };
     }
-    if (this.decision) return { type: 'GateAlreadyDecided', message: alreadyDecided(runId, this.decision) };
+    if (this.decision) return { type: FAILURE_TYPES.GateAlreadyDecided.type, message: alreadyDecided(runId, this.decision) };
     const gate = this.outcome;
-    if (gate === null) return { type: 'GateNotOpen', message: notOpenYet(this.progress) };
-    if (gate.state === 'thresholds_failed') return { type: 'GateClosed', message: `run ${runId} has nothing to ${verb}: ${gate.reason}` };
+    if (gate === null) return { type: FAILURE_TYPES.GateNotOpen.type, message: notOpenYet(this.progress) };
+    if (gate.state === 'thresholds_failed') return { type: FAILURE_TYPES.GateClosed.type, message: `run ${runId} has nothing to ${verb}: ${gate.reason}` };
     if (gate.state === 'timed_out')
-      return { type: 'GateClosed', message: `run ${runId}'s gate closed at ${gate.decidedAt}: ${gate.reason.replace(/^not promoted: /, '')}; not promoted` };
+      return { type: FAILURE_TYPES.GateClosed.type, message: `run ${runId}'s gate closed at ${gate.decidedAt}: ${gate.reason.replace(/^not promoted: /, '')}; not promoted` };
     return null;
   }
 }

@@ -7,7 +7,7 @@
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { HostLease } from '../src/hosts/provider';
-import { AGENT_START_TIMEOUT } from '../src/jobs/failures';
+import { AGENT_START_TIMEOUT, FAILURE_TYPES } from '../src/jobs/failures';
 import type { AgentStartTimeoutDetails, ProvisionInput } from '../activities/types';
 
 export interface HostVerbs {
@@ -62,7 +62,10 @@ export class HostPool {
   private count(reason: string): void {
     this.losses += 1;
     if (this.losses > this.maxLosses) {
-      throw ApplicationFailure.nonRetryable(`lost ${this.losses} hosts, more than monitor.max_host_losses (${this.maxLosses}); last: ${reason}`, 'TooManyHostLosses');
+      throw ApplicationFailure.nonRetryable(
+        `lost ${this.losses} hosts, more than monitor.max_host_losses (${this.maxLosses}); last: ${reason}`,
+        FAILURE_TYPES.TooManyHostLosses.type,
+      );
     }
   }
 
