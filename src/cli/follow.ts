@@ -2,7 +2,8 @@
  * Following a run to its end with live progress bars, then the metrics table,
  * the promoted model and the report path: `run --wait`, `watch` and the demo.
  */
-import { CancelledFailure, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure, type WorkflowHandle } from '@temporalio/client';
+import { failureKind } from '../jobs/failures';
 import type { Worker } from '@temporalio/worker';
 import { followRun } from '../client/runs';
 import { tensorboardCommand } from '../report/data';
@@ -22,11 +23,18 @@ export function reportPath(storeUri: string, runId: string): string {
   return `${storeUri.replace(/\/$/, '')}/runs/${runId}/report/metrics.json`;
 }
 
-/** Why a run ended badly, in the words of its innermost failure. */
-export function failureMessage(err: unknown): string {
-  let e = err as { cause?: unknown; message?: string };
+/**
+ * Why a run ended badly, as the CLI shows it: the innermost failure's message, its type and the failure
+ * table's advice for that type (src/jobs/failures.ts), null where the message already carries it
+ * (a stage's failures do) or the table does not know the type.
+ */
+export function runFailure(err: unknown): { message: string; type: string | null; advice: string | null } {
+  let e = err as { cause?: unknown; message?: string; type?: unknown };
   while (e.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  return e.message ?? String(err);
+  const message = e.message ?? String(err);
+  const type = e instanceof ApplicationFailure && typeof e.type === 'string' ? e.type : null;
+  const advice = type ? (failureKind(type)?.advice ?? null) : null;
+  return { message, type, advice: advice && !message.includes(advice) ? advice : null };
 }
 
 export async function followToEnd(handle: WorkflowHandle, opts: { out: Output; link: string | null; worker?: Worker; startedMs?: number }): Promise<FollowOutcome> {
@@ -68,9 +76,13 @@ export async function followToEnd(handle: WorkflowHandle, opts: { out: Output; l
   } catch (err) {
     const cancelled = (err as { cause?: unknown }).cause instanceof CancelledFailure;
     const status = cancelled ? 'cancelled' : 'failed';
-    const error = failureMessage(err);
-    out.warn(`run ${handle.workflowId} ${cancelled ? 'was cancelled' : `failed: ${error}`}`);
+    const failure = runFailure(err);
+    out.warn(`run ${handle.workflowId} ${cancelled ? 'was cancelled' : `failed: ${failure.message}`}`);
+    if (!cancelled && failure.advice) out.warn(`what to do: ${failure.advice}`);
     if (link) out.warn(`Temporal UI: ${link}`);
-    return { exit: EXIT.runFailed, summary: { runId: handle.workflowId, status, error, uiUrl: link } };
+    return {
+      exit: EXIT.runFailed,
+      summary: { runId: handle.workflowId, status, error: failure.message, failureType: cancelled ? null : failure.type, advice: cancelled ? null : failure.advice, uiUrl: link },
+    };
   }
 }

@@ -1,12 +1,9 @@
 /**
- * The advice a failed run's webhook carries: a stage failure's, from the failure table
- * (src/jobs/failures.ts), which its message holds too; null for the other failures,
- * whose messages say what to do. Pure.
+ * The advice a failed run's webhook carries: the failure table's (src/jobs/failures.ts) for the
+ * failure's type, null for a type it does not know. Pure.
  */
-import { FAILURES } from '../jobs/failures';
+import { failureKind } from '../jobs/failures';
 
-const ADVICE = new Map(Object.values(FAILURES).map((k) => [k.type, k.advice]));
-
-export function adviceFor(failureClass: string): string | null {
-  return ADVICE.get(failureClass) ?? null;
+export function adviceFor(failureType: string): string | null {
+  return failureKind(failureType)?.advice ?? null;
 }

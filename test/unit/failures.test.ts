@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FAILURES, FAILURE_TYPES, failureKind, nonRetryable, type FailureType } from '../../src/jobs/failures';
 import { adviceFor } from '../../src/notify/failure';
+import { runFailure } from '../../src/cli/follow';
+import { ApplicationFailure } from '@temporalio/common';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const FOLDERS = ['src', 'workflows', 'activities', 'workers'];
@@ -96,6 +98,20 @@ describe('the failure table', () => {
       assert.equal(adviceFor(kind.type), kind.advice);
     }
     assert.equal(adviceFor('NoSuchFailure'), null);
+    // Every row's advice reaches the webhook, not only a stage's.
+    assert.equal(adviceFor(FAILURE_TYPES.TooManyHostLosses.type), FAILURE_TYPES.TooManyHostLosses.advice);
+  });
+
+  it("gives the CLI a failed run's type and advice, once", () => {
+    // As a client sees a failed run: WorkflowFailedError -> ActivityFailure -> ApplicationFailure.
+    const wrapped = (inner: Error) => Object.assign(new Error('Workflow execution failed'), { cause: Object.assign(new Error('Activity task failed'), { cause: inner }) });
+    const lost = runFailure(wrapped(ApplicationFailure.nonRetryable('lost 3 hosts, more than monitor.max_host_losses (2)', 'TooManyHostLosses')));
+    assert.deepEqual(lost, { message: 'lost 3 hosts, more than monitor.max_host_losses (2)', type: 'TooManyHostLosses', advice: FAILURE_TYPES.TooManyHostLosses.advice });
+    // A stage's failure carries its advice in the message already: not said twice.
+    const oom = FAILURES.oom;
+    assert.equal(runFailure(wrapped(ApplicationFailure.nonRetryable(`sft failed on h1 (oom): CUDA out of memory. ${oom.advice}`, oom.type))).advice, null);
+    assert.deepEqual(runFailure(wrapped(ApplicationFailure.nonRetryable('odd', 'NoSuchFailure'))), { message: 'odd', type: 'NoSuchFailure', advice: null });
+    assert.deepEqual(runFailure(new Error('plain')), { message: 'plain', type: null, advice: null });
   });
 
   it('gives a retry policy only non-retryable types, in the order named', () => {

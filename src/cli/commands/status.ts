@@ -5,17 +5,18 @@ import type { PipelineResult } from '../../../workflows/pipeline';
 import type { RunProgress } from '../../../workflows/progress';
 import { action, positiveInt } from '../action';
 import { withTemporal } from '../connect';
-import { failureMessage } from '../follow';
+import { runFailure } from '../follow';
 import { costLine } from '../costLine';
 import { renderBars } from '../progressBars';
 import { findRun, latestRunId, listRuns, queryProgress, runInfo, type RunInfo } from '../runInfo';
 
-async function outcome(handle: WorkflowHandle, status: string): Promise<{ result?: PipelineResult; error?: string }> {
+async function outcome(handle: WorkflowHandle, status: string): Promise<{ result?: PipelineResult; error?: string; failureType?: string | null; advice?: string | null }> {
   if (status === 'RUNNING') return {};
   try {
     return { result: (await handle.result()) as PipelineResult };
   } catch (err) {
-    return { error: failureMessage(err) };
+    const failure = runFailure(err);
+    return { error: failure.message, failureType: failure.type, advice: failure.advice };
   }
 }
 
@@ -40,25 +41,29 @@ export function statusCommand(program: Command): void {
           const progress = await queryProgress(handle, info.status === 'RUNNING' ? 5000 : 2000);
           const end = await outcome(handle, info.status);
           const link = t.link(id);
-          out.result({ ...info, progress, result: end.result ?? null, error: end.error ?? null, uiUrl: link }, () => {
-            const lines = [headline(info, progress)];
-            lines.push(`started ${info.startTime}${info.closeTime ? `, closed ${info.closeTime}` : ''}; base model ${info.baseModel ?? '-'}; gate ${info.gate ?? '-'}`);
-            if (progress) lines.push(...renderBars(progress));
-            else if (info.status === 'RUNNING') lines.push(`(no worker answered the progress query: is one polling task queue ${info.taskQueue}?)`);
-            const cost = end.result?.cost ?? progress?.cost;
-            if (cost) lines.push(costLine(cost));
-            if (end.result) {
-              const r = end.result;
-              lines.push(
-                r.outcome === 'promoted'
-                  ? `promoted ${r.promoted.model} -> ${r.promoted.uri}${'commit' in r.promoted && r.promoted.commit ? ` (commit ${r.promoted.commit})` : ''}`
-                  : `not promoted: ${r.gate.reason}`,
-              );
-            }
-            if (end.error) lines.push(`error: ${end.error}`);
-            if (link) lines.push(`Temporal UI: ${link}`);
-            return lines;
-          });
+          out.result(
+            { ...info, progress, result: end.result ?? null, error: end.error ?? null, failureType: end.failureType ?? null, advice: end.advice ?? null, uiUrl: link },
+            () => {
+              const lines = [headline(info, progress)];
+              lines.push(`started ${info.startTime}${info.closeTime ? `, closed ${info.closeTime}` : ''}; base model ${info.baseModel ?? '-'}; gate ${info.gate ?? '-'}`);
+              if (progress) lines.push(...renderBars(progress));
+              else if (info.status === 'RUNNING') lines.push(`(no worker answered the progress query: is one polling task queue ${info.taskQueue}?)`);
+              const cost = end.result?.cost ?? progress?.cost;
+              if (cost) lines.push(costLine(cost));
+              if (end.result) {
+                const r = end.result;
+                lines.push(
+                  r.outcome === 'promoted'
+                    ? `promoted ${r.promoted.model} -> ${r.promoted.uri}${'commit' in r.promoted && r.promoted.commit ? ` (commit ${r.promoted.commit})` : ''}`
+                    : `not promoted: ${r.gate.reason}`,
+                );
+              }
+              if (end.error) lines.push(`error: ${end.error}`);
+              if (end.advice) lines.push(`what to do: ${end.advice}`);
+              if (link) lines.push(`Temporal UI: ${link}`);
+              return lines;
+            },
+          );
         }),
       ),
     );
