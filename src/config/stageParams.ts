@@ -50,6 +50,27 @@ export function stageParamsProblems(stage: StageName, params: Record<string, unk
   return [...missing, ...invalid];
 }
 
+/**
+ * params with each knob it lacks filled with today's default, and the knobs so added. The
+ * workflow builds a job's params from the config resolved when the run started (a recorded
+ * activity result): a run that started before a knob existed posts jobs without it after the
+ * worker is upgraded, and the trainer, which has no defaults of its own, would refuse them.
+ * runJob (an activity, never replayed) fills them in as it posts the job.
+ */
+export function withCurrentKnobs(stage: StageName, params: Record<string, unknown>): { params: Record<string, unknown>; added: string[] } {
+  const filled = { ...params };
+  const added: string[] = [];
+  for (const [knob, field] of Object.entries(StageParams[stage].shape as Record<string, z.ZodType>)) {
+    if (knob in filled) continue;
+    const fallback = field.safeParse(undefined);
+    if (fallback.success && fallback.data !== undefined) {
+      filled[knob] = fallback.data;
+      added.push(knob);
+    }
+  }
+  return { params: filled, added };
+}
+
 /** The JSON Schema of every stage's params: every knob required, with the config's default as `default`. */
 export function stageParamsJsonSchema(): Record<string, unknown> {
   const stages = Object.fromEntries(

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfigFile } from '../../src/config/load';
-import { StageParams, stageParamsProblems } from '../../src/config/stageParams';
+import { StageParams, stageParamsProblems, withCurrentKnobs } from '../../src/config/stageParams';
 import type { StageName } from '../../src/jobs/contract';
 import { STAGE_PARAMS_FILE, stageParamsFileText } from '../../src/config/stageParamsFile';
 import { projectRoot } from '../../src/paths';
@@ -68,5 +68,18 @@ describe('the tiny example as stage params', () => {
     assert.equal(params.merge.tolerance, 1e-3);
     assert.deepEqual([params.sft.seed, params.dpo.seed, params.generate.seed], [0, 0, 0]);
     assert.equal(params.dpo.sft_loss_weight, 0.2);
+  });
+
+  it("fills the knobs a run's older config lacks with today's defaults, and nothing else", () => {
+    // A run resolved before noop_check_steps and probe_max_new_tokens existed.
+    const { noop_check_steps: _n, probe_max_new_tokens: _p, ...older } = params.dpo;
+    const filled = withCurrentKnobs('dpo', { ...older, beta: 0.5, debug_inject: 'oom' });
+    assert.deepEqual(filled.added, ['noop_check_steps', 'probe_max_new_tokens']);
+    assert.equal(filled.params.noop_check_steps, 3);
+    assert.equal(filled.params.beta, 0.5, 'a knob the job has is kept');
+    assert.equal(filled.params.debug_inject, 'oom');
+    assert.deepEqual(stageParamsProblems('dpo', filled.params), []);
+    assert.deepEqual(withCurrentKnobs('sft', params.sft).added, [], 'a current job is posted as it is');
+    assert.ok(!('tracking' in withCurrentKnobs('sft', {}).params), 'an optional section without a default stays absent');
   });
 });
