@@ -193,7 +193,8 @@ export class StageRunner implements HostEvents {
     this.show();
     const failure = failureOf(err);
     if (p.state === 'failed' && failure) {
-      if (failure.type === FAILURE_TYPES.BudgetExceeded.type) this.tell('budget_stopped', { failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
+      if (failure.type === FAILURE_TYPES.BudgetExceeded.type)
+        this.tell('budget_stopped', { failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
       else this.tell('failed', { failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
     }
   }

@@ -23,7 +23,7 @@ class ProgressFields(TypedDict, total=False):
 
     step: int
     total_steps: int
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     last_checkpoint_step: int | None
     resumed_from_step: int
 
@@ -57,12 +57,12 @@ class Progress:
         }
 
     def log(self, step: int, loss: float | None, metrics: dict[str, float] | None = None, force: bool = False) -> None:
-        metrics = dict(metrics or {})
+        logged: dict[str, float | None] = dict(metrics or {})
         self.state["step"] = step
         if loss is not None:
             self.state["loss"] = loss
-        self.state["metrics"] = metrics
-        entry = {"step": step, "loss": loss, **metrics}
+        self.state["metrics"] = logged
+        entry = {"step": step, "loss": loss, **logged}
         hist = self.state["history"]
         if hist and hist[-1]["step"] == step:
             hist[-1].update({k: v for k, v in entry.items() if v is not None})
