@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lint tier (npm test; alone: npm run lint): eslint and prettier on the TypeScript, ruff
-# (lint and format) on all Python, mypy on the trainer package. Runs every check, so one run
-# shows everything, and fails if any did.
+# (lint and format) on all Python, mypy and import-linter (its layers, trainer/.importlinter) on
+# the trainer package. Runs every check, so one run shows everything, and fails if any did.
 # --fix rewrites instead of checking (npm run format): prettier, eslint --fix, ruff --fix and
 # ruff format. Configs: eslint.config.mjs, .prettierrc.json, ruff.toml, trainer/pyproject.toml.
 set -uo pipefail
@@ -36,9 +36,11 @@ else
   check ruff-format .venv/bin/ruff format --check --output-format concise .
 fi
 check mypy bash -c 'cd trainer && ../.venv/bin/mypy -p durable_finetune'
+# No cache: the whole package takes a fraction of a second, and none is left in trainer/.
+check import-linter bash -c 'cd trainer && ../.venv/bin/lint-imports --no-cache --no-logo'
 
 if [ "${#FAILED[@]}" -ne 0 ]; then
   echo "lint: failed: ${FAILED[*]} (npm run format rewrites what prettier and ruff format flag)"
   exit 1
 fi
-echo "lint: eslint, prettier, ruff, ruff format and mypy passed"
+echo "lint: eslint, prettier, ruff, ruff format, mypy and import-linter passed"

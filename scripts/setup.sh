@@ -91,7 +91,7 @@ venv_step() {
   STEP_NOTE="installed (pip) into $venv"
 }
 
-# The lint tier's ruff and mypy, and the tests' jsonschema (trainer/requirements-lint.txt), added to the venv above
+# The lint tier's ruff, mypy and import-linter, and the tests' jsonschema (trainer/requirements-lint.txt), added to the venv above
 # (shared or not) under their own stamp: pinning a new version installs two small packages.
 lint_tools_step() {
   if [ ! -f trainer/requirements-lint.txt ] || [ ! -x .venv/bin/python ]; then
@@ -107,7 +107,7 @@ lint_tools_step() {
   # shellcheck disable=SC2086
   .venv/bin/python -m pip install --disable-pip-version-check -q ${FINETUNE_PIP_ARGS:-} -r trainer/requirements-lint.txt
   echo "$want" >"$LINT_STAMP"
-  STEP_NOTE="installed (pip) ruff, mypy, jsonschema"
+  STEP_NOTE="installed (pip) ruff, mypy, import-linter, jsonschema"
 }
 
 build_step() {

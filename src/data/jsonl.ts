@@ -1,5 +1,5 @@
 /**
- * A JSONL data file as the trainer reads it (trainer/durable_finetune/stages/common.py
+ * A JSONL data file as the trainer reads it (trainer/durable_finetune/runtime.py
  * read_jsonl): UTF-8 text, one JSON value per line, blank lines skipped. Each
  * line that the trainer would fail on is named here, before any host starts.
  */

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 from transformers import TrainerCallback
 
+from .generation import generate_all
 from .params import DpoParams
 from .ranks import decided_by_rank_zero
-from .stages.common import StageFailure
+from .runtime import StageFailure
 from .toolcall import item_tool, matches
 
 _HISTORY_KEYS = (
@@ -69,8 +70,6 @@ class TaskProbe:
         return bool(item.get("expected_call") and item.get("messages"))
 
     def __call__(self, model) -> float:
-        from .stages.generate import generate_all
-
         was_training = model.training
         model.eval()
         try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .stages.common import StageFailure
+from .runtime import StageFailure
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ import threading
 from .diagnosis import classify, signal_name
 from .lifeline import die_with_parent
 from .ranks import RANKS_DIR_ENV, read_failures, write_plan
-from .stages.common import StageContext, StageFailure
+from .resume import prepare_resume
+from .runtime import StageContext, StageFailure
 
 OUTPUT_LINES_KEPT = 400
 
@@ -110,8 +111,6 @@ class RankLauncher:
         for name, value in self.ctx.inputs.items():
             if isinstance(value, str) and value.startswith(("runs/", "gs://")):
                 self.ctx.input_path(name)
-        from .training import prepare_resume
-
         resume_path, start_step = prepare_resume(self.ctx)
         write_plan(self.shared_dir, resume_path, start_step)
         if self.stopping:

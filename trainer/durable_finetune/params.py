@@ -4,7 +4,7 @@ The control plane sends every knob of a stage in every job, with the config's de
 in (src/config/stageParams.ts, contract/stage-params.schema.json); the trainer has no defaults
 of its own. A job that lacks a knob, names one the stage does not have, or gives one a value of
 the wrong type is refused before any work (`bad_data`), naming the field. Keys `debug_*` are
-test-only and read apart (stages/common.py debug_param). trainer/tests/test_stage_params.py
+test-only and read apart (faults.py debug_param). trainer/tests/test_stage_params.py
 fails when these classes drift from the schema file.
 """
 

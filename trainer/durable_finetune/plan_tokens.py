@@ -16,7 +16,7 @@ import sys
 
 from .families import model_family
 from .prompts import prompt_text, training_row
-from .stages.common import read_jsonl
+from .runtime import read_jsonl
 
 
 def conversation_tokens(tokenizer, row: dict, answer_key: str) -> int:

@@ -1,6 +1,6 @@
 """How a conversation and its tools become a prompt: the one place for every stage.
 
-Generation (stages/generate.py, and DPO's task probe through it) renders each
+Generation (generation.py: the generate stage, and DPO's task probe) renders each
 eval item with `prompt_text`; SFT and DPO hand their rows to trl in the shape
 `training_row` gives, so training and eval see the same prompt for the same
 messages and tools.

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .lifeline import arm_parent_death_signal
+
 RANKS_DIR_ENV = "FINETUNE_RANKS_DIR"
 
 
@@ -152,8 +154,6 @@ def decided_by_rank_zero(compute: Callable[[], T]) -> T:
 
 def die_with_torchrun() -> None:
     """A rank dies with the torchrun that started it (and so with the stage and the agent)."""
-    from .lifeline import arm_parent_death_signal
-
     arm_parent_death_signal()
     if os.getppid() == 1:  # torchrun died before prctl took effect
         print("rank: torchrun is gone before the rank started; exiting", file=sys.stderr, flush=True)

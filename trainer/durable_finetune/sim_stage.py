@@ -27,7 +27,8 @@ from .contract import StageOutput
 from .fingerprint import fingerprint_dir
 from .params import GenerateParams, MergeParams, PreflightParams, TrainingParams
 from .progress import Progress
-from .stages.common import StageContext, read_jsonl, run_stage
+from .runtime import StageContext, read_jsonl
+from .stage_main import run_stage
 
 _stop = {"requested": False}
 

@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import chat_templates
+
 SPECIAL = ["<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
 
 # Role tags are special tokens and there is no whitespace between a tag and the
@@ -170,8 +172,6 @@ FAMILY_MODELS: dict[str, dict[str, Any]] = {
 def build_family_tokenizer(family: str, texts: list[str], vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
-
-    from . import chat_templates
 
     spec = FAMILY_MODELS[family]
     template = getattr(chat_templates, spec["template"])

@@ -4,9 +4,9 @@
   stages/<stage>/checkpoints/checkpoint-<step>/ with COMMITTED.json last;
 - SIGTERM (spot preemption notice: about 30 s before the hard stop) only sets
   a flag; at the next step end the callback asks the Trainer to save and stop;
-- `resume: true` downloads the newest valid committed checkpoint and passes
-  it to `trainer.train(resume_from_checkpoint=...)` (the Trainer's own
-  `True` would pick the highest local folder without checking it is whole);
+- `resume: true` downloads the newest valid committed checkpoint (resume.py)
+  and passes it to `trainer.train(resume_from_checkpoint=...)` (the Trainer's
+  own `True` would pick the highest local folder without checking it is whole);
 - no trainable parameters before the first step, or trainable weights that
   have not moved after the first `noop_check_steps` optimizer steps, is a
   failure (`no_op_training`): a frozen adapter trains nothing, silently;
@@ -31,11 +31,13 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .checkpoint import checkpoint_steps, commit_checkpoint, download_checkpoint, newest_valid_checkpoint
+from .checkpoint import commit_checkpoint
+from .faults import debug_param, fault_on_this_rank, inject_fault
 from .params import Lora, TrainingParams
 from .progress import Progress
-from .ranks import barrier, read_plan
-from .stages.common import StageContext, StageFailure, debug_param, fault_on_this_rank, inject_fault
+from .ranks import barrier
+from .resume import job_tag
+from .runtime import StageContext, StageFailure
 from .tracking import stage_tracker
 
 # Metrics worth keeping in progress history (trl names); loss is kept separately.
@@ -224,53 +226,6 @@ class HoldAtStep(TrainerCallback):
 def stage_progress(ctx: StageContext, p: TrainingParams) -> Progress:
     """progress.json of this stage; written by rank 0 only (a single-process stage is rank 0)."""
     return Progress(ctx.store, ctx.key("progress.json"), ctx.job_id, ctx.stage, p.max_steps, enabled=ctx.rank.is_zero)
-
-
-def resume_point(ctx: StageContext) -> tuple[str | None, int]:
-    """(local checkpoint path or None, step): in a rank, the launcher's decision, the same for
-    every rank; in a single-process stage, prepare_resume."""
-    if ctx.rank.shared_dir is not None:  # launched
-        return read_plan(ctx.rank.shared_dir)
-    return prepare_resume(ctx)
-
-
-def job_tag(job_id: str) -> str:
-    """`sft-3` -> `sft`, `dpo.r2-1` -> `dpo.r2`: the lineage a job continues."""
-    return job_id.rsplit("-", 1)[0]
-
-
-def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
-    """(local checkpoint path or None, step). A fresh (non-resume) job drops old checkpoints,
-    so that a later resume can never pick up a checkpoint of a different attempt's lineage.
-
-    A job resumes only checkpoints of its own lineage: the same job tag (`sft`, `dpo`,
-    `dpo.r2`: the job id without its `-<n>`). A rerun of a run id whose DPO had moved on
-    to a gentler attempt must not continue that attempt's weights under the first one's
-    settings; it starts fresh instead."""
-    prefix = ctx.key("checkpoints")
-    found = newest_valid_checkpoint(ctx.store, prefix) if ctx.resume else None
-    if found:
-        made_by = (ctx.store.get_json(f"{found[1]}/COMMITTED.json") or {}).get("job_id") or ""
-        if job_tag(made_by) != job_tag(ctx.job_id):
-            print(
-                f"{found[1]} was committed by {made_by}, another lineage than {ctx.job_id}: starting from step 0",
-                file=sys.stderr,
-                flush=True,
-            )
-            found = None
-    if not found:
-        if ctx.resume:
-            print(
-                "resume requested but no valid committed checkpoint of this lineage: starting from step 0",
-                file=sys.stderr,
-            )
-        for key in checkpoint_steps(ctx.store, prefix).values():
-            ctx.store.delete_prefix(key + "/")
-        return None, 0
-    step, key = found
-    local = download_checkpoint(ctx.store, key, ctx.local_dir / "resume" / f"checkpoint-{step}")
-    print(f"resuming from {key}", file=sys.stderr, flush=True)
-    return str(local), step
 
 
 def training_args(p: TrainingParams, output_dir: Path, use_bf16: bool) -> dict[str, Any]:

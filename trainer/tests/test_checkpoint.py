@@ -76,7 +76,7 @@ def _ctx(store, tmp_path, job_id, resume=True):
 
 
 def test_a_job_resumes_only_checkpoints_of_its_own_lineage(store, tmp_path):
-    from durable_finetune.training import prepare_resume
+    from durable_finetune.resume import prepare_resume
 
     dpo_prefix = "runs/r/stages/dpo/checkpoints"
     commit_checkpoint(store, make_ckpt(tmp_path, 10), dpo_prefix, 10, "dpo-1")

@@ -101,7 +101,7 @@ def _log(guard, step, **logs):
 
 def test_guard_stops_on_a_logps_chosen_drop_with_the_history():
     import pytest
-    from durable_finetune.stages.common import StageFailure
+    from durable_finetune.runtime import StageFailure
 
     guard = _guard(collapse_logps_drop=10.0)
     _log(guard, 1, **{"logps/chosen": -3.0, "rewards/margins": 0.0, "rewards/accuracies": 0.5, "loss": 0.69})
@@ -114,7 +114,7 @@ def test_guard_stops_on_a_logps_chosen_drop_with_the_history():
 
 def test_guard_stops_on_early_saturation_but_not_later():
     import pytest
-    from durable_finetune.stages.common import StageFailure
+    from durable_finetune.runtime import StageFailure
 
     saturated = {"logps/chosen": -3.0, "rewards/margins": 8.0, "rewards/accuracies": 1.0, "loss": 0.0003}
     guard = _guard(collapse_early_steps=5, collapse_loss_floor=0.01)
@@ -157,7 +157,7 @@ def test_an_eval_set_without_tool_call_items_skips_the_task_probe_and_says_so(ag
 
 def test_probe_every_0_means_no_task_probe_at_all(store, tmp_path):
     from durable_finetune.params import stage_params
-    from durable_finetune.stages.common import StageContext
+    from durable_finetune.runtime import StageContext
     from durable_finetune.stages.dpo import task_probe
 
     store.put_file("runs/r1/data/eval.jsonl", EVAL)

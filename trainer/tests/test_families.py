@@ -23,10 +23,12 @@ from pathlib import Path
 import pytest
 import torch
 from durable_finetune import families as fam
+from durable_finetune import generation
 from durable_finetune.params import stage_params
 from durable_finetune.prompts import prompt_text
+from durable_finetune.runtime import StageContext, StageFailure
+from durable_finetune.stage_main import run_stage
 from durable_finetune.stages import dpo, generate, merge, sft
-from durable_finetune.stages.common import StageContext, StageFailure, run_stage
 from durable_finetune.tiny_model import write_family_model
 from stage_params import job_params
 
@@ -161,13 +163,13 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
     assert d["steps_done"] == DPO["max_steps"] and d["metrics"]["continuity"]["probe_checked"]
 
     seen: list[str] = []
-    real_prompt_text = generate.prompt_text
+    real_prompt_text = generation.prompt_text
 
     def spy(*args, **kwargs):
         seen.append(real_prompt_text(*args, **kwargs))
         return seen[-1]
 
-    generate.prompt_text = spy
+    generation.prompt_text = spy
     try:
         models = {"base": str(base), "sft": m["output"]["key"], "dpo": d["output"]["key"]}
         g = run(
@@ -179,7 +181,7 @@ def test_sft_merge_dpo_generate_on_a_tiny_model_of_each_family(family, untied, t
             {"eval_data": evals},
         )
     finally:
-        generate.prompt_text = real_prompt_text
+        generation.prompt_text = real_prompt_text
     out = [json.loads(x) for x in store.get_bytes(g["output"]["key"]).decode().splitlines()]
     assert [(x["model"], x["item_id"]) for x in out] == [(n, it["id"]) for n in ("base", "sft", "dpo") for it in items]
     metrics = g["metrics"]
@@ -246,7 +248,7 @@ def test_an_eval_item_the_chat_template_refuses_is_bad_data_naming_the_item(tmp_
     base = write_family_model("gemma3_text", DATA, tmp_path / "base")
     item = {"id": "eval-x", "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}
     with pytest.raises(StageFailure) as e:
-        generate.generate_all(
+        generation.generate_all(
             AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base), [item], 4, 1
         )
     assert e.value.failure_class == "bad_data"

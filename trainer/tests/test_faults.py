@@ -6,7 +6,7 @@ StageHung (test/integration/stage-faults.test.ts).
 """
 
 import pytest
-from durable_finetune.stages.common import debug_param
+from durable_finetune.faults import debug_param
 from stage_params import job_params
 
 CASES = [  # fault, failure_class, a line the log tail must show
@@ -40,7 +40,8 @@ def test_debug_params_are_ignored_in_production(monkeypatch):
 
 @pytest.mark.parametrize("fault", ["nonsense"])
 def test_an_unknown_fault_is_bad_data(fault, monkeypatch):
-    from durable_finetune.stages.common import StageFailure, inject_fault
+    from durable_finetune.faults import inject_fault
+    from durable_finetune.runtime import StageFailure
 
     with pytest.raises(StageFailure) as e:
         inject_fault(fault)

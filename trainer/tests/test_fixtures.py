@@ -10,7 +10,7 @@ import pytest
 from durable_finetune.agent import Agent
 from durable_finetune.checkpoint import commit_checkpoint
 from durable_finetune.progress import Progress
-from durable_finetune.stages.common import StageContext
+from durable_finetune.runtime import StageContext
 from durable_finetune.stages.generate import generation_line
 from store_contract import problems
 

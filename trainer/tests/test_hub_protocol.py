@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from durable_finetune.stages.common import StageFailure, resolve_input
+from durable_finetune.runtime import StageFailure, resolve_input
 from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,

@@ -14,8 +14,8 @@ BASE = ROOT / "examples" / "tiny" / "model"
 def test_merge_progress_moves_from_loading_to_upload(tmp_path, store, monkeypatch):
     from durable_finetune.fingerprint import fingerprint_dir
     from durable_finetune.params import stage_params
+    from durable_finetune.runtime import StageContext
     from durable_finetune.stages import merge
-    from durable_finetune.stages.common import StageContext
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from durable_finetune.stages.common import StageFailure
+from durable_finetune.runtime import StageFailure
 from durable_finetune.training import MovedCheck
 
 

@@ -117,7 +117,7 @@ def test_a_broken_driver_is_told_apart_from_a_missing_one(tmp_path, monkeypatch)
 
 
 def test_bf16_where_asked_and_supported_float32_on_cpu_and_a_clear_failure_without_bf16():
-    from durable_finetune.stages.common import StageFailure, choose_dtype
+    from durable_finetune.runtime import StageFailure, choose_dtype
 
     assert choose_dtype("bfloat16", cuda=True, bf16_ok=True, gpu="NVIDIA H200") == "bfloat16"
     assert choose_dtype("float32", cuda=True, bf16_ok=True, gpu="NVIDIA H200") == "float32"

@@ -127,7 +127,7 @@ def test_run_ids_and_run_keys_as_in_the_typescript_contract():
 
 
 def test_a_job_input_is_read_as_the_control_plane_reads_it(store, tmp_path):
-    from durable_finetune.stages.common import StageFailure, resolve_input
+    from durable_finetune.runtime import StageFailure, resolve_input
 
     assert (
         resolve_input(f"file://{tmp_path}/my%20data/sft.jsonl", store, tmp_path / "cache")

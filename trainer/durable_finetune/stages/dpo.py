@@ -28,22 +28,16 @@ import sys
 
 from ..dpo_guard import CollapseGuard, GuardConfig, TaskProbe
 from ..families import Family, check_adapter, check_targets, lora_targets, model_family
+from ..faults import debug_param
 from ..fingerprint import fingerprint_dir
 from ..params import DpoParams
 from ..probe import compare_probes, continuity_tolerance, model_probe
 from ..prompts import training_row
 from ..ranks import decided_by_rank_zero
-from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
-from .common import (
-    StageContext,
-    StageFailure,
-    debug_param,
-    device_and_dtype,
-    read_jsonl,
-    recorded_probe,
-    run_stage,
-    set_seed,
-)
+from ..resume import resume_point
+from ..runtime import StageContext, StageFailure, device_and_dtype, read_jsonl, recorded_probe, set_seed
+from ..stage_main import run_stage
+from ..training import StopFlag, lora_config, run_training, stage_progress, training_args
 
 
 def check_rows(rows: list[dict], family: Family) -> list[dict]:

@@ -22,7 +22,8 @@ from ..fingerprint import fingerprint_dir
 from ..params import MergeParams
 from ..probe import compare_probes, continuity_tolerance, probe_logits, probe_summary
 from ..progress import Progress
-from .common import StageContext, StageFailure, device_and_dtype, recorded_probe, run_stage, set_seed
+from ..runtime import StageContext, StageFailure, device_and_dtype, recorded_probe, set_seed
+from ..stage_main import run_stage
 
 # Steps of progress.json besides one per LoRA module: loaded, probe checked, merged model checked, saved, uploaded.
 PHASES = 5

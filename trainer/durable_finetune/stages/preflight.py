@@ -29,11 +29,13 @@ import time
 import uuid
 from pathlib import Path
 
+from ..faults import debug_param
 from ..gpus import gpu_evidence, missing_gpus
 from ..lifeline import die_with_parent
 from ..params import PreflightParams
 from ..progress import Progress
-from .common import StageContext, StageFailure, debug_param, device_and_dtype, run_stage
+from ..runtime import StageContext, StageFailure, device_and_dtype
+from ..stage_main import run_stage
 
 # torchrun and each rank's `import torch` before the timeout starts counting.
 STARTUP_GRACE_S = 30.0

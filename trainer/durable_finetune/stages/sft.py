@@ -14,8 +14,10 @@ from ..fingerprint import fingerprint_dir
 from ..params import SftParams
 from ..probe import model_probe
 from ..prompts import training_row
-from ..training import StopFlag, lora_config, resume_point, run_training, stage_progress, training_args
-from .common import StageContext, StageFailure, device_and_dtype, read_jsonl, run_stage, set_seed
+from ..resume import resume_point
+from ..runtime import StageContext, StageFailure, device_and_dtype, read_jsonl, set_seed
+from ..stage_main import run_stage
+from ..training import StopFlag, lora_config, run_training, stage_progress, training_args
 
 
 def to_prompt_completion(rows: list[dict], family: Family) -> list[dict]:

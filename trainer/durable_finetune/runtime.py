@@ -1,33 +1,25 @@
-"""What every stage shares: the job, its inputs, its status.
+"""The stage runtime: what a stage's body runs against (its job, inputs, status, failures).
 
 A stage process reads its job from a local JSON file (the agent's copy of
 hosts/<host>/job.json), resolves inputs to local paths, and writes
 stages/<stage>/status.json for that job_id when it ends, whether it succeeded,
-failed with a known class, or was interrupted by SIGTERM.
+failed with a known class, or was interrupted by SIGTERM. stage_main.run_stage
+is the process around it (arguments, the status of any failure, the ranks).
 """
 
 from __future__ import annotations
 
-import argparse
-import errno
-import faulthandler
 import json
-import os
 import sys
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from ..checkpoint import COMMITTED, download_checkpoint
-from ..contract import StageOutput, State, StatusFile
-from ..diagnosis import classify
-from ..params import ParamsInvalid, stage_params
-from ..ranks import Rank, die_with_torchrun, record_failure, this_rank
-from ..runs import STAGES, run_id_problem, stage_key
-from ..store import Store, StoreKeyInvalid, check_key, file_uri_path, open_store
-from ..timeutil import now_iso
+from .checkpoint import COMMITTED, download_checkpoint
+from .contract import StageOutput, State, StatusFile
+from .ranks import Rank
+from .runs import STAGES, run_id_problem, stage_key
+from .store import Store, StoreKeyInvalid, check_key, file_uri_path, open_store
+from .timeutil import now_iso
 
 
 class StageFailure(Exception):
@@ -38,46 +30,6 @@ class StageFailure(Exception):
         super().__init__(message)
         self.failure_class = failure_class
         self.metrics = metrics or {}
-
-
-FAULTS = ("segfault", "oom", "host_oom", "disk_full", "hang")
-
-
-def inject_fault(fault: str) -> None:
-    """Fail the way a real stage does, for the crash-diagnosis tests. Only called when
-    FINETUNE_ALLOW_FAULT_INJECTION=1 (see fault_injection_allowed)."""
-    print(f"injecting fault {fault!r} (params.debug_inject)", file=sys.stderr, flush=True)
-    if fault == "segfault":
-        import ctypes
-
-        ctypes.string_at(0)  # reads address 0: SIGSEGV, faulthandler prints the stack
-    elif fault == "oom":
-        import torch
-
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (injected)")
-    elif fault == "host_oom":
-        raise MemoryError("injected host out of memory")
-    elif fault == "disk_full":
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "checkpoint-25/optimizer.pt")
-    elif fault == "hang":
-        while True:  # no progress, no status: the control plane's hang_timeout must catch it
-            time.sleep(3600)
-    else:
-        raise StageFailure("bad_data", f"params.debug_inject {fault!r} is not one of {', '.join(FAULTS)}")
-
-
-def fault_injection_allowed() -> bool:
-    return os.environ.get("FINETUNE_ALLOW_FAULT_INJECTION") == "1"
-
-
-def debug_param(params: dict, name: str):
-    """A test-only param (debug_*): honoured only where fault injection is allowed, so a
-    production config cannot turn one on by accident."""
-    value = params.get(name)
-    if value and not fault_injection_allowed():
-        print(f"ignoring params.{name}: FINETUNE_ALLOW_FAULT_INJECTION is not 1", file=sys.stderr, flush=True)
-        return None
-    return value
 
 
 class StageContext:
@@ -294,77 +246,3 @@ def set_seed(seed: int) -> None:
     from transformers import set_seed as hf_set_seed
 
     hf_set_seed(seed)
-
-
-def run_stage(body: Callable[[StageContext, Any], None], torchrun_module: str | None = None) -> None:
-    """Entry point shared by all stages: parse args, run body(ctx, the stage's typed params from
-    params.py), always leave a status. Params that do not fit the stage fail it as bad_data first.
-
-    torchrun_module (training stages): with params.ranks > 1 this process becomes the launcher
-    (launcher.py) that runs `torchrun_module` on each rank; in a rank, a failure is recorded for
-    the launcher, which writes the stage's failed status from the rank that failed first."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--job", required=True, help="local path of the job JSON")
-    ap.add_argument("--store", required=True, help="store URI (file:///abs or gs://bucket/prefix)")
-    ap.add_argument("--workdir", default=os.environ.get("DF_WORKDIR", ".df-work"))
-    argv = sys.argv[1:]
-    args = ap.parse_args(argv)
-    faulthandler.enable()  # a segfault or hang dump shows where it happened
-    me = this_rank()
-    if me.launched:
-        die_with_torchrun()
-    job = json.loads(Path(args.job).read_text())
-    ctx = StageContext(job, open_store(args.store), Path(args.workdir).resolve(), me)
-    try:
-        try:
-            params = stage_params(ctx.stage, ctx.params)
-        except ParamsInvalid as e:
-            raise StageFailure("bad_data", str(e)) from None
-        if torchrun_module and not me.launched:
-            from ..launcher import wanted_ranks
-
-            ranks = wanted_ranks(params.ranks)
-            if ranks > 1:
-                from ..launcher import launch_ranks
-
-                launch_ranks(ctx, torchrun_module, argv, ranks)  # the ranks inject any test fault, not this process
-                return
-        fault = debug_param(ctx.params, "debug_inject")
-        if fault and injects_here(ctx):
-            inject_fault(str(fault))
-        body(ctx, params)
-    except StageFailure as e:
-        print(f"stage failed{rank_label(me)}: {e.failure_class}: {e}", file=sys.stderr, flush=True)
-        if me.launched:
-            record_failure(me, e.failure_class, str(e), known=True, metrics=e.metrics)
-        else:
-            ctx.write_status("failed", failure_class=e.failure_class, message=str(e), exit_code=1, metrics=e.metrics)
-        sys.exit(1)
-    except Exception as e:  # noqa: BLE001 - every failure must leave a classified status
-        tb = traceback.format_exc()
-        print(tb, file=sys.stderr, flush=True)
-        klass, message = classify(1, None, tb), f"{type(e).__name__}: {e}"
-        if me.launched:
-            record_failure(me, klass, message, known=False, log_tail=tb.splitlines()[-40:])
-        else:
-            ctx.write_status(
-                "failed", failure_class=klass, message=message, exit_code=1, log_tail=tb.splitlines()[-40:]
-            )
-        sys.exit(1)
-
-
-def rank_label(me: Rank) -> str:
-    return f" (rank {me.rank} of {me.world_size})" if me.launched else ""
-
-
-def injects_here(ctx: StageContext) -> bool:
-    """A test fault goes off at the start, in every rank or only in params.debug_fault_rank; with
-    params.debug_inject_at_step it goes off at that step instead (training.FaultAtStep)."""
-    if ctx.params.get("debug_inject_at_step") is not None:
-        return False
-    return fault_on_this_rank(ctx)
-
-
-def fault_on_this_rank(ctx: StageContext) -> bool:
-    only = ctx.params.get("debug_fault_rank")
-    return only is None or int(only) == ctx.rank.rank
