@@ -1,8 +1,9 @@
 /**
  * What the gpu-share bench assumes: the seed-like run, the boot of a stock
- * Deep Learning VM, checkpoint uploads, the preemption notice, and each
- * policy's way of noticing a loss and relaunching. One place for every
- * figure the results rest on; each carries where it comes from.
+ * Deep Learning VM and of an image `finetune image bake` made, checkpoint
+ * uploads, the preemption notice, and each policy's way of noticing a loss
+ * and relaunching. One place for every figure the results rest on; each
+ * carries where it comes from.
  */
 import { MACHINE_PRICES, PRICE_TABLE_READ_ON, PRICE_TABLE_REGION } from '../../src/cost/prices';
 import { GCE_BOOT_SECONDS } from '../../src/plan/estimate';
@@ -10,6 +11,26 @@ import { seededRandom } from '../../src/eval/bootstrap';
 
 export const POLICIES = ['durable-finetune', 'restart-from-scratch', 'skypilot-like'] as const;
 export type Policy = (typeof POLICIES)[number];
+
+/** The host image a run boots: the stock Deep Learning VM, or one `finetune image bake` made. */
+export const IMAGES = ['stock', 'baked'] as const;
+export type BootImage = (typeof IMAGES)[number];
+
+/** One simulated configuration: a policy on an image. */
+export interface Variant {
+  policy: Policy;
+  image: BootImage;
+}
+
+/**
+ * The product bakes its own image (src/hosts/bake.ts), so durable-finetune runs on both; the
+ * other two stand for tools that boot what they are given: the stock image.
+ */
+export const BAKED_POLICIES: readonly Policy[] = ['durable-finetune'];
+
+export function variantsOf(policies: readonly Policy[], images: readonly BootImage[]): Variant[] {
+  return policies.flatMap((policy) => images.filter((image) => image === 'stock' || BAKED_POLICIES.includes(policy)).map((image) => ({ policy, image })));
+}
 
 /** A stage the simulated host runs: steps (training, checkpointed) or one block of work. */
 export interface StageWork {
@@ -58,14 +79,13 @@ export interface Assumptions {
   goneWaitS: number;
   deleteS: number;
   maxHostLosses: number;
-  boot: Record<Policy, BootPhase[]>;
+  boot: Record<BootImage, BootPhase[]>;
   policies: Record<Policy, PolicyModel>;
 }
 
 /**
  * The stock Deep Learning VM boot, in four phases whose medians add up to the
- * plan's GCE_BOOT_SECONDS (one source for the figure). The product bakes
- * nothing today, so every policy boots the same way.
+ * plan's GCE_BOOT_SECONDS (one source for the figure).
  */
 const BOOT_WEIGHTS: { name: string; weight: number; sigma: number; source: string }[] = [
   { name: 'vm_create', weight: 1, sigma: 0.3, source: 'GCE insert to RUNNING for an A100 spot VM' },
@@ -81,11 +101,26 @@ export const STOCK_BOOT: BootPhase[] = BOOT_WEIGHTS.map((p) => ({
   source: `assumption: ${p.source}`,
 }));
 
+/**
+ * A host from a baked image (finetune image bake): the driver and the trainer image are on its
+ * disk, so of the stock phases only the VM create and the model load are left, with the same
+ * figures. test/unit/image-bake.test.ts shows such a host install no driver and pull nothing.
+ */
+export const BAKED_BOOT: BootPhase[] = STOCK_BOOT.filter((p) => p.name === 'vm_create' || p.name === 'model_load').map((p) => ({
+  ...p,
+  source:
+    p.name === 'vm_create'
+      ? `${p.source}, as for the stock image: assumed unchanged by a custom image of the same disk size (its blocks are read from image storage on first use, not copied at create; ` +
+        'that first read of the trainer image layers when the container starts is not modelled)'
+      : `${p.source}, as for the stock image: the bake puts the trainer image on the disk, not the model`,
+}));
+
 export const BOOT_SOURCE =
   `Four lognormal phases whose medians add up to GCE_BOOT_SECONDS (${GCE_BOOT_SECONDS} s, src/plan/estimate.ts, the figure finetune plan uses): ` +
   'one public report puts a GCP GPU runner at about 7 minutes (issue 17), above the 3-minute floor issue 17 sets for a stock Deep Learning VM image. ' +
   'The split between phases and their spread are assumptions, not measurements: this machine cannot reach Google Cloud. ' +
-  'The GCP example allows agent_start_timeout_s 1200 for the whole boot.';
+  'The GCP example allows agent_start_timeout_s 1200 for the whole boot. ' +
+  'A baked image (finetune image bake) keeps vm_create and model_load with the same figures and drops driver and image_pull, which its disk already holds.';
 
 export function defaultAssumptions(
   overrides: { stepS?: number; sftHours?: number; saveSteps?: number; checkpointMb?: number; uploadMbPerS?: number; machineType?: string; maxHostLosses?: number } = {},
@@ -118,7 +153,7 @@ export function defaultAssumptions(
     goneWaitS: 30,
     deleteS: 30,
     maxHostLosses: overrides.maxHostLosses ?? 20,
-    boot: { 'durable-finetune': STOCK_BOOT, 'restart-from-scratch': STOCK_BOOT, 'skypilot-like': STOCK_BOOT },
+    boot: { stock: STOCK_BOOT, baked: BAKED_BOOT },
     policies: {
       'durable-finetune': {
         periodicCheckpoints: true,

@@ -1,9 +1,11 @@
 /** From simulated runs to the figures the bench reports, and the table it prints. */
-import type { Assumptions, Policy } from './model';
+import type { Assumptions, BootImage, Policy } from './model';
 import type { RunOutcome } from './runOne';
 
 export interface ResultRow {
   policy: Policy;
+  /** The host image booted: the stock Deep Learning VM, or one finetune image bake made. */
+  image: BootImage;
   trace: string;
   preemptions_per_hour: number | null;
   /** Productive seconds over billed GPU seconds, summed over the runs. */
@@ -31,7 +33,7 @@ export interface ResultRow {
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 
-export function aggregate(policy: Policy, trace: string, perHour: number | null, runs: RunOutcome[]): ResultRow {
+export function aggregate(policy: Policy, image: BootImage, trace: string, perHour: number | null, runs: RunOutcome[]): ResultRow {
   const sum = (f: (r: RunOutcome) => number) => runs.reduce((s, r) => s + f(r), 0);
   const failures = runs.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `seed ${r.seed}: ${c.name}: ${c.detail}`));
   const done = runs.filter((r) => r.finished);
@@ -39,6 +41,7 @@ export function aggregate(policy: Policy, trace: string, perHour: number | null,
   const ok = failures.length === 0;
   return {
     policy,
+    image,
     trace,
     preemptions_per_hour: perHour,
     productive_share: ok ? round(sum((r) => r.productiveS) / billed, 4) : null,
@@ -67,9 +70,10 @@ export function aggregate(policy: Policy, trace: string, perHour: number | null,
 
 export function renderTable(rows: ResultRow[], a: Assumptions): string {
   const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
-  const head = ['policy', 'preempt/h', 'productive', 'boot', 'upload', 'redone', '$/finished run', '$/run', 'wall h', 'steps redone', 'finished'];
+  const head = ['policy', 'image', 'preempt/h', 'productive', 'boot', 'upload', 'redone', '$/finished run', '$/run', 'wall h', 'steps redone', 'finished'];
   const body = rows.map((r) => [
     r.policy,
+    r.image,
     r.preemptions_per_hour === null ? r.trace : String(r.preemptions_per_hour),
     pct(r.productive_share),
     pct(r.split?.boot ?? null),

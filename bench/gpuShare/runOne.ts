@@ -10,7 +10,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { fineTunePipeline } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
 import type { PipelineConfigInput } from '../../src/config/schema';
-import type { Assumptions, Policy } from './model';
+import type { Assumptions, BootImage, Policy } from './model';
 import { SimWorld } from './simHost';
 import type { Preemption } from './traces';
 
@@ -32,6 +32,7 @@ export interface Check {
 
 export interface RunOutcome {
   policy: Policy;
+  image: BootImage;
   seed: number;
   finished: boolean;
   /** The workflow's failure type when it did not finish (TooManyHostLosses, BudgetExceeded). */
@@ -85,11 +86,12 @@ export function benchConfig(a: Assumptions, budgetUsd?: number): PipelineConfigI
 export async function runOne(
   env: TestWorkflowEnvironment,
   bundle: WorkflowBundleWithSourceMap,
-  opts: { a: Assumptions; policy: Policy; trace: Preemption[]; seed: number; runId: string; budgetUsd?: number },
+  opts: { a: Assumptions; policy: Policy; image?: BootImage; trace: Preemption[]; seed: number; runId: string; budgetUsd?: number },
 ): Promise<RunOutcome> {
   const { a, policy } = opts;
   const t0Ms = await env.currentTimeMs();
-  const world = new SimWorld(env, a, policy, t0Ms, opts.trace, opts.seed);
+  const image = opts.image ?? 'stock';
+  const world = new SimWorld(env, a, policy, t0Ms, opts.trace, opts.seed, image);
   const taskQueue = `gpu-share-${opts.runId}`;
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -171,6 +173,7 @@ export async function runOne(
 
   return {
     policy,
+    image,
     seed: opts.seed,
     finished,
     failure: ran.failure,

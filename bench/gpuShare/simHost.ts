@@ -16,7 +16,7 @@ import type { Activities, HostLostDetails, JobResult, RunJobInput } from '../../
 import type { HostLease } from '../../src/hosts/provider';
 import { HOST_LOST } from '../../src/jobs/failures';
 import { seededRandom } from '../../src/eval/bootstrap';
-import { drawBoot, type Assumptions, type Policy, type StageWork } from './model';
+import { drawBoot, type Assumptions, type BootImage, type Policy, type StageWork } from './model';
 import type { Preemption } from './traces';
 
 /**
@@ -87,6 +87,7 @@ export class SimWorld {
     readonly t0Ms: number,
     trace: Preemption[],
     readonly seed: number,
+    readonly image: BootImage = 'stock',
     readonly zone = 'us-central1-a',
   ) {
     this.lastMs = t0Ms;
@@ -160,7 +161,7 @@ export class SimWorld {
         if (hostIndex > 1 && p.relaunchBackoffS > 0) now = await world.advanceTo(now + p.relaunchBackoffS * 1000);
         const u = seededRandom(world.seed * 1000 + hostIndex);
         for (;;) {
-          const bootS = Object.values(drawBoot(a.boot[world.policy], u)).reduce((x, y) => x + y, 0);
+          const bootS = Object.values(drawBoot(a.boot[world.image], u)).reduce((x, y) => x + y, 0);
           const host: SimHost = { hostId: `${runId}-h${hostIndex}`, createdMs: now, readyMs: now + bootS * 1000, preemptMs: world.nextPreemption(now), billedEndMs: null };
           if (host.preemptMs !== null && host.preemptMs < host.readyMs) {
             // Preempted while booting: the VM is gone before its agent starts; the provisioner sees it and creates another.

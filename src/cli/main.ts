@@ -13,6 +13,7 @@ import { codecServerCommand } from './commands/codecServer';
 import { decideCommands } from './commands/decide';
 import { devCommand } from './commands/dev';
 import { evalCommand } from './commands/eval';
+import { imageCommand } from './commands/image';
 import { planCommand } from './commands/plan';
 import { modelsCommand } from './commands/models';
 import { reapCommand } from './commands/reap';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   reapCommand(program);
   evalCommand(program);
   modelsCommand(program);
+  imageCommand(program);
   devCommand(program);
   codecServerCommand(program);
   codecKeyCommand(program);

@@ -373,7 +373,6 @@ export class GceHostProvider implements HostProvider {
   }
 
   private instanceResource(cfg: GceHostConfig, req: HostRequest, zone: string, name: string, hostId: string): IInstance {
-    const region = zone.replace(/-[a-z]$/, '');
     const agentEnv = { ...(this.opts.agentEnv ?? {}) };
     // Endpoints, never secrets: the agent must reach the same storage and Secret Manager as the worker.
     for (const name of ['STORAGE_EMULATOR_HOST', SECRET_MANAGER_ENDPOINT_ENV]) {
@@ -383,7 +382,6 @@ export class GceHostProvider implements HostProvider {
     const gpus = req.gpus !== undefined ? req.gpus : expectedGpus({ host: cfg, preflight: { gpus: 'auto' } });
     if (gpus === null) throw new HostConfigInvalid(`the GPUs of machine type ${cfg.machine_type} are not known; set preflight.gpus to the number the VM has`);
     const startup = renderStartupScript({ storeUri: req.storeUri, runId: req.runId, hostId, trainerImage: cfg.trainer_image, gpus, env: agentEnv });
-    const subnetwork = cfg.subnetwork ? (cfg.subnetwork.startsWith('regions/') ? cfg.subnetwork : `regions/${region}/subnetworks/${cfg.subnetwork}`) : undefined;
     return {
       name,
       machineType: `zones/${zone}/machineTypes/${cfg.machine_type}`,
@@ -405,13 +403,7 @@ export class GceHostProvider implements HostProvider {
           initializeParams: { sourceImage: cfg.image, diskSizeGb: cfg.boot_disk_gb, diskType: `zones/${zone}/diskTypes/pd-balanced` },
         },
       ],
-      networkInterfaces: [
-        {
-          network: `global/networks/${cfg.network}`,
-          ...(subnetwork ? { subnetwork } : {}),
-          accessConfigs: cfg.external_ip ? [{ name: 'External NAT', type: 'ONE_TO_ONE_NAT' }] : [],
-        },
-      ],
+      networkInterfaces: networkInterfacesOf(cfg, zone),
       serviceAccounts: [{ email: cfg.service_account, scopes: cfg.scopes }],
       scheduling: cfg.spot
         ? { provisioningModel: 'SPOT', instanceTerminationAction: 'DELETE', onHostMaintenance: 'TERMINATE', automaticRestart: false }
@@ -499,6 +491,19 @@ export interface ManagedInstance {
   createdAt: string | undefined;
 }
 
+/** The VM's network interface from the config: its VPC, subnetwork and whether it has a public address. */
+export function networkInterfacesOf(cfg: GceHostConfig, zone: string): NonNullable<IInstance['networkInterfaces']> {
+  const region = zone.replace(/-[a-z]$/, '');
+  const subnetwork = cfg.subnetwork ? (cfg.subnetwork.startsWith('regions/') ? cfg.subnetwork : `regions/${region}/subnetworks/${cfg.subnetwork}`) : undefined;
+  return [
+    {
+      network: `global/networks/${cfg.network}`,
+      ...(subnetwork ? { subnetwork } : {}),
+      accessConfigs: cfg.external_ip ? [{ name: 'External NAT', type: 'ONE_TO_ONE_NAT' }] : [],
+    },
+  ];
+}
+
 function leaseOf(req: HostRequest, hostId: string, project: string, zone: string, inst: IInstance): HostLease {
   const created = inst.creationTimestamp ? new Date(inst.creationTimestamp) : new Date();
   return {
@@ -519,7 +524,7 @@ function detailsOf(lease: HostLease): { project: string; zone: string; instance:
   return { project, zone, instance };
 }
 
-function errorsOf(op: IOperation): ComputeError[] {
+export function errorsOf(op: IOperation): ComputeError[] {
   return (op.error?.errors ?? []).map((e) => {
     const quotaInfo = e.errorDetails?.find((d) => d.quotaInfo)?.quotaInfo;
     const message = e.message ?? '';
@@ -530,7 +535,7 @@ function errorsOf(op: IOperation): ComputeError[] {
   });
 }
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   return e?.code === 5 || e?.code === 404 || /\bnot ?found\b/i.test(String(e?.message ?? ''));
 }

@@ -130,6 +130,14 @@ registry="\${FT_IMAGE%%/*}"
 case "$registry" in
   *.pkg.dev | gcr.io | *.gcr.io) gcloud auth configure-docker --quiet "$registry" >/dev/null 2>&1 || true ;;
 esac
+# A baked host.image (finetune image bake) has the trainer image on its disk: no pull. Any
+# other image pulls it here, where the console shows the pull, not inside docker run.
+if docker image inspect "$FT_IMAGE" >/dev/null 2>&1; then
+  echo "finetune-agent: trainer image $FT_IMAGE is on this disk (baked host.image): no pull"
+else
+  echo "finetune-agent: pulling trainer image $FT_IMAGE"
+  docker pull "$FT_IMAGE"
+fi
 docker rm -f finetune-agent >/dev/null 2>&1 || true
 # --init: the agent gets SIGTERM from docker stop and its stage processes are reaped.
 exec docker run --rm --init --name finetune-agent --network host --shm-size 16g \\

@@ -2,8 +2,10 @@
  * An in-process stand-in for the Compute Engine REST API (v1), speaking its
  * JSON protocol, for the real @google-cloud/compute client: instances insert,
  * get, delete, list, aggregatedList, getSerialPortOutput; zoneOperations get,
- * wait, list. Tests script what GCE would do: stockouts, quota errors, slow
- * answers, preemptions.
+ * wait, list; images insert (from a stopped VM's boot disk), get,
+ * getFromFamily; globalOperations get, wait. Tests script what GCE would do:
+ * stockouts, quota errors, slow answers, preemptions, a guest that powers
+ * its VM off.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,8 +23,23 @@ export interface FakeInstance {
   serial: string;
 }
 
+/** An image made from a VM's boot disk (images.insert with sourceDisk). */
+export interface FakeImage {
+  name: string;
+  family?: string;
+  labels: Record<string, string>;
+  description?: string;
+  sourceDisk: string;
+  /** The VM whose boot disk it was made from, as it was then. */
+  sourceInstance: FakeInstance;
+  diskSizeGb: string;
+  creationTimestamp: string;
+  body: Record<string, unknown>;
+}
+
 export interface FakeOperation {
   name: string;
+  /** 'global' for global operations (images). */
   zone: string;
   operationType: string;
   targetLink: string;
@@ -41,6 +58,7 @@ export interface FakeCompute {
   url: string;
   project: string;
   instances: Map<string, FakeInstance>;
+  images: Map<string, FakeImage>;
   operations: FakeOperation[];
   requests: { method: string; path: string }[];
   /** Client options that reach this fake through the real client. */
@@ -55,6 +73,13 @@ export interface FakeCompute {
   onCreate?: (inst: FakeInstance) => void;
   /** Called for every VM deleted or preempted. */
   onDelete?: (inst: FakeInstance) => void;
+  /** Called for every image made, before its operation is DONE (e.g. to copy the VM's files). */
+  onImage?: (image: FakeImage) => void;
+  /**
+   * The guest shut the VM down (poweroff inside it): STOPPING, then TERMINATED, as GCE
+   * records a compute.instances.guestTerminate operation. The VM and its disk stay.
+   */
+  guestPowerOff(zone: string, name: string): void;
   /**
    * GCE preempts the VM: a compute.instances.preempted operation and the VM
    * STOPPING, then (after `acpi`, the guest's soft-off: at most 30 s on GCE)
@@ -78,6 +103,7 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
     url: '',
     project,
     instances: new Map(),
+    images: new Map(),
     operations: [],
     requests: [],
     clientOptions() {
@@ -91,8 +117,10 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
       faults.clear();
       slow = { left: 0, ms: 0 };
       fake.instances.clear();
+      fake.images.clear();
       fake.onCreate = undefined;
       fake.onDelete = undefined;
+      fake.onImage = undefined;
     },
     slowInserts(n, ms) {
       slow = { left: n, ms };
@@ -106,6 +134,15 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
       inst.status = 'TERMINATED';
       fake.instances.delete(key(inst.zone, inst.name));
       fake.onDelete?.(inst);
+    },
+    guestPowerOff(zone, name) {
+      const inst = fake.instances.get(key(zone, name));
+      if (!inst || inst.status === 'TERMINATED') return;
+      newOp(zone, 'compute.instances.guestTerminate', name, 'DONE');
+      inst.status = 'STOPPING';
+      setTimeout(() => {
+        if (inst.status === 'STOPPING') inst.status = 'TERMINATED';
+      }, OP_LATENCY_MS);
     },
     live: () => [...fake.instances.values()],
     close: () =>
@@ -122,7 +159,7 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
       name: `operation-${Date.now()}-${++opCounter}`,
       zone,
       operationType,
-      targetLink: `${base()}/zones/${zone}/instances/${target}`,
+      targetLink: zone === 'global' ? `${base()}/global/images/${target}` : `${base()}/zones/${zone}/instances/${target}`,
       status,
       insertTime: new Date().toISOString(),
     };
@@ -140,14 +177,14 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
     kind: 'compute#operation',
     id: String(opCounter),
     name: op.name,
-    zone: `${base()}/zones/${op.zone}`,
+    ...(op.zone === 'global' ? {} : { zone: `${base()}/zones/${op.zone}` }),
     operationType: op.operationType,
     targetLink: op.targetLink,
     status: op.status,
     progress: op.status === 'DONE' ? 100 : 0,
     insertTime: op.insertTime,
     ...(op.endTime ? { endTime: op.endTime } : {}),
-    selfLink: `${base()}/zones/${op.zone}/operations/${op.name}`,
+    selfLink: op.zone === 'global' ? `${base()}/global/operations/${op.name}` : `${base()}/zones/${op.zone}/operations/${op.name}`,
     ...(op.error ? { error: op.error } : {}),
   });
 
@@ -161,7 +198,31 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
     creationTimestamp: i.creationTimestamp,
     labels: i.labels,
     metadata: i.metadata,
+    // The boot disk is named after the VM, as GCE names a disk made from initializeParams.
+    disks: ((i.body.disks ?? []) as Record<string, unknown>[]).map((d, n) => ({
+      kind: 'compute#attachedDisk',
+      boot: d.boot ?? n === 0,
+      autoDelete: d.autoDelete ?? false,
+      deviceName: n === 0 ? i.name : `${i.name}-${n}`,
+      source: `${base()}/zones/${i.zone}/disks/${n === 0 ? i.name : `${i.name}-${n}`}`,
+    })),
     selfLink: `${base()}/zones/${i.zone}/instances/${i.name}`,
+  });
+
+  const imageJson = (img: FakeImage) => ({
+    ...img.body,
+    kind: 'compute#image',
+    id: String(Math.abs(hash(img.name))),
+    name: img.name,
+    ...(img.family ? { family: img.family } : {}),
+    labels: img.labels,
+    ...(img.description ? { description: img.description } : {}),
+    sourceDisk: img.sourceDisk,
+    sourceType: 'RAW',
+    status: 'READY',
+    diskSizeGb: img.diskSizeGb,
+    creationTimestamp: img.creationTimestamp,
+    selfLink: `${base()}/global/images/${img.name}`,
   });
 
   function matches(obj: Record<string, unknown>, filter: string | null): boolean {
@@ -234,6 +295,24 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
         .filter((o) => matches(o, url.searchParams.get('filter')));
       return [200, { kind: 'compute#operationList', items }];
     }
+    if (rest === 'global/images' && req.method === 'POST') return insertImage(JSON.parse(body || '{}'));
+    if ((m = rest.match(/^global\/images\/family\/([^/]+)$/)) && req.method === 'GET') {
+      const newest = [...fake.images.values()]
+        .filter((i) => i.family === m![1])
+        .sort((a, b) => a.creationTimestamp.localeCompare(b.creationTimestamp))
+        .pop();
+      return newest ? [200, imageJson(newest)] : notFound(`projects/${project}/global/images/family/${m[1]}`);
+    }
+    if ((m = rest.match(/^global\/images\/([^/]+)$/)) && req.method === 'GET') {
+      const img = fake.images.get(m[1]);
+      return img ? [200, imageJson(img)] : notFound(`projects/${project}/global/images/${m[1]}`);
+    }
+    if ((m = rest.match(/^global\/operations\/([^/]+)(\/wait)?$/))) {
+      const op = fake.operations.find((o) => o.zone === 'global' && o.name === m![1]);
+      if (!op) return notFound(`operations/${m[1]}`);
+      if (m[2]) await new Promise((r) => setTimeout(r, 10));
+      return [200, opJson(op)];
+    }
     if ((m = rest.match(/^zones\/([^/]+)\/operations\/([^/]+)(\/wait)?$/))) {
       const op = fake.operations.find((o) => o.zone === m![1] && o.name === m![2]);
       if (!op) return notFound(`operations/${m[2]}`);
@@ -302,6 +381,46 @@ export async function startFakeCompute(project = 'finetune-test'): Promise<FakeC
       slow.left -= 1;
       await new Promise((r) => setTimeout(r, slow.ms));
     }
+    return [200, opJson(op)];
+  }
+
+  /** images.insert from a boot disk: refused, as GCE does, while the VM that uses the disk runs. */
+  function insertImage(body: Record<string, unknown>): [number, unknown] {
+    const name = String(body.name);
+    const sourceDisk = String(body.sourceDisk ?? '');
+    const disk = /zones\/([^/]+)\/disks\/([^/]+)$/.exec(sourceDisk);
+    const inst = disk ? fake.instances.get(key(disk[1], disk[2])) : undefined;
+    if (!disk || !inst) return notFound(sourceDisk.replace(/^.*?projects\//, 'projects/') || 'sourceDisk');
+    if (fake.images.has(name)) {
+      const message = `The resource 'projects/${project}/global/images/${name}' already exists`;
+      return [409, { error: { code: 409, message, errors: [{ message, domain: 'global', reason: 'alreadyExists' }] } }];
+    }
+    const op = newOp('global', 'insert', name);
+    if (inst.status !== 'TERMINATED') {
+      op.error = {
+        errors: [
+          {
+            code: 'RESOURCE_IN_USE_BY_ANOTHER_RESOURCE',
+            message: `The disk resource 'projects/${project}/zones/${disk[1]}/disks/${disk[2]}' is already being used by 'projects/${project}/zones/${disk[1]}/instances/${inst.name}'`,
+          },
+        ],
+      };
+      return [200, opJson(op)];
+    }
+    const bootDisk = ((inst.body.disks ?? []) as { initializeParams?: { diskSizeGb?: unknown } }[])[0];
+    const image: FakeImage = {
+      name,
+      family: typeof body.family === 'string' ? body.family : undefined,
+      labels: (body.labels ?? {}) as Record<string, string>,
+      description: typeof body.description === 'string' ? body.description : undefined,
+      sourceDisk,
+      sourceInstance: inst,
+      diskSizeGb: String(bootDisk?.initializeParams?.diskSizeGb ?? 10),
+      creationTimestamp: new Date().toISOString(),
+      body,
+    };
+    fake.images.set(name, image);
+    fake.onImage?.(image);
     return [200, opJson(op)];
   }
 

@@ -47,18 +47,31 @@ function scratch(): string {
  * with PATH holding only a stub docker that records `docker run`'s argv, and an
  * nvidia-smi when asked: what a VM with or without the NVIDIA driver has.
  */
-function runAgent(dir: string, script: string, opts: { nvidiaSmi: boolean }): { status: number; stderr: string; argv: string[] } {
+function runAgent(
+  dir: string,
+  script: string,
+  opts: { nvidiaSmi: boolean; imageOnDisk?: boolean },
+): { status: number; stderr: string; stdout: string; argv: string[]; calls: string[] } {
   fs.writeFileSync(path.join(dir, 'run-agent.sh'), script.split("<<'FT_RUN_AGENT'\n")[1].split('\nFT_RUN_AGENT\n')[0]);
   const bin = path.join(dir, 'bin');
   fs.rmSync(bin, { recursive: true, force: true });
   fs.mkdirSync(bin);
   const argvFile = path.join(dir, 'argv');
   fs.rmSync(argvFile, { force: true });
-  fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/bash\nif [ "$1" = run ]; then printf '%s\\0' "$@" > ${JSON.stringify(argvFile)}; fi\n`, { mode: 0o755 });
+  const callsFile = path.join(dir, 'docker-calls');
+  fs.rmSync(callsFile, { force: true });
+  fs.writeFileSync(
+    path.join(bin, 'docker'),
+    `#!/bin/bash\necho "$1 $2" >> ${JSON.stringify(callsFile)}\n` +
+      `if [ "$1 $2" = "image inspect" ]; then exit ${opts.imageOnDisk === false ? 1 : 0}; fi\n` +
+      `if [ "$1" = run ]; then printf '%s\\0' "$@" > ${JSON.stringify(argvFile)}; fi\n`,
+    { mode: 0o755 },
+  );
   if (opts.nvidiaSmi) fs.writeFileSync(path.join(bin, 'nvidia-smi'), '#!/bin/bash\n', { mode: 0o755 });
   const r = spawnSync('/bin/bash', ['run-agent.sh'], { cwd: dir, env: { PATH: bin, FT_ROOT: dir }, encoding: 'utf8' });
   const argv = fs.existsSync(argvFile) ? fs.readFileSync(argvFile, 'utf8').split('\0').slice(0, -1) : [];
-  return { status: r.status ?? -1, stderr: r.stderr, argv };
+  const calls = fs.existsSync(callsFile) ? fs.readFileSync(callsFile, 'utf8').split('\n').filter(Boolean) : [];
+  return { status: r.status ?? -1, stderr: r.stderr, stdout: r.stdout, argv, calls };
 }
 
 /** Runs the whole startup script as a VM boots it, rooted in dir, with a systemctl that does nothing. */
@@ -217,6 +230,26 @@ describe('the startup script runs the agent on the GPUs the machine type has, as
     assert.deepEqual(argv, [], 'docker run was never called');
     assert.match(stderr, /GpuMissing: this VM should have 2 GPU\(s\) but has no nvidia-smi/);
     assert.match(stderr, /host\.image with the driver/);
+  });
+
+  it('pulls the trainer image only when the disk lacks it (a baked host.image has it: finetune image bake)', () => {
+    const dir = scratch();
+    const script = boot(dir, { ...values, gpus: 0 });
+    const baked = runAgent(dir, script, { nvidiaSmi: false, imageOnDisk: true });
+    assert.equal(baked.status, 0);
+    assert.deepEqual(
+      baked.calls.map((c) => c.split(' ')[0]),
+      ['image', 'rm', 'run'],
+      'no pull',
+    );
+    assert.match(baked.stdout, /trainer image img\/x:1 is on this disk \(baked host\.image\): no pull/);
+    const stock = runAgent(dir, script, { nvidiaSmi: false, imageOnDisk: false });
+    assert.equal(stock.status, 0);
+    assert.deepEqual(
+      stock.calls.map((c) => c.split(' ')[0]),
+      ['image', 'pull', 'rm', 'run'],
+    );
+    assert.match(stock.stdout, /pulling trainer image img\/x:1/);
   });
 
   it('0 GPUs (preflight.gpus: 0) runs without --gpus, driver or not', () => {

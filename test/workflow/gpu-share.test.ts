@@ -8,7 +8,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultAssumptions, type Assumptions, type Policy } from '../../bench/gpuShare/model';
+import { BAKED_BOOT, defaultAssumptions, STOCK_BOOT, variantsOf, type Assumptions, type BootImage, type Policy } from '../../bench/gpuShare/model';
 import { runOne } from '../../bench/gpuShare/runOne';
 import { parseTrace, TraceInvalid } from '../../bench/gpuShare/traces';
 import { timeSkippingSuite } from '../support/temporal';
@@ -21,15 +21,15 @@ function small(checkpointMb = 400): Assumptions {
   const a = defaultAssumptions({ stepS: 6, sftHours: 0.25, saveSteps: 25, checkpointMb, uploadMbPerS: 100 });
   a.stages.dpo = { steps: 50, stepS: 9, saveSteps: 25 };
   const fixed = [{ name: 'boot', medianS: 180, sigma: 0, source: 'test' }];
-  a.boot = { 'durable-finetune': fixed, 'restart-from-scratch': fixed, 'skypilot-like': fixed };
+  a.boot = { stock: fixed, baked: fixed };
   return a;
 }
 
 // Boot 0-180, preflight 180-240, SFT from 240: step 25 ends at 390, so the notice (557) comes during step 52 (554-560).
 const trace = parseTrace('{"at_s": 587}\n{"zone": "europe-west4-a", "at_s": 600}\n');
 
-async function simulate(policy: Policy, a: Assumptions) {
-  const run = await runOne(suite.env, suite.bundle, { a, policy, trace, seed: 1, runId: `gpu-share-test-${++n}` });
+async function simulate(policy: Policy, a: Assumptions, image: BootImage = 'stock') {
+  const run = await runOne(suite.env, suite.bundle, { a, policy, image, trace, seed: 1, runId: `gpu-share-test-${++n}` });
   for (const c of run.checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
   // The workflow's own ledger bills each host from its insert to its delete, boot included, as the provider timed them
   // (it rounds each host up to whole seconds: under a cent here).
@@ -82,6 +82,29 @@ describe('gpu-share simulation', () => {
     assert.equal(run.stepsRedone, 57);
     assert.equal(run.world.jobs.find((j) => j.jobId === 'sft-2')?.fromStep, 0);
     assert.equal(run.uploadS, 0);
+  });
+
+  it('durable-finetune on a baked image boots each host in the baked time (vm_create and model_load only); the others boot the stock image', async () => {
+    const a = small();
+    a.boot = { stock: [{ name: 'boot', medianS: 180, sigma: 0, source: 'test' }], baked: [{ name: 'boot', medianS: 60, sigma: 0, source: 'test' }] };
+    const stock = await simulate('durable-finetune', a, 'stock');
+    const baked = await simulate('durable-finetune', a, 'baked');
+    assert.equal(baked.image, 'baked');
+    assert.equal(stock.hostLosses, 1);
+    assert.equal(baked.hostLosses, 1);
+    assert.ok(Math.abs(stock.bootS - 2 * 180) < 1, `stock boots ${stock.bootS} s`);
+    assert.ok(Math.abs(baked.bootS - 2 * 60) < 1, `baked boots ${baked.bootS} s`);
+    assert.ok(baked.productiveS / baked.billedS > stock.productiveS / stock.billedS);
+    assert.deepEqual(
+      BAKED_BOOT.map((p) => [p.name, p.medianS]),
+      STOCK_BOOT.filter((p) => p.name === 'vm_create' || p.name === 'model_load').map((p) => [p.name, p.medianS]),
+    );
+    assert.deepEqual(variantsOf(['durable-finetune', 'restart-from-scratch', 'skypilot-like'], ['stock', 'baked']), [
+      { policy: 'durable-finetune', image: 'stock' },
+      { policy: 'durable-finetune', image: 'baked' },
+      { policy: 'restart-from-scratch', image: 'stock' },
+      { policy: 'skypilot-like', image: 'stock' },
+    ]);
   });
 
   it('skypilot-like: the loss is seen at the next 15 s status poll and the next VM is created 60 s later', async () => {
