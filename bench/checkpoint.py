@@ -99,7 +99,11 @@ def measure(store_name: str, store, raw_up, raw_down, work: Path, size_mb: int, 
     hash_s = statistics.median(sha256_seconds(src / "model.safetensors") for _ in range(repeats))
     up, raw_up_s = [], []
     for i in range(1, repeats + 1):
+        # Each copy starts with no dirty pages behind it: at 8 GB the kernel otherwise throttles
+        # whichever copy runs while the previous one's (or make_file's) writes go to disk.
+        os.sync()
         up.append(timed(lambda i=i: commit_checkpoint(store, src, prefix, i, "sft-1")))
+        os.sync()
         raw_up_s.append(timed(lambda i=i: raw_up(src / "model.safetensors", f"raw/{size_mb}/{i}/model.safetensors")))
     # Each copy is dropped once measured: at 8 GB, keeping all five would need 40 GB of disk.
     drop(src)
