@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { gpusOfMachineType } from '../config/machineGpus';
 import type { GceHostConfig } from '../config/schema';
 import { BAKE_FAILED, bakeDoneIn, renderBakeScript } from './bakeScript';
-import { clientOptionsFromEnv, errorsOf, isNotFound, LABEL_MANAGED_BY, MANAGED_BY, networkInterfacesOf, type ComputeClientOptions } from './gce';
+import { clientOptionsFromEnv, errorsOf, isNotFound, LABEL_MANAGED_BY, MANAGED_BY, bootDiskOf, networkInterfacesOf, type ComputeClientOptions } from './gce';
 import { classifyOperationErrors, classifyThrown, type Classified } from './gceDecisions';
 
 type IInstance = protos.google.cloud.compute.v1.IInstance;
@@ -287,13 +287,7 @@ function builderResource(cfg: GceHostConfig, plan: BakePlan, zone: string): IIns
         { key: 'install-nvidia-driver', value: 'True' },
       ],
     },
-    disks: [
-      {
-        boot: true,
-        autoDelete: true,
-        initializeParams: { sourceImage: plan.sourceImage, diskSizeGb: cfg.boot_disk_gb, diskType: `zones/${zone}/diskTypes/pd-balanced` },
-      },
-    ],
+    disks: bootDiskOf(cfg, zone, plan.sourceImage),
     networkInterfaces: networkInterfacesOf(cfg, zone),
     serviceAccounts: [{ email: cfg.service_account, scopes: cfg.scopes }],
     // On demand: a preempted builder is a wasted bake. No restart: its power-off is the end.
