@@ -6,7 +6,7 @@
  * carries where it comes from.
  */
 import { MACHINE_PRICES, PRICE_TABLE_READ_ON, PRICE_TABLE_REGION } from '../../src/cost/prices';
-import { GCE_BOOT_SECONDS } from '../../src/plan/estimate';
+import { BAKED_BOOT_PHASES, GCE_BOOT_PHASES, GCE_BOOT_SECONDS } from '../../src/plan/estimate';
 import { seededRandom } from '../../src/eval/bootstrap';
 
 export const POLICIES = ['durable-finetune', 'restart-from-scratch', 'skypilot-like'] as const;
@@ -87,14 +87,8 @@ export interface Assumptions {
  * The stock Deep Learning VM boot, in four phases whose medians add up to the
  * plan's GCE_BOOT_SECONDS (one source for the figure).
  */
-const BOOT_WEIGHTS: { name: string; weight: number; sigma: number; source: string }[] = [
-  { name: 'vm_create', weight: 1, sigma: 0.3, source: 'GCE insert to RUNNING for an A100 spot VM' },
-  { name: 'driver', weight: 2, sigma: 0.3, source: 'a Deep Learning VM image installs the NVIDIA driver on first boot' },
-  { name: 'image_pull', weight: 2.5, sigma: 0.4, source: 'pulling the trainer image (~10 GB: torch and CUDA) from Artifact Registry' },
-  { name: 'model_load', weight: 1.5, sigma: 0.4, source: 'the base model (~15 GB, 7B in bf16) from the bucket into GPU memory' },
-];
-const weightSum = BOOT_WEIGHTS.reduce((s, p) => s + p.weight, 0);
-export const STOCK_BOOT: BootPhase[] = BOOT_WEIGHTS.map((p) => ({
+const weightSum = GCE_BOOT_PHASES.reduce((s, p) => s + p.weight, 0);
+export const STOCK_BOOT: BootPhase[] = GCE_BOOT_PHASES.map((p) => ({
   name: p.name,
   medianS: Math.round((GCE_BOOT_SECONDS * p.weight) / weightSum),
   sigma: p.sigma,
@@ -106,7 +100,7 @@ export const STOCK_BOOT: BootPhase[] = BOOT_WEIGHTS.map((p) => ({
  * disk, so of the stock phases only the VM create and the model load are left, with the same
  * figures. test/unit/image-bake.test.ts shows such a host install no driver and pull nothing.
  */
-export const BAKED_BOOT: BootPhase[] = STOCK_BOOT.filter((p) => p.name === 'vm_create' || p.name === 'model_load').map((p) => ({
+export const BAKED_BOOT: BootPhase[] = STOCK_BOOT.filter((p) => BAKED_BOOT_PHASES.includes(p.name)).map((p) => ({
   ...p,
   source:
     p.name === 'vm_create'

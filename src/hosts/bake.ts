@@ -14,6 +14,7 @@
 import type { GlobalOperationsClient, ImagesClient, InstancesClient, ZoneOperationsClient, protos } from '@google-cloud/compute';
 import { createHash } from 'node:crypto';
 import { gpusOfMachineType } from '../config/machineGpus';
+import { BAKED_IMAGE_FAMILY } from './bakedImage';
 import type { GceHostConfig } from '../config/schema';
 import { BAKE_FAILED, bakeDoneIn, renderBakeScript } from './bakeScript';
 import { clientOptionsFromEnv, errorsOf, isNotFound, LABEL_MANAGED_BY, MANAGED_BY, bootDiskOf, networkInterfacesOf, type ComputeClientOptions } from './gce';
@@ -22,7 +23,6 @@ import { classifyOperationErrors, classifyThrown, type Classified } from './gceD
 type IInstance = protos.google.cloud.compute.v1.IInstance;
 type IOperation = protos.google.cloud.compute.v1.IOperation;
 
-export const BAKED_IMAGE_FAMILY = 'durable-finetune-trainer';
 /** The builder's role label: a `finetune reap` finds a builder left by a killed bake (it carries no run id). */
 export const LABEL_ROLE = 'role';
 export const ROLE_BAKE = 'image-bake';

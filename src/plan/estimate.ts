@@ -4,6 +4,7 @@
  * with the time spot preemptions are expected to add. Pure: every input is a
  * number the caller read; every assumption is a named constant here.
  */
+import { isBakedImage } from '../hosts/bakedImage';
 
 /**
  * Spot preemptions per hour assumed until the preemption simulation of issue 17
@@ -17,6 +18,27 @@ export const SPOT_PREEMPTIONS_PER_HOUR = 0.5;
  * (issue 17); the simulation will give this product's own figure. Local hosts boot in 0.
  */
 export const GCE_BOOT_SECONDS = 420;
+
+/**
+ * How GCE_BOOT_SECONDS splits into phases (relative weights; the spread is the simulation's,
+ * bench/gpuShare/model.ts). Assumptions, not measurements: this project cannot reach Google Cloud.
+ */
+export const GCE_BOOT_PHASES: { name: string; weight: number; sigma: number; source: string }[] = [
+  { name: 'vm_create', weight: 1, sigma: 0.3, source: 'GCE insert to RUNNING for an A100 spot VM' },
+  { name: 'driver', weight: 2, sigma: 0.3, source: 'a Deep Learning VM image installs the NVIDIA driver on first boot' },
+  { name: 'image_pull', weight: 2.5, sigma: 0.4, source: 'pulling the trainer image (~10 GB: torch and CUDA) from Artifact Registry' },
+  { name: 'model_load', weight: 1.5, sigma: 0.4, source: 'the base model (~15 GB, 7B in bf16) from the bucket into GPU memory' },
+];
+
+/** The phases a host from a baked image (finetune image bake) still goes through: its disk holds the driver and the trainer image. */
+export const BAKED_BOOT_PHASES = ['vm_create', 'model_load'];
+
+const phaseSeconds = (name: string): number => (GCE_BOOT_SECONDS * GCE_BOOT_PHASES.find((p) => p.name === name)!.weight) / GCE_BOOT_PHASES.reduce((s, p) => s + p.weight, 0);
+
+/** Seconds from insert to the first step on a host of this boot image: less on an image `finetune image bake` made. */
+export function gceBootSeconds(image: string): number {
+  return isBakedImage(image) ? Math.round(BAKED_BOOT_PHASES.reduce((s, name) => s + phaseSeconds(name), 0)) : GCE_BOOT_SECONDS;
+}
 
 export interface StageWork {
   stage: 'sft' | 'dpo';

@@ -11,7 +11,8 @@ import type { PipelineConfig } from '../config/schema';
 import { venvPython } from '../paths';
 import { machinePrice, priceSource, type MachinePrice } from '../cost/prices';
 import { cachedHubModel } from './hubCache';
-import { estimate, GCE_BOOT_SECONDS, SPOT_PREEMPTIONS_PER_HOUR, type Estimate, type StageWork } from './estimate';
+import { isBakedImage } from '../hosts/bakedImage';
+import { estimate, gceBootSeconds, SPOT_PREEMPTIONS_PER_HOUR, type Estimate, type StageWork } from './estimate';
 import { lengthStats, type LengthStats } from './lengths';
 import { modelSize } from './modelSize';
 import { repeatedPrompts, type Repeats } from './repeats';
@@ -108,7 +109,7 @@ export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean
     tokens_per_s: throughput.sft_tokens_per_s,
     gpus: gce ? gpus : null,
     price,
-    boot_s: gce ? GCE_BOOT_SECONDS : 0,
+    boot_s: gce ? gceBootSeconds(host.image) : 0,
     preemptions_per_hour: gce ? SPOT_PREEMPTIONS_PER_HOUR : 0,
     spot,
     ...(cost.budget_usd !== undefined ? { budget_usd: cost.budget_usd } : {}),
@@ -129,8 +130,8 @@ export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean
     preemption: gce
       ? {
           per_hour: SPOT_PREEMPTIONS_PER_HOUR,
-          boot_s: GCE_BOOT_SECONDS,
-          source: 'assumed (src/plan/estimate.ts) until bench/results/gpu-share.json measures it; a preemption costs a boot and half a save interval of steps',
+          boot_s: gceBootSeconds(host.image),
+          source: `assumed (src/plan/estimate.ts${isBakedImage(host.image) ? ': a baked host.image, no driver install or image pull' : ''}) until bench/results/gpu-share.json measures it; a preemption costs a boot and half a save interval of steps`,
         }
       : { per_hour: 0, boot_s: 0, source: 'a local host is not preempted' },
     price: gce

@@ -9,7 +9,9 @@ import { DefaultLogger } from '@temporalio/worker';
 import { prepareActivities } from '../../activities/prepare';
 import { ConfigInvalid, parseConfig } from '../../src/config/parse';
 import { MACHINE_PRICES, priceSource } from '../../src/cost/prices';
-import { estimate, type PlanInputs } from '../../src/plan/estimate';
+import { estimate, gceBootSeconds, GCE_BOOT_SECONDS, type PlanInputs } from '../../src/plan/estimate';
+import { isBakedImage } from '../../src/hosts/bakedImage';
+import { loadConfigFile } from '../../src/config/load';
 import { lengthStats } from '../../src/plan/lengths';
 import { paramsOfConfig } from '../../src/plan/modelSize';
 import { planRun, type Plan } from '../../src/plan/plan';
@@ -250,5 +252,26 @@ describe('price table', () => {
         /cost\.prices: has no price for host\.machine_type a2-megagpu-16g .*add cost\.prices\.a2-megagpu-16g: \{ on_demand: <USD\/h>, spot: <USD\/h> \}/.test(err.message),
     );
     assert.doesNotThrow(() => parseConfig(gce('a2-megagpu-16g', { prices: { 'a2-megagpu-16g': { on_demand: 55, spot: 20 } } })));
+  });
+});
+
+describe('the boot a plan counts', () => {
+  it('is shorter on an image finetune image bake made: no driver install, no image pull', async () => {
+    const baked = 'projects/p1/global/images/durable-finetune-trainer-v7-20261203-150000';
+    const family = 'projects/p1/global/images/family/durable-finetune-trainer';
+    for (const image of [baked, family]) assert.ok(isBakedImage(image), image);
+    for (const image of ['projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11-py310', 'projects/p1/global/images/durable-finetune-trainerx'])
+      assert.ok(!isBakedImage(image), image);
+    assert.equal(gceBootSeconds(family), 150, 'VM create and model load of the 420 s stock boot (the figures bench:gpu-share simulates)');
+    assert.equal(gceBootSeconds('projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11-py310'), GCE_BOOT_SECONDS);
+
+    const config = loadConfigFile(path.join(projectRoot, 'examples/gcp/a100x2-spot.yaml'));
+    if (config.host.provider !== 'gce') throw new Error('the GCP example has a gce host');
+    const stock = await planRun(config, { tokenizer: false });
+    const onBaked = await planRun({ ...config, host: { ...config.host, image: family } }, { tokenizer: false });
+    assert.equal(stock.preemption.boot_s, GCE_BOOT_SECONDS);
+    assert.equal(onBaked.preemption.boot_s, 150);
+    assert.match(onBaked.preemption.source, /a baked host\.image/);
+    assert.ok(onBaked.usd.spot! < stock.usd.spot!, 'a shorter boot bills less');
   });
 });
