@@ -45,6 +45,9 @@ export async function createFineTuneWorker(settings: TemporalSettings, taskQueue
   return {
     worker,
     close: async () => {
+      // A worker that never ran (the run could not be started) still holds its connection, which
+      // then refuses to close and hides why the run did not start: run it to an immediate stop first.
+      if (worker.getState() === 'INITIALIZED') await worker.runUntil(Promise.resolve());
       await clientConnection.close();
       await connection.close();
     },

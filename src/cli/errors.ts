@@ -59,5 +59,8 @@ export function messageOf(err: unknown): string {
   if (err instanceof WorkflowNotFoundError) return `no run ${err.workflowId ?? ''} in this namespace: check the id with \`finetune list\``;
   if (err instanceof ScheduleNotFoundError) return `no schedule ${err.scheduleId ?? ''}: check the id with \`finetune schedule list\``;
   if (grpcCode(err) === GRPC_UNAVAILABLE) return `Temporal is unreachable (${(err as Error).message}): is the server up?`;
+  // The SDK's ServiceError says what was asked ("Failed to start Workflow"); its gRPC cause says what the server answered.
+  const cause = (err as { cause?: unknown }).cause;
+  if (err instanceof Error && isGrpcServiceError(cause) && !isGrpcServiceError(err)) return `${err.message}: ${cause.message}`;
   return err instanceof Error ? err.message : String(err);
 }

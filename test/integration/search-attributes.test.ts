@@ -13,6 +13,7 @@ import { portOpen, SEARCH_ATTRIBUTES, temporalBinary } from '../../src/client/de
 import { temporalSettings } from '../../src/client/connection';
 import { ensureSearchAttributes } from '../../src/client/searchAttributes';
 import { freePort } from '../support/integration';
+import { createFineTuneWorker } from '../../workers/worker';
 
 let server: ChildProcess;
 let address: string;
@@ -56,5 +57,15 @@ describe('ensureSearchAttributes', () => {
       await connection.close();
     }
     assert.deepEqual(await ensureSearchAttributes(settings), []);
+  });
+});
+
+describe('a worker that never ran', () => {
+  it('closes, releasing its connection, so the error that stopped the run is the one shown', async () => {
+    const settings = temporalSettings({ TEMPORAL_ADDRESS: address });
+    const worker = await createFineTuneWorker(settings, 'never-runs');
+    assert.equal(worker.worker.getState(), 'INITIALIZED');
+    await worker.close(); // threw "Cannot close connection while Workers hold a reference to it"
+    assert.equal(worker.worker.getState(), 'STOPPED');
   });
 });

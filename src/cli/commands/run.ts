@@ -74,8 +74,8 @@ export async function runPipeline(out: Output, configFile: string, opts: RunOpti
     out.result(outcome.summary, []);
     return outcome.exit;
   } finally {
-    await temporal.close();
     await worker?.close();
+    await temporal.close();
   }
 }
 
