@@ -15,15 +15,13 @@
 import { ApplicationFailure, type Context } from '@temporalio/activity';
 import { agentKey, stageKey, type AgentHeartbeat, type JobSpec, type StageProgressFile, type StageStatusFile } from '../src/jobs/contract';
 import { FAILURES, FAILURE_TYPES, HOST_LOST } from '../src/jobs/failures';
-import type { HostLease, HostProvider } from '../src/hosts/provider';
+import { GCE_PREEMPTION_NOTICE_S, type HostLease, type HostProvider } from '../src/hosts/provider';
 import type { PipelineConfig } from '../src/config/schema';
 import type { Logger } from '../src/log';
 import type { PipelineMetrics } from '../src/metrics';
 import type { Store } from '../src/store/store';
 import type { HostLostDetails, JobProgress, JobResult } from './types';
 
-/** GCE gives a preempted VM this long between the ACPI soft-off and the hard stop. */
-const PREEMPTION_NOTICE_MS = 30_000;
 /** How long a failed stage's status may wait for its agent to add the log tail. */
 const AGENT_AMEND_MS = 10_000;
 
@@ -135,7 +133,7 @@ export class JobWatch {
    */
   private async hostGone(reason: string, preempted: boolean): Promise<JobResult> {
     const { ctx, job, monitor } = this.io;
-    const waitUntil = Date.now() + (preempted ? PREEMPTION_NOTICE_MS : 0);
+    const waitUntil = Date.now() + (preempted ? GCE_PREEMPTION_NOTICE_S * 1000 : 0);
     for (;;) {
       const last = await this.status();
       if (last) return await this.ended(last);

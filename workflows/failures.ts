@@ -14,16 +14,21 @@ export function hostLost(err: unknown): HostLostDetails | null {
 
 /** The failure class (the innermost ApplicationFailure's type) and its message. */
 export function failureOf(err: unknown): { type: string; message: string } | null {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  const e = innermost(err);
   if (e instanceof ApplicationFailure) return { type: e.type ?? 'Error', message: e.message };
   return e instanceof Error ? { type: e.name, message: e.message } : null;
 }
 
 /** One line for the run's progress: the failure's class and message. */
 export function describe(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  const e = innermost(err);
   if (e instanceof ApplicationFailure) return `${e.type ?? 'Error'}: ${e.message}`;
   return e instanceof Error ? e.message : String(e);
+}
+
+/** The failure inside the activity failures that carried it to the workflow. */
+function innermost(err: unknown): unknown {
+  let e = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e;
 }

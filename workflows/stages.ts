@@ -159,7 +159,7 @@ export class StageRunner implements HostEvents {
       new Date(),
     );
     this.show();
-    this.tell('host_lost', { host: { hostId: failed.hostId, reason, preempted: false, maxHostLosses: this.preparedRun!.config.monitor.max_host_losses } });
+    this.tellHostLost(failed.hostId, reason, false);
   }
 
   /** Runs a stage's job on the run's hosts; the training stages' tokens are counted for the managed-service comparison. */
@@ -193,9 +193,8 @@ export class StageRunner implements HostEvents {
     this.show();
     const failure = failureOf(err);
     if (p.state === 'failed' && failure) {
-      if (failure.type === FAILURE_TYPES.BudgetExceeded.type)
-        this.tell('budget_stopped', { failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
-      else this.tell('failed', { failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
+      const event = failure.type === FAILURE_TYPES.BudgetExceeded.type ? 'budget_stopped' : 'failed';
+      this.tell(event, { failure: { class: failure.type, message: failure.message, advice: adviceFor(failure.type) } });
     }
   }
 
@@ -254,13 +253,17 @@ export class StageRunner implements HostEvents {
    * webhooks told, and the host released (TooManyHostLosses past monitor.max_host_losses).
    */
   private async lostHost(stage: StageName, lost: HostLostDetails, secondsPerStepSeen: number): Promise<void> {
-    const { run, bill, hosts } = this.provisioned();
+    const { bill, hosts } = this.provisioned();
     const loss = recordLoss(this.progress, stage, lost, new Date());
     bill.redone(stage, loss.stepsRedone * (lost.secondsPerStep ?? secondsPerStepSeen));
     this.progress.cost = bill.summary();
     this.show();
-    this.tell('host_lost', { host: { hostId: lost.hostId, reason: lost.reason, preempted: lost.preempted, maxHostLosses: run.config.monitor.max_host_losses } });
+    this.tellHostLost(lost.hostId, lost.reason, lost.preempted);
     await hosts.lost(`${lost.hostId}: ${lost.reason}`);
+  }
+
+  private tellHostLost(hostId: string, reason: string, preempted: boolean): void {
+    this.tell('host_lost', { host: { hostId, reason, preempted, maxHostLosses: this.preparedRun!.config.monitor.max_host_losses } });
   }
 
   private provisioned(): Provisioned {

@@ -6,6 +6,7 @@
  * carries where it comes from.
  */
 import { MACHINE_PRICES, PRICE_TABLE_READ_ON, PRICE_TABLE_REGION } from '../../src/cost/prices';
+import { GCE_PREEMPTION_NOTICE_S } from '../../src/hosts/provider';
 import { BAKED_BOOT_PHASES, GCE_BOOT_PHASES, GCE_BOOT_SECONDS } from '../../src/plan/estimate';
 import { seededRandom } from '../../src/eval/bootstrap';
 
@@ -142,7 +143,7 @@ export function defaultAssumptions(
     checkpointMb,
     uploadMbPerS,
     uploadS: checkpointMb / uploadMbPerS,
-    noticeS: 30,
+    noticeS: GCE_PREEMPTION_NOTICE_S,
     pollS: 2,
     goneWaitS: 30,
     deleteS: 30,

@@ -1,3 +1,6 @@
+/** GCE gives a preempted (spot) VM this long between the ACPI soft-off and the hard stop. */
+export const GCE_PREEMPTION_NOTICE_S = 30;
+
 /**
  * A host provider: a small set of verbs that recovery logic talks to, never a
  * cloud SDK. Each provider (local, gce) fills them in.

@@ -27,13 +27,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gpusOfMachineType } from '../../src/config/machineGpus';
 import { liveGroupMembers, signalGroup } from '../../src/hosts/processes';
 import { projectRoot } from '../../src/paths';
+import { GCE_PREEMPTION_NOTICE_S } from '../../src/hosts/provider';
 import type { FakeCompute, FakeInstance } from './fakeCompute';
 
 const UNIT = 'finetune-agent.service';
 /** The container name the startup script gives the agent. */
 const CONTAINER = 'finetune-agent';
 /** GCE hard-stops a spot VM this long after the preemption notice. */
-export const PREEMPTION_GRACE_MS = 30_000;
+export const PREEMPTION_GRACE_MS = GCE_PREEMPTION_NOTICE_S * 1000;
 const BIN = path.join(projectRoot, 'test/support/vm');
 /** How long the fake first-boot driver install takes. */
 const DRIVER_INSTALL_MS = 300;
