@@ -106,3 +106,67 @@ def test_checkpoints_commit_and_resume_through_gcs(store, tmp_path):
     assert store.list("runs/r/stages/sft/checkpoints/checkpoint-30/") == []
     local = download_checkpoint(store, key, tmp_path / "resume")
     assert (local / "trainer_state.json").read_text() == '{"global_step": 20}'
+
+
+def _sliced(monkeypatch):
+    from durable_finetune import store as store_module
+
+    # Small thresholds so a 5 MB object takes the path a 15 GB base model takes: 256 KB slices.
+    monkeypatch.setattr(store_module, "SLICED_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(store_module, "SLICE_BYTES", 256 << 10)
+
+
+def test_big_objects_come_down_as_parallel_slices_hashed_in_order(store, tmp_path, monkeypatch):
+    import hashlib
+    import threading
+    import time
+
+    from google.cloud.storage.blob import Blob
+
+    _sliced(monkeypatch)
+    data = os.urandom(5 * (1 << 20) + 7)
+    store.put_bytes("out/model.safetensors", data)
+    ranges, running, most = [], [0], [0]
+    lock = threading.Lock()
+    plain = Blob.download_as_bytes
+
+    def counted(self, *args, **kwargs):
+        with lock:
+            ranges.append((kwargs.get("start"), kwargs.get("end")))
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)  # long enough that slices meet in flight
+        try:
+            return plain(self, *args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(Blob, "download_as_bytes", counted)
+    back = tmp_path / "back.safetensors"
+    assert store.get_file("out/model.safetensors", back) == (len(data), hashlib.sha256(data).hexdigest())
+    assert back.read_bytes() == data
+    assert sorted(ranges) == [(o, min(o + (256 << 10), len(data)) - 1) for o in range(0, len(data), 256 << 10)]
+    assert 1 < most[0] <= store.parallelism
+
+
+def test_an_object_replaced_mid_download_fails_and_leaves_no_file(store, tmp_path, monkeypatch):
+    from durable_finetune.store import ObjectChangedDuringDownload
+    from google.cloud.storage.blob import Blob
+
+    _sliced(monkeypatch)
+    store.put_bytes("out/model.safetensors", b"a" * (3 << 20))
+    plain, calls = Blob.download_as_bytes, [0]
+
+    def rewrite_midway(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:
+            store.put_bytes("out/model.safetensors", b"b" * (3 << 20))
+        return plain(self, *args, **kwargs)
+
+    monkeypatch.setattr(store, "parallelism", 1)  # slices in order: the rewrite falls between two of them
+    monkeypatch.setattr(Blob, "download_as_bytes", rewrite_midway)
+    back = tmp_path / "back.safetensors"
+    with pytest.raises(ObjectChangedDuringDownload, match="replaced or deleted while it was downloaded"):
+        store.get_file("out/model.safetensors", back)
+    assert not back.exists()
