@@ -24,7 +24,19 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { venvBin } from '../src/paths';
 import { workflowBundle } from '../test/support/temporal';
-import { BAKED_POLICIES, BOOT_SOURCE, bootSummary, defaultAssumptions, IMAGES, POLICIES, variantsOf, type Assumptions, type BootImage, type Policy } from './gpuShare/model';
+import {
+  BAKED_POLICIES,
+  BOOT_SOURCE,
+  bootSummary,
+  defaultAssumptions,
+  IMAGES,
+  POLICIES,
+  UPLOADS,
+  variantsOf,
+  type Assumptions,
+  type BootImage,
+  type Policy,
+} from './gpuShare/model';
 import { runOne, type RunOutcome } from './gpuShare/runOne';
 import { poissonTrace, readTrace, type Preemption } from './gpuShare/traces';
 import { aggregate, renderTable, type ResultRow } from './gpuShare/report';
@@ -105,6 +117,12 @@ function assumptionsJson(a: Assumptions, seeds: number, budgetUsd: number | unde
       baked: `an image finetune image bake made (src/hosts/bake.ts; docs/gcp.md, Baked image): driver and trainer image on the disk; run for ${BAKED_POLICIES.join(', ')}, the policy that makes it`,
     },
     policies: a.policies,
+    uploads: {
+      inline:
+        'the upload holds training (durable-finetune: its trainer before background uploads, kept on the stock image to show that gain; the others: a user script that saves to a bucket)',
+      background:
+        'trainer/durable_finetune/checkpoint.py CheckpointUploads: the upload runs beside the next steps; a save waits only for the upload still in flight, and a stage ends once its last upload committed',
+    } satisfies Record<(typeof UPLOADS)[number], string>,
     billing: 'each VM from its create request until its delete completes or Compute Engine stops it at the preemption; backoff waits hold no VM',
     productive:
       'the work a finished run needs once: every training step once, preflight, merge and eval once; checkpoint uploads, boots, redone work, notice tails, detection and deletes are not',
@@ -119,7 +137,10 @@ function whyShort(r: ResultRow, a: Assumptions): string {
   return (
     `boot ${pct(r.split!.boot)} (${(r.mean_host_losses + 1 + r.mean_boot_losses).toFixed(1)} boots a run, median ${(boot.median_s / 60).toFixed(1)} min each: ` +
     `one boot an hour alone is ${pct(boot.median_s / 3600)} of it), checkpoint uploads ${pct(r.split!.upload)} ` +
-    `(${a.uploadS.toFixed(1)} s that hold training after every ${save} s of steps), redone ${pct(r.split!.redone)}, ` +
+    (r.uploads === 'inline'
+      ? `(${a.uploadS.toFixed(1)} s that hold training after every ${save} s of steps)`
+      : `(uploads of ${a.uploadS.toFixed(1)} s run beside ${save} s of steps; what is left is the save on the notice, which waits for its own upload)`) +
+    `, redone ${pct(r.split!.redone)}, ` +
     `other ${pct(r.split!.other)} (notice tails, detection, deletes)`
   );
 }
@@ -144,11 +165,11 @@ async function main(): Promise<void> {
   let n = 0;
   try {
     for (const t of traces) {
-      for (const { policy, image } of variantsOf(o.policies, o.images)) {
+      for (const { policy, image, uploads } of variantsOf(o.policies, o.images, a)) {
         const runs: RunOutcome[] = [];
         for (let seed = 1; seed <= seeds; seed++) {
           // The same trace and the same boot draws for every policy: the policies differ, not their luck.
-          const run = await runOne(env, bundle, { a, policy, image, trace: t.make(seed), seed, runId: `gpu-share-${++n}`, budgetUsd: o.budgetUsd });
+          const run = await runOne(env, bundle, { a, policy, image, uploads, trace: t.make(seed), seed, runId: `gpu-share-${++n}`, budgetUsd: o.budgetUsd });
           runs.push(run);
           if (run.failure === 'SimulationStalled') {
             // A stuck server clock stays stuck: the next run gets a fresh server.
@@ -157,17 +178,19 @@ async function main(): Promise<void> {
           }
           const bad = run.checks.filter((c) => !c.ok);
           process.stderr.write(
-            `${t.label} ${policy} (${image} image) seed ${seed}: ${run.finished ? 'finished' : run.failure} in ${(run.wallS / 3600).toFixed(1)} h, ` +
+            `${t.label} ${policy} (${image} image, ${uploads} uploads) seed ${seed}: ${run.finished ? 'finished' : run.failure} in ${(run.wallS / 3600).toFixed(1)} h, ` +
               `${run.hostLosses} losses${bad.length ? `, CHECK FAILED: ${bad.map((c) => `${c.name} (${c.detail})`).join('; ')}` : ''}\n`,
           );
         }
-        rows.push(aggregate(policy, image, t.label, t.perHour, runs));
+        rows.push(aggregate(policy, image, uploads, t.label, t.perHour, runs));
       }
     }
   } finally {
     await env.teardown();
   }
-  const targetRow = (image: BootImage) => rows.find((r) => r.policy === 'durable-finetune' && r.image === image && r.preemptions_per_hour === 1) ?? null;
+  // The product as it runs now: its own uploads (background), on each image.
+  const own = a.policies['durable-finetune'].uploads;
+  const targetRow = (image: BootImage) => rows.find((r) => r.policy === 'durable-finetune' && r.image === image && r.uploads === own && r.preemptions_per_hour === 1) ?? null;
   const targetOf = (r: ResultRow | null) => ({
     reached: r?.productive_share ?? null,
     met: r?.productive_share != null ? r.productive_share >= 0.97 : null,

@@ -17,10 +17,19 @@ export type Policy = (typeof POLICIES)[number];
 export const IMAGES = ['stock', 'baked'] as const;
 export type BootImage = (typeof IMAGES)[number];
 
-/** One simulated configuration: a policy on an image. */
+/**
+ * How checkpoint uploads meet training: inline holds the GPU for the whole upload (the
+ * trainer's on_save before CheckpointUploads, and a user's own save to a bucket); background
+ * runs beside the next steps (trainer/durable_finetune/checkpoint.py CheckpointUploads).
+ */
+export const UPLOADS = ['inline', 'background'] as const;
+export type UploadMode = (typeof UPLOADS)[number];
+
+/** One simulated configuration: a policy on an image, with its uploads. */
 export interface Variant {
   policy: Policy;
   image: BootImage;
+  uploads: UploadMode;
 }
 
 /**
@@ -29,8 +38,19 @@ export interface Variant {
  */
 export const BAKED_POLICIES: readonly Policy[] = ['durable-finetune'];
 
-export function variantsOf(policies: readonly Policy[], images: readonly BootImage[]): Variant[] {
-  return policies.flatMap((policy) => images.filter((image) => image === 'stock' || BAKED_POLICIES.includes(policy)).map((image) => ({ policy, image })));
+/**
+ * Each policy with its own uploads on every image it runs. durable-finetune also runs the stock
+ * image with inline uploads, as its trainer did before background uploads: beside the same
+ * policy with background uploads on the same image, and on the baked one, the table shows each
+ * gain apart (issue 17 asks for each in the figures).
+ */
+export function variantsOf(policies: readonly Policy[], images: readonly BootImage[], a: Assumptions): Variant[] {
+  return policies.flatMap((policy) => {
+    const own = a.policies[policy].uploads;
+    const onImages = images.filter((image) => image === 'stock' || BAKED_POLICIES.includes(policy)).map((image) => ({ policy, image, uploads: own }));
+    const before = own === 'background' && images.includes('stock') ? [{ policy, image: 'stock' as const, uploads: 'inline' as const }] : [];
+    return [...before, ...onImages];
+  });
 }
 
 /** A stage the simulated host runs: steps (training, checkpointed) or one block of work. */
@@ -55,6 +75,8 @@ export interface PolicyModel {
   periodicCheckpoints: boolean;
   /** Commits a checkpoint on the preemption notice (SIGTERM) when it fits. */
   noticeCheckpoint: boolean;
+  /** How its checkpoint uploads meet training. */
+  uploads: UploadMode;
   /** How the loss is noticed: the product's runJob poll, or a controller's status poll. */
   detection: 'runJob' | 'statusPoll';
   statusPollS: number;
@@ -71,7 +93,7 @@ export interface Assumptions {
   stages: Record<'preflight' | 'sft' | 'merge' | 'dpo' | 'generate', StageWork>;
   checkpointMb: number;
   uploadMbPerS: number;
-  /** Seconds one checkpoint upload holds training (the trainer uploads in on_save, synchronously). */
+  /** Seconds one checkpoint upload takes: all of it holds training when inline; in the background only what the next save or the stage's end waits for. */
   uploadS: number;
   noticeS: number;
   /** The product's runJob poll (monitor.poll_interval_s default). */
@@ -153,14 +175,19 @@ export function defaultAssumptions(
       'durable-finetune': {
         periodicCheckpoints: true,
         noticeCheckpoint: true,
+        uploads: 'background',
         detection: 'runJob',
         statusPollS: 0,
         relaunchBackoffS: 0,
-        statement: 'this product: a checkpoint every save_steps and one on the 30 s notice (SIGTERM) when step end + upload fit in it; resume on a new host',
+        statement:
+          'this product: a checkpoint every save_steps, uploaded in the background while training goes on (one upload in flight), and one on the 30 s notice (SIGTERM) ' +
+          'when step end + the upload in flight + its own upload fit in it; resume on a new host. Assumed: a background upload does not slow the steps beside it ' +
+          '(the GPU computes while the host CPU hashes and the NIC sends)',
       },
       'restart-from-scratch': {
         periodicCheckpoints: false,
         noticeCheckpoint: false,
+        uploads: 'inline',
         detection: 'runJob',
         statusPollS: 0,
         relaunchBackoffS: 0,
@@ -169,6 +196,7 @@ export function defaultAssumptions(
       'skypilot-like': {
         periodicCheckpoints: false,
         noticeCheckpoint: false,
+        uploads: 'inline',
         detection: 'statusPoll',
         statusPollS: 15,
         relaunchBackoffS: 60,

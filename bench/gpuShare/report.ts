@@ -1,11 +1,13 @@
 /** From simulated runs to the figures the bench reports, and the table it prints. */
-import type { Assumptions, BootImage, Policy } from './model';
+import type { Assumptions, BootImage, Policy, UploadMode } from './model';
 import type { RunOutcome } from './runOne';
 
 export interface ResultRow {
   policy: Policy;
   /** The host image booted: the stock Deep Learning VM, or one finetune image bake made. */
   image: BootImage;
+  /** Checkpoint uploads inline (holding training) or in the background. */
+  uploads: UploadMode;
   trace: string;
   preemptions_per_hour: number | null;
   /** Productive seconds over billed GPU seconds, summed over the runs. */
@@ -33,7 +35,7 @@ export interface ResultRow {
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 
-export function aggregate(policy: Policy, image: BootImage, trace: string, perHour: number | null, runs: RunOutcome[]): ResultRow {
+export function aggregate(policy: Policy, image: BootImage, uploads: UploadMode, trace: string, perHour: number | null, runs: RunOutcome[]): ResultRow {
   const sum = (f: (r: RunOutcome) => number) => runs.reduce((s, r) => s + f(r), 0);
   const failures = runs.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `seed ${r.seed}: ${c.name}: ${c.detail}`));
   const done = runs.filter((r) => r.finished);
@@ -42,6 +44,7 @@ export function aggregate(policy: Policy, image: BootImage, trace: string, perHo
   return {
     policy,
     image,
+    uploads,
     trace,
     preemptions_per_hour: perHour,
     productive_share: ok ? round(sum((r) => r.productiveS) / billed, 4) : null,
@@ -70,10 +73,11 @@ export function aggregate(policy: Policy, image: BootImage, trace: string, perHo
 
 export function renderTable(rows: ResultRow[], a: Assumptions): string {
   const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
-  const head = ['policy', 'image', 'preempt/h', 'productive', 'boot', 'upload', 'redone', '$/finished run', '$/run', 'wall h', 'steps redone', 'finished'];
+  const head = ['policy', 'image', 'uploads', 'preempt/h', 'productive', 'boot', 'upload', 'redone', '$/finished run', '$/run', 'wall h', 'steps redone', 'finished'];
   const body = rows.map((r) => [
     r.policy,
     r.image,
+    r.uploads,
     r.preemptions_per_hour === null ? r.trace : String(r.preemptions_per_hour),
     pct(r.productive_share),
     pct(r.split?.boot ?? null),
@@ -88,7 +92,7 @@ export function renderTable(rows: ResultRow[], a: Assumptions): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [
-    `${a.machineType} spot at $${a.usdPerHour}/h; SFT ${a.stages.sft.steps} steps x ${a.stages.sft.stepS} s, save_steps ${a.stages.sft.saveSteps}, upload ${a.uploadS.toFixed(1)} s, notice ${a.noticeS} s, max_host_losses ${a.maxHostLosses}`,
+    `${a.machineType} spot at $${a.usdPerHour}/h; SFT ${a.stages.sft.steps} steps x ${a.stages.sft.stepS} s, save_steps ${a.stages.sft.saveSteps}, upload ${a.uploadS.toFixed(1)} s each, notice ${a.noticeS} s, max_host_losses ${a.maxHostLosses}`,
     line(head),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...body.map(line),

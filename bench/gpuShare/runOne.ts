@@ -10,7 +10,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { fineTunePipeline } from '../../workflows';
 import { progressQuery } from '../../workflows/messages';
 import type { PipelineConfigInput } from '../../src/config/schema';
-import type { Assumptions, BootImage, Policy } from './model';
+import type { Assumptions, BootImage, Policy, UploadMode } from './model';
 import { SimWorld } from './simHost';
 import type { Preemption } from './traces';
 
@@ -33,6 +33,7 @@ export interface Check {
 export interface RunOutcome {
   policy: Policy;
   image: BootImage;
+  uploads: UploadMode;
   seed: number;
   finished: boolean;
   /** The workflow's failure type when it did not finish (TooManyHostLosses, BudgetExceeded). */
@@ -86,12 +87,13 @@ export function benchConfig(a: Assumptions, budgetUsd?: number): PipelineConfigI
 export async function runOne(
   env: TestWorkflowEnvironment,
   bundle: WorkflowBundleWithSourceMap,
-  opts: { a: Assumptions; policy: Policy; image?: BootImage; trace: Preemption[]; seed: number; runId: string; budgetUsd?: number },
+  opts: { a: Assumptions; policy: Policy; image?: BootImage; uploads?: UploadMode; trace: Preemption[]; seed: number; runId: string; budgetUsd?: number },
 ): Promise<RunOutcome> {
   const { a, policy } = opts;
   const t0Ms = await env.currentTimeMs();
   const image = opts.image ?? 'stock';
-  const world = new SimWorld(env, a, policy, t0Ms, opts.trace, opts.seed, image);
+  const uploads = opts.uploads ?? a.policies[policy].uploads;
+  const world = new SimWorld(env, a, policy, t0Ms, opts.trace, opts.seed, image, uploads);
   const taskQueue = `gpu-share-${opts.runId}`;
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -174,6 +176,7 @@ export async function runOne(
   return {
     policy,
     image,
+    uploads,
     seed: opts.seed,
     finished,
     failure: ran.failure,

@@ -16,7 +16,7 @@ import type { Activities, HostLostDetails, JobResult, RunJobInput } from '../../
 import type { HostLease } from '../../src/hosts/provider';
 import { HOST_LOST } from '../../src/jobs/failures';
 import { seededRandom } from '../../src/eval/bootstrap';
-import { drawBoot, type Assumptions, type BootImage, type Policy, type StageWork } from './model';
+import { drawBoot, type Assumptions, type BootImage, type Policy, type StageWork, type UploadMode } from './model';
 import type { Preemption } from './traces';
 
 /**
@@ -88,6 +88,7 @@ export class SimWorld {
     trace: Preemption[],
     readonly seed: number,
     readonly image: BootImage = 'stock',
+    readonly uploads: UploadMode = 'inline',
     readonly zone = 'us-central1-a',
   ) {
     this.lastMs = t0Ms;
@@ -238,7 +239,7 @@ export class SimWorld {
     const uploadMs = a.uploadS * 1000;
     const from = stepped && job.resume ? (this.committed.get(tag) ?? 0) : 0;
     this.jobs.push({ jobId: job.job_id, hostId: host.hostId, resume: job.resume, fromStep: from });
-    const timeline = new Timeline(startMs, from, total, stepMs, saveEvery, uploadMs);
+    const timeline = new Timeline(startMs, from, total, stepMs, saveEvery, uploadMs, this.uploads === 'background');
 
     const P = host.preemptMs;
     const noticeMs = P === null ? null : P - a.noticeS * 1000;
@@ -246,7 +247,7 @@ export class SimWorld {
     const cutoff = P === null ? Infinity : p.noticeCheckpoint ? noticeMs! : P;
     if (timeline.endMs <= cutoff) {
       await this.advanceTo(timeline.endMs);
-      this.ran(tag, total - from, timeline.uploads(total), stepped);
+      this.ran(tag, total - from, timeline.heldS(), stepped);
       this.committed.delete(tag);
       this.finished.add(tag);
       this.ledger.productiveS += stepped ? (total * stepMs) / 1000 : stepMs / 1000;
@@ -275,15 +276,15 @@ export class SimWorld {
       committedStep = notice.step;
       const seen = firstPollAfter(noticeMs!, a.pollS * 1000);
       detectedMs = seen >= notice.commitMs ? seen : seen + Math.ceil((notice.commitMs - seen) / 1000) * 1000;
-      // The periodic uploads before the stopping step, and the one that commits it.
-      this.ran(tag, lastStep - from, timeline.uploads(lastStep - 1) + 1, stepped);
+      // The waits on periodic uploads before the stopping step, and the save that commits it.
+      this.ran(tag, lastStep - from, notice.heldS, stepped);
     } else {
       // The hard stop at P: what ran by then counts, only uploads finished by then committed.
       const at = timeline.at(P!);
       lastStep = stepped ? at.stepsDone : 0;
       if (at.committed !== null) committedStep = at.committed;
       detectedMs = p.detection === 'statusPoll' ? firstPollAfter(P!, p.statusPollS * 1000) : firstPollAfter(noticeMs!, a.pollS * 1000) + a.goneWaitS * 1000;
-      this.ran(tag, lastStep - from, at.uploadsDone, stepped);
+      this.ran(tag, lastStep - from, timeline.heldS(P!), stepped);
       if (!stepped) this.ledger.redoneS += (Math.min(P!, timeline.endMs) - startMs) / 1000;
     }
     if (committedStep !== null) this.committed.set(tag, committedStep);
@@ -304,10 +305,10 @@ export class SimWorld {
     throw ApplicationFailure.create({ type: HOST_LOST, message: `host ${host.hostId} lost during ${job.stage} at step ${lastStep}`, nonRetryable: true, details: [details] });
   }
 
-  /** Counts steps run and uploads made (redone steps are priced once the stage finishes or the run ends). */
-  private ran(tag: string, steps: number, uploads: number, stepped: boolean): void {
+  /** Counts steps run and the seconds the GPU waited on uploads (redone steps are priced once the stage finishes or the run ends). */
+  private ran(tag: string, steps: number, heldS: number, stepped: boolean): void {
     if (stepped) this.executed.set(tag, (this.executed.get(tag) ?? 0) + Math.max(0, steps));
-    this.ledger.uploadS += uploads * this.a.uploadS;
+    this.ledger.uploadS += heldS;
   }
 
   /** Steps run more than once, per job tag: finished tags against their total; others against their committed checkpoint. */
@@ -345,11 +346,20 @@ export class SimWorld {
 
 /**
  * When each step and each checkpoint upload of one job ends: steps from
- * `from`+1 to `total`, an upload after every saveEvery-th step (not after the
- * last; the stage's output is its own save).
+ * `from`+1 to `total`, a periodic save after every saveEvery-th step (not
+ * after the last; the stage's output is its own save). Inline uploads hold
+ * training for their whole length. Background uploads (the trainer's
+ * CheckpointUploads) run beside the next steps: training waits only when a
+ * save finds the previous upload still going, and a finished stage waits for
+ * the last one. `holds` are the intervals in which the GPU waited on an upload.
  */
 class Timeline {
   readonly endMs: number;
+  /** ends[i]: the end of step from+i (ends[0]: the job's start). */
+  private readonly ends: number[] = [];
+  private readonly uploads: { step: number; startMs: number; doneMs: number }[] = [];
+  private readonly holds: { startMs: number; endMs: number }[] = [];
+
   constructor(
     readonly startMs: number,
     readonly from: number,
@@ -357,48 +367,62 @@ class Timeline {
     readonly stepMs: number,
     readonly saveEvery: number | null,
     readonly uploadMs: number,
+    readonly background: boolean,
   ) {
-    this.endMs = this.stepEnd(total);
+    let t = startMs;
+    this.ends.push(t);
+    let previousDone = -Infinity;
+    for (let s = from + 1; s <= total; s++) {
+      t += stepMs;
+      this.ends.push(t);
+      if (this.saveEvery === null || s % this.saveEvery !== 0 || s >= total) continue;
+      const begin = this.background ? Math.max(t, previousDone) : t;
+      this.hold(t, begin);
+      previousDone = begin + uploadMs;
+      this.uploads.push({ step: s, startMs: begin, doneMs: previousDone });
+      t = this.background ? begin : previousDone;
+      if (!this.background) this.hold(begin, previousDone);
+    }
+    // A finished stage reports its end once the last upload has committed.
+    this.endMs = Math.max(t, previousDone);
+    this.hold(t, this.endMs);
   }
 
-  /** Uploads after steps from+1..step (periodic saves). */
-  uploads(step: number): number {
-    if (this.saveEvery === null) return 0;
-    const last = Math.min(step, this.total - 1);
-    return Math.max(0, Math.floor(last / this.saveEvery) - Math.floor(this.from / this.saveEvery));
+  private hold(startMs: number, endMs: number): void {
+    if (endMs > startMs) this.holds.push({ startMs, endMs });
   }
 
-  /** The end of step `s` (its upload, if any, comes after). */
+  /** The end of step `s`. */
   stepEnd(s: number): number {
-    return this.startMs + (s - this.from) * this.stepMs + this.uploads(s - 1) * this.uploadMs;
+    return this.ends[s - this.from];
   }
 
-  /** State at time t: steps done, the newest checkpoint committed by then, uploads finished. */
-  at(t: number): { stepsDone: number; committed: number | null; uploadsDone: number; inUpload: boolean } {
+  /** Seconds the GPU waited on uploads by time t (all of them: Infinity). */
+  heldS(t = Infinity): number {
+    return this.holds.reduce((sum, h) => sum + Math.max(0, Math.min(h.endMs, t) - h.startMs), 0) / 1000;
+  }
+
+  /** State at time t: steps done, and the newest checkpoint this job committed by then (null: none). */
+  at(t: number): { stepsDone: number; committed: number | null } {
     let s = this.from;
     while (s < this.total && this.stepEnd(s + 1) <= t) s += 1;
-    let uploadsDone = this.uploads(s);
-    let inUpload = false;
-    if (this.saveEvery !== null && s > this.from && s % this.saveEvery === 0 && s < this.total) {
-      // Step s is done; its upload runs from stepEnd(s) for uploadMs.
-      if (this.stepEnd(s) + this.uploadMs > t) {
-        uploadsDone -= 1;
-        inUpload = true;
-      }
-    }
-    const committedSteps = this.saveEvery === null ? null : uploadsDone > 0 ? (Math.floor(this.from / this.saveEvery) + uploadsDone) * this.saveEvery : null;
-    return { stepsDone: s, committed: committedSteps, uploadsDone, inUpload };
+    const done = this.uploads.filter((u) => u.doneMs <= t);
+    return { stepsDone: s, committed: done.length ? done[done.length - 1].step : null };
   }
 
   /**
-   * SIGTERM at t: the stage stops at the end of the step in flight and commits
-   * a checkpoint there (a periodic upload in flight is that checkpoint).
+   * SIGTERM at t: the stage stops at the end of the step in flight and saves there. Inline, an
+   * upload in flight is that checkpoint; in the background, the save waits for the upload in
+   * flight and then uploads its own. Returns the stopping step, its commit, and the seconds the
+   * GPU waited on uploads by then (the stopping save included).
    */
-  noticeCommit(t: number): { step: number; commitMs: number } {
-    const now = this.at(t);
-    if (now.inUpload) return { step: now.stepsDone, commitMs: this.stepEnd(now.stepsDone) + this.uploadMs };
-    const step = t <= this.startMs ? this.from : now.stepsDone + 1;
-    const end = step === this.from ? this.startMs : this.stepEnd(step);
-    return { step, commitMs: end + this.uploadMs };
+  noticeCommit(t: number): { step: number; commitMs: number; heldS: number } {
+    const inFlight = this.uploads.find((u) => u.startMs <= t && t < u.doneMs);
+    if (!this.background && inFlight) return { step: inFlight.step, commitMs: inFlight.doneMs, heldS: this.heldS(inFlight.doneMs) };
+    const step = t <= this.startMs ? this.from : Math.min(this.at(t).stepsDone + 1, this.total);
+    const end = this.stepEnd(step);
+    const previousDone = Math.max(end, ...this.uploads.filter((u) => u.startMs <= end).map((u) => u.doneMs));
+    const commitMs = previousDone + this.uploadMs;
+    return { step, commitMs, heldS: this.heldS(end) + (commitMs - end) / 1000 };
   }
 }

@@ -96,17 +96,17 @@ describe('host faults: SIGKILL at three SFT steps, SIGTERM and a frozen host in 
     assert.equal(a.progress.losses.length, 5);
   });
 
-  it('redoes at most save_steps steps after each SIGKILL, resuming from the newest committed checkpoint', () => {
+  it('redoes fewer than 2 x save_steps steps after each SIGKILL, resuming from the newest committed checkpoint', () => {
     const kills = a.trials.filter((t) => t.fault === 'sigkill');
     assert.equal(kills.length, 3);
     assert.equal(new Set(kills.map((t) => t.step_at_fault)).size, 3, 'three different steps');
     for (const t of kills) {
-      // The newest checkpoint at or below the fault; a kill that lands on a save step
-      // before that checkpoint's COMMITTED.json is written resumes from the one before.
+      // The newest checkpoint at or below the fault; a kill before that checkpoint's background
+      // upload wrote its COMMITTED.json resumes from the one before (one upload in flight at most).
       const newest = Math.floor(t.step_at_fault / SAVE_STEPS) * SAVE_STEPS;
-      const allowed = t.step_at_fault % SAVE_STEPS === 0 ? [newest, Math.max(0, newest - SAVE_STEPS)] : [newest];
-      assert.ok(allowed.includes(t.resumed_from_step!), JSON.stringify(t));
-      assert.ok(t.steps_redone! <= SAVE_STEPS, JSON.stringify(t));
+      assert.ok([newest, Math.max(0, newest - SAVE_STEPS)].includes(t.resumed_from_step!), JSON.stringify(t));
+      assert.equal(t.steps_redone, t.step_at_fault - t.resumed_from_step!, JSON.stringify(t));
+      assert.ok(t.steps_redone! < 2 * SAVE_STEPS, JSON.stringify(t));
     }
   });
 
@@ -202,7 +202,9 @@ describe('worker kill, server restart, SIGTERM in SFT and a host killed mid-uplo
   it('never resumes from the checkpoint whose upload was cut short, and replaces it with a whole one', async () => {
     const t = b.trials.find((x) => x.fault === 'kill_during_upload')!;
     assert.ok(t.uncommitted_step !== undefined && t.resumed_from_step! < t.uncommitted_step, JSON.stringify(t));
-    assert.ok(t.steps_redone! <= SAVE_STEPS, JSON.stringify(t));
+    // Training goes on beside the upload that was cut short: the steps since the checkpoint before it are redone.
+    assert.ok(t.resumed_from_step! >= t.uncommitted_step - SAVE_STEPS, JSON.stringify(t));
+    assert.ok(t.steps_redone! < 2 * SAVE_STEPS, JSON.stringify(t));
     const committed = await b.store.getJson<{ job_id: string }>(`runs/it-recovery-b/stages/sft/checkpoints/checkpoint-${t.uncommitted_step}/COMMITTED.json`);
     assert.ok(committed && committed.job_id !== t.job_id, `checkpoint-${t.uncommitted_step} was rewritten by the next job`);
   });

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .contract import CommittedEntry, CommittedFile
@@ -45,6 +47,50 @@ def commit_checkpoint(store: Store, local_dir: str | Path, prefix: str, step: in
     }
     store.put_json(f"{key}/{COMMITTED}", manifest)
     return key
+
+
+class CheckpointUploads:
+    """Commits checkpoints in a background thread while training goes on.
+
+    An upload held the GPU idle: a 400 MB adapter-and-optimizer checkpoint at
+    100 MB/s every 25 steps of 6 s is 2.6% of a run's GPU time spent waiting.
+    Here `submit` returns as soon as the upload has started; at most one is in
+    flight (`submit` first waits for the previous one), so a host holds at most
+    two uncommitted local checkpoints and commits stay in step order. The
+    local folder is the Trainer's own checkpoint-<step>, which it neither
+    rewrites nor deletes (save_total_limit is None). `drain` waits for the
+    upload in flight: a stage calls it before it reports an end, and the
+    SIGTERM path before it exits, so a notice commits the checkpoint in flight
+    and then the stopping one. A failed upload is raised by the next `submit`
+    or `drain`, in the training thread. A hard kill mid-upload loses at most
+    that checkpoint: the previous one is committed (COMMITTED.json last).
+    """
+
+    def __init__(self, store: Store, prefix: str, job_id: str, on_committed: Callable[[int], None]):
+        self.store, self.prefix, self.job_id = store, prefix, job_id
+        self.on_committed = on_committed
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, local_dir: str | Path, step: int) -> None:
+        self.drain()
+        self._thread = threading.Thread(target=self._commit, args=(Path(local_dir), step), name=f"checkpoint-{step}")
+        self._thread.start()
+
+    def drain(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _commit(self, local_dir: Path, step: int) -> None:
+        try:
+            commit_checkpoint(self.store, local_dir, self.prefix, step, self.job_id)
+            self.on_committed(step)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the training thread by drain
+            self._error = e
 
 
 def _test_commit_delay(key: str) -> None:

@@ -3,10 +3,13 @@
 Throttled (at most one write per `min_interval_s`) so a fast CPU run does not
 hammer the store; `force=True` at checkpoints and at the end. With several
 ranks only rank 0's is `enabled`: the others keep their state but never write.
+Thread-safe: a checkpoint committed in the background (checkpoint.CheckpointUploads)
+updates last_checkpoint_step while the training thread logs steps.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, TypedDict
 
@@ -43,6 +46,7 @@ class Progress:
         self.enabled = enabled
         self.min_interval_s = min_interval_s
         self._last_write = 0.0
+        self._lock = threading.RLock()
         self.state: ProgressFile = {
             "job_id": job_id,
             "stage": stage,
@@ -57,6 +61,10 @@ class Progress:
         }
 
     def log(self, step: int, loss: float | None, metrics: dict[str, float] | None = None, force: bool = False) -> None:
+        with self._lock:
+            self._log(step, loss, metrics, force)
+
+    def _log(self, step: int, loss: float | None, metrics: dict[str, float] | None, force: bool) -> None:
         logged: dict[str, float | None] = dict(metrics or {})
         self.state["step"] = step
         if loss is not None:
@@ -71,15 +79,17 @@ class Progress:
         self.write(force=force)
 
     def update(self, force: bool = True, **fields: Unpack[ProgressFields]) -> None:
-        self.state.update(fields)
-        self.write(force=force)
+        with self._lock:
+            self.state.update(fields)
+            self.write(force=force)
 
     def write(self, force: bool = False) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        if not force and now - self._last_write < self.min_interval_s:
-            return
-        self._last_write = now
-        self.state["updated_at"] = now_iso()
-        self.store.put_json(self.key, self.state)
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._last_write < self.min_interval_s:
+                return
+            self._last_write = now
+            self.state["updated_at"] = now_iso()
+            self.store.put_json(self.key, self.state)

@@ -1,7 +1,9 @@
 """Durable training shared by the sft and dpo stages.
 
 - every save (each `save_steps`, and on SIGTERM) is committed to the store as
-  stages/<stage>/checkpoints/checkpoint-<step>/ with COMMITTED.json last;
+  stages/<stage>/checkpoints/checkpoint-<step>/ with COMMITTED.json last, in
+  the background while training goes on (checkpoint.CheckpointUploads: one
+  upload in flight; the stage waits for it before it reports an end);
 - SIGTERM (spot preemption notice: about 30 s before the hard stop) only sets
   a flag; at the next step end the callback asks the Trainer to save and stop;
 - `resume: true` downloads the newest valid committed checkpoint (resume.py)
@@ -22,6 +24,7 @@ agreed across ranks so that none waits in a collective the others left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -31,7 +34,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .checkpoint import commit_checkpoint
+from .checkpoint import CheckpointUploads
 from .faults import debug_param, fault_on_this_rank, inject_fault
 from .params import Lora, TrainingParams
 from .progress import Progress
@@ -141,8 +144,9 @@ class DurableCallback(TrainerCallback):
     def __init__(self, ctx: StageContext, progress: Progress, stop: StopFlag, start_step: int):
         self.ctx, self.progress, self.stop = ctx, progress, stop
         self.start_step = start_step
-        self.last_committed: int | None = None
+        self.last_saved: int | None = None
         self.stopped_by_signal = False
+        self.uploads = CheckpointUploads(ctx.store, ctx.key("checkpoints"), ctx.job_id, self._committed)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.stop.agreed():
@@ -161,15 +165,17 @@ class DurableCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         step = state.global_step
-        self.last_committed = step
+        self.last_saved = step
         # Every rank has written its part (rng_state_<rank>.pth) before rank 0 uploads the folder.
         barrier()
         if not state.is_world_process_zero:
             return  # one rank uploads and commits
-        local = Path(args.output_dir) / f"checkpoint-{step}"
-        commit_checkpoint(self.ctx.store, local, self.ctx.key("checkpoints"), step, self.ctx.job_id)
-        self.last_committed = step
-        self.progress.update(last_checkpoint_step=step, step=step)
+        self.progress.update(step=step)
+        self.uploads.submit(Path(args.output_dir) / f"checkpoint-{step}", step)
+
+    def _committed(self, step: int) -> None:
+        """In the upload thread, once COMMITTED.json is written: the control plane may resume from it."""
+        self.progress.update(last_checkpoint_step=step)
         print(f"committed checkpoint-{step}", file=sys.stderr, flush=True)
 
 
@@ -324,15 +330,23 @@ def run_training(
 def _train(
     ctx: StageContext, trainer, progress: Progress, stop: StopFlag, resume_path: str | None, cb: DurableCallback
 ) -> tuple[bool, Any]:
-    out = trainer.train(resume_from_checkpoint=resume_path)
+    try:
+        out = trainer.train(resume_from_checkpoint=resume_path)
+    except BaseException:
+        # Training failed: the checkpoint in flight is still worth committing; its own error is not the story.
+        with contextlib.suppress(Exception):
+            cb.uploads.drain()
+        raise
+    cb.uploads.drain()
     step = trainer.state.global_step
     # Agreed once more after the last step: a notice that reached one rank after the last step end
     # must send every rank down the same path (a save that all ranks join, or none).
     if cb.stopped_by_signal or stop.agreed():
-        if cb.last_committed != step:
+        if cb.last_saved != step:
             # The signal came after the last step end (or the save was skipped): save now.
             trainer._save_checkpoint(trainer.model, trial=None)
             cb.on_save(trainer.args, trainer.state, trainer.control)
+            cb.uploads.drain()
         progress.update(step=step)
         return True, out
     return False, out

@@ -87,3 +87,55 @@ def test_a_job_resumes_only_checkpoints_of_its_own_lineage(store, tmp_path):
     commit_checkpoint(store, make_ckpt(tmp_path, 15), dpo_prefix, 15, "dpo.r2-1")
     assert prepare_resume(_ctx(store, tmp_path, "dpo-4")) == (None, 0)
     assert store.list(dpo_prefix + "/") == [], "the other lineage's checkpoints are dropped"
+
+
+def _uploads(store, committed):
+    from durable_finetune.checkpoint import CheckpointUploads
+
+    return CheckpointUploads(store, PREFIX, "sft-1", committed.append)
+
+
+def test_background_upload_returns_before_the_commit_and_drain_waits_for_it(store, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("FINETUNE_TEST_COMMIT_DELAY_S", "0.8")
+    committed: list[int] = []
+    uploads = _uploads(store, committed)
+    started = time.monotonic()
+    uploads.submit(make_ckpt(tmp_path, 25), 25)
+    assert time.monotonic() - started < 0.5  # training goes on while the checkpoint uploads
+    assert committed == [] and not store.exists(f"{PREFIX}/checkpoint-25/COMMITTED.json")
+    uploads.drain()
+    assert committed == [25]
+    assert newest_valid_checkpoint(store, PREFIX) == (25, f"{PREFIX}/checkpoint-25")
+
+
+def test_one_upload_in_flight_and_commits_in_step_order(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("FINETUNE_TEST_COMMIT_DELAY_S", "0.3")
+    committed: list[int] = []
+    uploads = _uploads(store, committed)
+    uploads.submit(make_ckpt(tmp_path, 25), 25)
+    uploads.submit(make_ckpt(tmp_path, 50), 50)  # waits for checkpoint-25 to commit first
+    assert committed == [25]
+    uploads.drain()
+    assert committed == [25, 50]
+
+
+def test_a_failed_upload_is_raised_in_the_training_thread(store, tmp_path):
+    import pytest
+
+    committed: list[int] = []
+    uploads = _uploads(store, committed)
+    uploads.submit(make_ckpt(tmp_path, 25), 25)
+    uploads.drain()
+    assert committed == [25]
+
+    def broken(*_a, **_k):
+        raise OSError("disk gone")
+
+    store.put_file = broken
+    uploads.submit(make_ckpt(tmp_path, 50), 50)
+    with pytest.raises(OSError, match="disk gone"):
+        uploads.drain()
+    assert committed == [25] and not store.exists(f"{PREFIX}/checkpoint-50/COMMITTED.json")
+    uploads.drain()  # raised once
