@@ -53,12 +53,9 @@ LABEL=durable-finetune.cluster
 BIN="$CACHE/cluster/bin"
 SRC="$CACHE/cluster/src"
 
-answer() { echo "$*" >&3; }
-say() { echo "cluster-images: $*"; }
-die() {
-  say "$*"
-  exit 1
-}
+SCRIPT=cluster-images
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 # The module's folder in Go's module cache (downloaded when missing).
 module_dir() {
@@ -142,11 +139,7 @@ ensure_base() {
   "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return 0
   local tarball
   tarball=$(base_rootfs)
-  "$DOCKER" import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'CMD ["/bin/bash"]' \
-    "$tarball" "$BASE_IMAGE" >/dev/null || die "docker import of $tarball failed"
+  import_rootfs "$tarball" "$BASE_IMAGE" || die "docker import of $tarball failed"
   say "imported $BASE_IMAGE"
 }
 

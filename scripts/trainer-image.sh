@@ -36,12 +36,9 @@ IMAGE_REPO=durable-finetune/trainer
 # virtualenv), certificates (gs:// over TLS on a VM), passwd (useradd for the image's user).
 BASE_PACKAGES=python3,python3-venv,ca-certificates,passwd
 
-answer() { echo "$*" >&3; }
-say() { echo "trainer-image: $*"; }
-die() {
-  say "$*"
-  exit 1
-}
+SCRIPT=trainer-image
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 as_root_apt() {
   [ "$(id -u)" -eq 0 ] || die "$1 is missing and installing it needs root: run 'sudo apt-get install -y $2' and retry"
@@ -103,11 +100,7 @@ ensure_base() {
 $(tail -n 20 "$rootfs.log")"
   rm -f "$rootfs.log"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | "$DOCKER" import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'CMD ["/bin/bash"]' \
-    - "$BASE_IMAGE" >/dev/null
+  tar -C "$rootfs" -c . | import_rootfs - "$BASE_IMAGE"
   rm -rf "$rootfs"
   trap - EXIT
   say "made $BASE_IMAGE in $((SECONDS - start)) s"
