@@ -49,6 +49,7 @@ export interface Harness {
   replaceableWorker(taskQueue: string): ReplaceableWorker;
   /** Stops the dev server (keeping its database) and starts it again on the same port. */
   restartServer(): Promise<void>;
+  /** Stops everything it started and removes dir (kept when FINETUNE_TEST_KEEP_DIRS is set). */
   close(): Promise<void>;
 }
 
@@ -105,6 +106,10 @@ export async function startHarness(name: string): Promise<Harness> {
       await connection.close();
       for (const w of workers) await w.close().catch(() => undefined);
       await server.stop();
+      // Each harness holds a store, hosts' workdirs and a server database (hundreds of MB; in
+      // memory when TMPDIR is /dev/shm, as bench:scale sets): left behind, every run of the suite
+      // or a bench kept them. FINETUNE_TEST_KEEP_DIRS=1 keeps them to look into a failure.
+      if (!process.env.FINETUNE_TEST_KEEP_DIRS) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
 }
