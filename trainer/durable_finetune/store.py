@@ -42,11 +42,6 @@ COMPOSITE_MIN_BYTES = 64 << 20
 COMPOSITE_PART_MIN_BYTES = 32 << 20
 COMPOSE_MAX_PARTS = 32  # what one compose request accepts
 COMPOSITE_MEMORY_BYTES = 1 << 30
-# Sliced downloads from gs:// (GcsStore.get_file): above this size an object comes down as byte
-# ranges, `parallelism` at a time (what gcloud storage does for big objects): one stream from GCS
-# is far slower than a GPU host's network, and a base model or a full checkpoint is many GB.
-SLICED_MIN_BYTES = 64 << 20
-SLICE_BYTES = 32 << 20
 # Pieces of a streamed copy (stream_chunks): 1 MiB copied and hashed about 3x faster here than 8 MiB.
 STREAM_CHUNK = 1 << 20
 
@@ -147,10 +142,6 @@ class _HashingWriter:
 
 class CreateOnlyConflict(Exception):
     """A create-only write found the key already there."""
-
-
-class ObjectChangedDuringDownload(Exception):
-    """The object was rewritten or deleted while its slices came down: the copy would mix versions."""
 
 
 class StoreUriInvalid(ValueError):
@@ -475,8 +466,8 @@ class FileStore(Store):
 class GcsStore(Store):
     """Every write is a whole-object upload (atomic on GCS), retried on transient
     errors even without a precondition: rewriting the same bytes is harmless.
-    Files over COMPOSITE_MIN_BYTES go up in parts and come down in slices
-    (SLICED_MIN_BYTES), and folders move, with `parallelism` transfers at a time."""
+    Files over 8 MB go up as resumable uploads (the client's own switch), and
+    folders move with `parallelism` transfers at a time."""
 
     def __init__(self, bucket: str, prefix: str, parallelism: int = 8):
         from google.cloud import storage  # imported lazily: file:// needs no GCS client
@@ -589,83 +580,19 @@ class GcsStore(Store):
         return size, h.hexdigest()
 
     def get_file(self, key: str, local_path: str | Path) -> tuple[int, str] | None:
-        """An object up to SLICED_MIN_BYTES is one streamed download. A bigger one comes down as
-        slices (byte ranges of the same generation), `parallelism` at a time, each written at its
-        offset and hashed in order as it arrives: one read of the object, no second pass."""
         from google.api_core.exceptions import NotFound
 
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            blob = self.bucket.get_blob(self._name(key))
-            if blob is None:
-                raise NotFound(key)
-            if blob.size is not None and blob.size > SLICED_MIN_BYTES:
-                return self._get_sliced(blob, local_path)
             with open(local_path, "wb") as dst:
                 sink = _HashingWriter(dst)
                 # The client writes each downloaded piece once, resuming a retried download where
                 # it stopped, so the digest covers the object's bytes exactly once.
-                blob.download_to_file(sink, if_generation_match=blob.generation)
+                self.bucket.blob(self._name(key)).download_to_file(sink)
             return sink.size, sink.sha256.hexdigest()
         except NotFound:
             Path(local_path).unlink(missing_ok=True)
             return None
-        except BaseException:
-            Path(local_path).unlink(missing_ok=True)  # a failed download leaves no file to mistake for the object
-            raise
-
-    def _get_sliced(self, blob, local_path: str | Path) -> tuple[int, str]:
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        from google.api_core.exceptions import NotFound
-        from google.cloud.storage.retry import DEFAULT_RETRY
-
-        size = blob.size
-        # Pinned to the generation listed: a rewrite of the object mid-download fails the slices
-        # after it (NotFound) instead of mixing two versions.
-        pinned = self.bucket.blob(blob.name, generation=blob.generation)
-        offsets = range(0, size, SLICE_BYTES)
-        h = hashlib.sha256()
-
-        with open(local_path, "wb") as dst:
-            dst.truncate(size)
-            fd = dst.fileno()
-
-            def fetch(offset: int) -> bytes:
-                want = min(SLICE_BYTES, size - offset)
-                # The sha256 of the whole object is the check (against COMMITTED.json); a range has no
-                # checksum of its own from GCS.
-                data = pinned.download_as_bytes(start=offset, end=offset + want - 1, checksum=None, retry=DEFAULT_RETRY)
-                if len(data) != want:
-                    raise OSError(
-                        f"gs://{self.bucket.name}/{blob.name}: slice at {offset} came back {len(data)} bytes, not {want}"
-                    )
-                view, at = memoryview(data), 0
-                while at < want:
-                    at += os.pwrite(fd, view[at:], offset + at)
-                return data
-
-            # At most `parallelism` slices in memory: the next is fetched once the oldest is hashed,
-            # in order (sha256 releases the GIL, so hashing runs beside the downloads).
-            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                pending = deque(pool.submit(fetch, o) for o in offsets[: self.parallelism])
-                ahead = iter(offsets[self.parallelism :])
-                try:
-                    while pending:
-                        h.update(pending.popleft().result())
-                        nxt = next(ahead, None)
-                        if nxt is not None:
-                            pending.append(pool.submit(fetch, nxt))
-                except NotFound as e:
-                    raise ObjectChangedDuringDownload(
-                        f"gs://{self.bucket.name}/{blob.name} generation {blob.generation} was replaced or deleted "
-                        f"while it was downloaded ({e}); download it again"
-                    ) from e
-                finally:
-                    for f in pending:
-                        f.cancel()
-        return size, h.hexdigest()
 
     def exists(self, key: str) -> bool:
         return self.bucket.blob(self._name(key)).exists()
