@@ -11,6 +11,7 @@ import { scheduleReaperOnStart } from '../src/client/reaper';
 import { log } from '../src/log';
 import { storeOperationCounter } from '../src/metrics';
 import { recordStoreOperations } from '../src/store/counted';
+import { recordEventLoopDelay } from '../src/eventLoopDelay';
 
 export interface FineTuneWorker {
   worker: Worker;
@@ -22,6 +23,7 @@ export async function createFineTuneWorker(settings: TemporalSettings, taskQueue
   const { client, connection: clientConnection, dataConverter } = await connectClient(settings);
   // Served with the SDK's metrics when FINETUNE_METRICS_ADDRESS is set (src/client/runtime.ts); a no-op meter otherwise.
   recordStoreOperations(storeOperationCounter(Runtime.instance().metricMeter));
+  const stopEventLoopDelay = recordEventLoopDelay(Runtime.instance().metricMeter);
   const connection = await NativeConnection.connect(settings.connection as Parameters<typeof NativeConnection.connect>[0]);
   const activities = createActivities({
     projectRoot,
@@ -48,6 +50,7 @@ export async function createFineTuneWorker(settings: TemporalSettings, taskQueue
       // A worker that never ran (the run could not be started) still holds its connection, which
       // then refuses to close and hides why the run did not start: run it to an immediate stop first.
       if (worker.getState() === 'INITIALIZED') await worker.runUntil(Promise.resolve());
+      stopEventLoopDelay();
       await clientConnection.close();
       await connection.close();
     },

@@ -9,7 +9,7 @@ import { promises as fs, openSync, closeSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostLease, HostProvider, HostRequest, HostState, hostIdOf } from './provider';
-import { commandLine, isAlive, liveGroupMembers, processInfo, signalGroup } from './processes';
+import { commandLine, groupEmpty, isAlive, liveGroupMembers, processInfo, signalGroup, stillInGroup } from './processes';
 
 export interface LocalHostOptions {
   /** The python that runs the agent (the project's .venv/bin/python). */
@@ -161,18 +161,43 @@ export class LocalHostProvider implements HostProvider {
   }
 }
 
+/** How long an empty command line may last before it counts: a process in the middle of an exec shows none. */
+const EXEC_WAIT_MS = 2000;
+
 async function isAgentOf(pid: number, hostId: string): Promise<boolean> {
-  const argv = await commandLine(pid);
+  // An agent started through a wrapper that execs python (FINETUNE_AGENT_PYTHON, a pyenv shim) shows an
+  // empty cmdline while each exec runs; read then, it passed for a stranger's and the new host was
+  // refused as "did not start" (bench:scale at 200 runs: 2 of 200 hosts, with their CPU short).
+  let argv = await commandLine(pid);
+  for (const until = Date.now() + EXEC_WAIT_MS; argv.length === 0 && Date.now() < until;) {
+    await sleep(POLL_MS);
+    if (!isAlive(await processInfo(pid))) return false;
+    argv = await commandLine(pid);
+  }
   const at = argv.indexOf('--host');
   return at >= 0 && argv[at + 1] === hostId;
 }
 
+/**
+ * Waits for every live process of the group to exit. A scan of /proc reads every process's stat
+ * (hundreds of files on a worker with many local hosts), so it is done to find the members and to
+ * confirm they are gone, and the members found are re-checked in between (at 200 runs, scans every
+ * 100 ms made releasing hosts the worker's largest file-read cost). A group with no process at all,
+ * zombies included, needs no scan.
+ */
 async function groupExits(pgid: number, withinMs: number): Promise<boolean> {
   const deadline = Date.now() + withinMs;
+  let members = groupEmpty(pgid) ? [] : await liveGroupMembers(pgid);
   for (;;) {
-    if ((await liveGroupMembers(pgid)).length === 0) return true;
+    if (members.length === 0) {
+      // Confirmed by a full scan: a member may have started another process since the last one.
+      if (groupEmpty(pgid)) return true;
+      members = await liveGroupMembers(pgid);
+      if (members.length === 0) return true;
+    }
     if (Date.now() >= deadline) return false;
     await sleep(POLL_MS);
+    members = await stillInGroup(pgid, members);
   }
 }
 
