@@ -34,7 +34,7 @@ export interface HostCpu {
 const CPU_CGROUP_V1 = '/sys/fs/cgroup/cpu';
 
 /** A cpu cgroup for the hosts, or null when this machine gives none (no v1 cpu controller, no root). */
-function idleCgroup(name: string): string | null {
+function hostsCgroup(name: string): string | null {
   if (!fs.existsSync(path.join(CPU_CGROUP_V1, 'cpu.shares'))) return null;
   const dir = path.join(CPU_CGROUP_V1, name);
   try {
@@ -42,13 +42,17 @@ function idleCgroup(name: string): string | null {
     fs.writeFileSync(path.join(dir, 'cpu.shares'), '1024');
     return dir;
   } catch {
-    fs.rmSync(dir, { recursive: false, force: true });
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // never made: nothing to remove
+    }
     return null;
   }
 }
 
 export function hostCpu(dir: string, python: string): HostCpu {
-  const cgroup = idleCgroup(`finetune-bench-hosts-${process.pid}`);
+  const cgroup = hostsCgroup(`finetune-bench-hosts-${process.pid}`);
   const script = path.join(dir, 'python-hosts');
   // Only a session leader (an agent) touches its autogroup, so the bench's own session, which
   // holds the worker, keeps nice 0. exec keeps the pid and python's command line, which the

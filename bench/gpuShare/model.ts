@@ -7,7 +7,7 @@
  */
 import { MACHINE_PRICES, PRICE_TABLE_READ_ON, PRICE_TABLE_REGION } from '../../src/cost/prices';
 import { GCE_PREEMPTION_NOTICE_S } from '../../src/hosts/provider';
-import { BAKED_BOOT_PHASES, GCE_BOOT_PHASES, GCE_BOOT_SECONDS } from '../../src/plan/estimate';
+import { BAKED_BOOT_PHASES, GCE_BOOT_PHASES, GCE_BOOT_SECONDS, gceBootPhaseSeconds } from '../../src/plan/estimate';
 import { seededRandom } from '../../src/eval/bootstrap';
 
 export const POLICIES = ['durable-finetune', 'restart-from-scratch', 'skypilot-like'] as const;
@@ -110,10 +110,9 @@ export interface Assumptions {
  * The stock Deep Learning VM boot, in four phases whose medians add up to the
  * plan's GCE_BOOT_SECONDS (one source for the figure).
  */
-const weightSum = GCE_BOOT_PHASES.reduce((s, p) => s + p.weight, 0);
 export const STOCK_BOOT: BootPhase[] = GCE_BOOT_PHASES.map((p) => ({
   name: p.name,
-  medianS: Math.round((GCE_BOOT_SECONDS * p.weight) / weightSum),
+  medianS: Math.round(gceBootPhaseSeconds(p.name)),
   sigma: p.sigma,
   source: `assumption: ${p.source}`,
 }));

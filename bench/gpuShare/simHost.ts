@@ -376,12 +376,14 @@ class Timeline {
       t += stepMs;
       this.ends.push(t);
       if (this.saveEvery === null || s % this.saveEvery !== 0 || s >= total) continue;
+      // Background: the upload starts once the previous one is done; inline: at once.
       const begin = this.background ? Math.max(t, previousDone) : t;
-      this.hold(t, begin);
       previousDone = begin + uploadMs;
       this.uploads.push({ step: s, startMs: begin, doneMs: previousDone });
-      t = this.background ? begin : previousDone;
-      if (!this.background) this.hold(begin, previousDone);
+      // Training goes on when the upload starts (background) or ends (inline): the GPU waits until then.
+      const resume = this.background ? begin : previousDone;
+      this.hold(t, resume);
+      t = resume;
     }
     // A finished stage reports its end once the last upload has committed.
     this.endMs = Math.max(t, previousDone);

@@ -485,12 +485,12 @@ export interface ManagedInstance {
   createdAt: string | undefined;
 }
 
-/** The VM's network interface from the config: its VPC, subnetwork and whether it has a public address. */
 /** The one disk a host or a bake builder boots from: made from sourceImage, deleted with the VM. */
 export function bootDiskOf(cfg: GceHostConfig, zone: string, sourceImage: string): NonNullable<IInstance['disks']> {
   return [{ boot: true, autoDelete: true, initializeParams: { sourceImage, diskSizeGb: cfg.boot_disk_gb, diskType: `zones/${zone}/diskTypes/pd-balanced` } }];
 }
 
+/** The VM's network interface from the config: its VPC, subnetwork and whether it has a public address. */
 export function networkInterfacesOf(cfg: GceHostConfig, zone: string): NonNullable<IInstance['networkInterfaces']> {
   const region = zone.replace(/-[a-z]$/, '');
   const subnetwork = cfg.subnetwork ? (cfg.subnetwork.startsWith('regions/') ? cfg.subnetwork : `regions/${region}/subnetworks/${cfg.subnetwork}`) : undefined;

@@ -168,8 +168,9 @@ async function isAgentOf(pid: number, hostId: string): Promise<boolean> {
   // An agent started through a wrapper that execs python (FINETUNE_AGENT_PYTHON, a pyenv shim) shows an
   // empty cmdline while each exec runs; read then, it passed for a stranger's and the new host was
   // refused as "did not start" (bench:scale at 200 runs: 2 of 200 hosts, with their CPU short).
+  const until = Date.now() + EXEC_WAIT_MS;
   let argv = await commandLine(pid);
-  for (const until = Date.now() + EXEC_WAIT_MS; argv.length === 0 && Date.now() < until;) {
+  while (argv.length === 0 && Date.now() < until) {
     await sleep(POLL_MS);
     if (!isAlive(await processInfo(pid))) return false;
     argv = await commandLine(pid);
@@ -187,18 +188,16 @@ async function isAgentOf(pid: number, hostId: string): Promise<boolean> {
  */
 async function groupExits(pgid: number, withinMs: number): Promise<boolean> {
   const deadline = Date.now() + withinMs;
-  let members = groupEmpty(pgid) ? [] : await liveGroupMembers(pgid);
-  for (;;) {
-    if (members.length === 0) {
-      // Confirmed by a full scan: a member may have started another process since the last one.
-      if (groupEmpty(pgid)) return true;
-      members = await liveGroupMembers(pgid);
-      if (members.length === 0) return true;
-    }
+  const scan = async () => (groupEmpty(pgid) ? [] : await liveGroupMembers(pgid));
+  let members = await scan();
+  while (members.length > 0) {
     if (Date.now() >= deadline) return false;
     await sleep(POLL_MS);
     members = await stillInGroup(pgid, members);
+    // Confirmed by a scan: a member may have started another process since the last one.
+    if (members.length === 0) members = await scan();
   }
+  return true;
 }
 
 function pidOf(lease: HostLease): number {

@@ -33,11 +33,14 @@ export const GCE_BOOT_PHASES: { name: string; weight: number; sigma: number; sou
 /** The phases a host from a baked image (finetune image bake) still goes through: its disk holds the driver and the trainer image. */
 export const BAKED_BOOT_PHASES = ['vm_create', 'model_load'];
 
-const phaseSeconds = (name: string): number => (GCE_BOOT_SECONDS * GCE_BOOT_PHASES.find((p) => p.name === name)!.weight) / GCE_BOOT_PHASES.reduce((s, p) => s + p.weight, 0);
+/** A phase's share of GCE_BOOT_SECONDS, by its weight (the plan's boot and the simulation's medians). */
+export function gceBootPhaseSeconds(name: string): number {
+  return (GCE_BOOT_SECONDS * GCE_BOOT_PHASES.find((p) => p.name === name)!.weight) / GCE_BOOT_PHASES.reduce((s, p) => s + p.weight, 0);
+}
 
 /** Seconds from insert to the first step on a host of this boot image: less on an image `finetune image bake` made. */
 export function gceBootSeconds(image: string): number {
-  return isBakedImage(image) ? Math.round(BAKED_BOOT_PHASES.reduce((s, name) => s + phaseSeconds(name), 0)) : GCE_BOOT_SECONDS;
+  return isBakedImage(image) ? Math.round(BAKED_BOOT_PHASES.reduce((s, name) => s + gceBootPhaseSeconds(name), 0)) : GCE_BOOT_SECONDS;
 }
 
 export interface StageWork {

@@ -104,12 +104,13 @@ export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean
   const spot = gce ? host.spot : false;
   const price = gce ? machinePrice(host.machine_type, cost.prices) : { spot: cost.local_usd_per_hour, on_demand: cost.local_usd_per_hour };
   const source = gce ? priceSource(host.machine_type) : undefined;
+  const bootS = gce ? gceBootSeconds(host.image) : 0;
   const est = estimate({
     stages: [work('sft'), work('dpo')],
     tokens_per_s: throughput.sft_tokens_per_s,
     gpus: gce ? gpus : null,
     price,
-    boot_s: gce ? gceBootSeconds(host.image) : 0,
+    boot_s: bootS,
     preemptions_per_hour: gce ? SPOT_PREEMPTIONS_PER_HOUR : 0,
     spot,
     ...(cost.budget_usd !== undefined ? { budget_usd: cost.budget_usd } : {}),
@@ -130,7 +131,7 @@ export async function planRun(config: PipelineConfig, opts: { tokenizer: boolean
     preemption: gce
       ? {
           per_hour: SPOT_PREEMPTIONS_PER_HOUR,
-          boot_s: gceBootSeconds(host.image),
+          boot_s: bootS,
           source: `assumed (src/plan/estimate.ts${isBakedImage(host.image) ? ': a baked host.image, no driver install or image pull' : ''}) until bench/results/gpu-share.json measures it; a preemption costs a boot and half a save interval of steps`,
         }
       : { per_hour: 0, boot_s: 0, source: 'a local host is not preempted' },

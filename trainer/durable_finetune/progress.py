@@ -62,21 +62,18 @@ class Progress:
 
     def log(self, step: int, loss: float | None, metrics: dict[str, float] | None = None, force: bool = False) -> None:
         with self._lock:
-            self._log(step, loss, metrics, force)
-
-    def _log(self, step: int, loss: float | None, metrics: dict[str, float] | None, force: bool) -> None:
-        logged: dict[str, float | None] = dict(metrics or {})
-        self.state["step"] = step
-        if loss is not None:
-            self.state["loss"] = loss
-        self.state["metrics"] = logged
-        entry = {"step": step, "loss": loss, **logged}
-        hist = self.state["history"]
-        if hist and hist[-1]["step"] == step:
-            hist[-1].update({k: v for k, v in entry.items() if v is not None})
-        else:
-            hist.append(entry)
-        self.write(force=force)
+            logged: dict[str, float | None] = dict(metrics or {})
+            self.state["step"] = step
+            if loss is not None:
+                self.state["loss"] = loss
+            self.state["metrics"] = logged
+            entry = {"step": step, "loss": loss, **logged}
+            hist = self.state["history"]
+            if hist and hist[-1]["step"] == step:
+                hist[-1].update({k: v for k, v in entry.items() if v is not None})
+            else:
+                hist.append(entry)
+            self.write(force=force)
 
     def update(self, force: bool = True, **fields: Unpack[ProgressFields]) -> None:
         with self._lock:
