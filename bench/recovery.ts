@@ -212,6 +212,8 @@ function table(trials: Trial[]): string {
 }
 
 async function main(): Promise<void> {
+  // The seconds to resume move with what else runs on the machine: the JSON says how busy it was.
+  const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const h = await startHarness('bench-recovery');
   // An interrupted bench still stops its server, worker and hosts.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -247,6 +249,7 @@ async function main(): Promise<void> {
   const out = {
     generated_at: new Date().toISOString(),
     machine: `${process.platform} ${process.arch}, ${os.cpus().length} cpus`,
+    load_average_at_start: loadAtStart,
     save_steps: SAVE_STEPS,
     sft_max_steps: SFT_STEPS,
     commit_delay_s_in_upload_runs: Number(COMMIT_DELAY_S),
