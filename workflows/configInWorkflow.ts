@@ -6,16 +6,23 @@
  * runs' histories still replay (test/fixtures/histories/*.json); it goes once no
  * such run can be open, with patched('config-resolved') turned into
  * deprecatePatch.
+ *
+ * The parser is required when an old run needs it, not imported: the workflow
+ * bundle evaluates its modules again for every new run, and building zod's
+ * schemas was most of that work (bench:scale's burst; bench/README.md). The
+ * bundle still carries the parser; a new run never evaluates it
+ * (test/unit/workflow-bundle.test.ts).
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import { expectedGpus } from '../src/config/machineGpus';
-import { parseConfig } from '../src/config/parse';
 import { FAILURE_TYPES } from '../src/jobs/failures';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
 import { hourlyRate } from '../src/cost/prices';
 
 export function parsedInWorkflow(input: PipelineConfigInput): PipelineConfig {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazily, see above
+    const { parseConfig } = require('../src/config/parse') as typeof import('../src/config/parse');
     return parseConfig(input);
   } catch (err) {
     throw ApplicationFailure.nonRetryable((err as Error).message, FAILURE_TYPES.ConfigInvalid.type);

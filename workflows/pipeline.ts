@@ -6,7 +6,7 @@
 import { ActivityCancellationType, ActivityFailure, ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, JobResult, PreparedRun, PromoteResult, ResolvedConfig } from '../activities/types';
 import type { PipelineConfig, PipelineConfigInput } from '../src/config/schema';
-import { trackingParams } from '../src/config/tracking';
+import { trackingParams } from '../src/config/trackingParams';
 import { splitFacts } from '../src/cost/ledger';
 import type { GateOutcome } from '../src/eval/gate';
 import type { RunMetrics } from '../src/eval/metrics';

@@ -45,12 +45,3 @@ export const WandbTrackingConfig = z
 export const TrackingConfig = z.object({ mlflow: MlflowTrackingConfig.optional(), wandb: WandbTrackingConfig.optional() }).strict();
 
 export type TrackingConfig = z.infer<typeof TrackingConfig>;
-
-/**
- * The job params that carry the config's tracking section to a training stage; none when nothing
- * is configured, or when the run was prepared before the section existed (a replayed history's
- * run.config has no `tracking`).
- */
-export function trackingParams(tracking: TrackingConfig | undefined): { tracking?: TrackingConfig } {
-  return tracking?.mlflow || tracking?.wandb ? { tracking } : {};
-}

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/parse';
-import { trackingParams } from '../../src/config/tracking';
+import { trackingParams } from '../../src/config/trackingParams';
 import { configIssue, remoteConfig } from '../support/config';
 
 const base = remoteConfig('tracked');

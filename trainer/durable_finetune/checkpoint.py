@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -106,14 +107,14 @@ def _test_commit_delay(key: str) -> None:
         time.sleep(delay)
 
 
-def _valid(store: Store, key: str, manifest: dict | None) -> bool:
-    if not manifest or not isinstance(manifest.get("files"), list):
-        return False
-    for f in manifest["files"]:
-        # Streamed: a full-model checkpoint need not fit in memory to be verified.
-        if store.digest(f"{key}/{f['path']}") != (f["size"], f["sha256"]):
-            return False
-    return True
+def _listed(manifest: dict | None) -> bool:
+    return bool(manifest) and isinstance(manifest.get("files"), list)
+
+
+def verified_in_store(store: Store, key: str, manifest: dict) -> bool:
+    """Whether every file a manifest lists is in the store at its size and sha256, read where it lies."""
+    # Streamed: a full-model checkpoint need not fit in memory to be verified.
+    return all(store.digest(f"{key}/{f['path']}") == (f["size"], f["sha256"]) for f in manifest["files"])
 
 
 def checkpoint_steps(store: Store, prefix: str) -> dict[int, str]:
@@ -128,17 +129,26 @@ def checkpoint_steps(store: Store, prefix: str) -> dict[int, str]:
     return out
 
 
-def newest_valid_checkpoint(store: Store, prefix: str, delete_invalid: bool = True) -> tuple[int, str] | None:
+def newest_valid_checkpoint(
+    store: Store,
+    prefix: str,
+    delete_invalid: bool = True,
+    verify: Callable[[int, str, dict], bool] | None = None,
+) -> tuple[int, str] | None:
     """(step, key) of the newest committed checkpoint whose files verify, or None.
 
     Invalid folders met on the way (newer than the one returned) are deleted
     so that nothing can resume from them later; so are older folders without a
     COMMITTED.json (older committed ones are kept unverified: reading them costs).
+    `verify(step, key, manifest)` replaces the check that reads every file in the
+    store: a resume passes one that downloads as it checks (fetch_verified), so the
+    checkpoint it resumes from is read once, not twice.
     """
+    verify = verify or (lambda _step, key, manifest: verified_in_store(store, key, manifest))
     found = None
     for step, key in sorted(checkpoint_steps(store, prefix).items(), reverse=True):
         manifest = store.get_json(f"{key}/{COMMITTED}")
-        if found is None and _valid(store, key, manifest):
+        if found is None and _listed(manifest) and verify(step, key, manifest):
             found = step, key
             continue
         if found is not None and manifest:
@@ -154,20 +164,29 @@ def newest_valid_checkpoint(store: Store, prefix: str, delete_invalid: bool = Tr
     return found
 
 
+def fetch_verified(store: Store, key: str, manifest: dict, local_dir: str | Path) -> str | None:
+    """Download the files a manifest lists into local_dir, each checked against its size and
+    sha256 as it comes (the store hashes while it writes). None when all match; otherwise
+    what did not, with the partial copy removed."""
+    local_dir = Path(local_dir)
+    for f in manifest["files"]:
+        got = store.get_file(f"{key}/{f['path']}", local_dir / f["path"])
+        if got == (f["size"], f["sha256"]):
+            continue
+        shutil.rmtree(local_dir, ignore_errors=True)
+        if got is None:
+            return f"{key}/{f['path']} is listed in COMMITTED.json but gone from the store"
+        return f"{key}/{f['path']} changed while it was downloaded: size or sha256 differ from COMMITTED.json"
+    return None
+
+
 def download_checkpoint(store: Store, key: str, local_dir: str | Path) -> Path:
     """Download the files a COMMITTED.json lists (not the manifest) into local_dir, and check
     the local copies against it: what the Trainer resumes from is what was committed."""
-    local_dir = Path(local_dir)
     manifest = store.get_json(f"{key}/{COMMITTED}")
     if manifest is None:
         raise FileNotFoundError(f"{key}/{COMMITTED} is not in the store {store.uri}: the checkpoint is not committed")
-    for f in manifest["files"]:
-        dest = local_dir / f["path"]
-        got = store.get_file(f"{key}/{f['path']}", dest)
-        if got is None:
-            raise RuntimeError(f"{key}/{f['path']} is listed in COMMITTED.json but gone from the store")
-        if got != (f["size"], f["sha256"]):
-            raise RuntimeError(
-                f"{key}/{f['path']} changed while it was downloaded: size or sha256 differ from COMMITTED.json"
-            )
-    return local_dir
+    problem = fetch_verified(store, key, manifest, local_dir)
+    if problem:
+        raise RuntimeError(problem)
+    return Path(local_dir)

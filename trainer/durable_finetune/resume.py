@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from .checkpoint import checkpoint_steps, download_checkpoint, newest_valid_checkpoint
+from .checkpoint import checkpoint_steps, fetch_verified, newest_valid_checkpoint, verified_in_store
 from .ranks import read_plan
 from .runtime import StageContext
 
@@ -37,7 +37,19 @@ def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
     to a gentler attempt must not continue that attempt's weights under the first one's
     settings; it starts fresh instead."""
     prefix = ctx.key("checkpoints")
-    found = newest_valid_checkpoint(ctx.store, prefix) if ctx.resume else None
+    restore_dir = ctx.local_dir / "resume"
+
+    def fetched(step: int, key: str, manifest: dict) -> bool:
+        # The checkpoint resumed from is checked as it downloads: read once, not verified in the
+        # store and then downloaded. Another lineage's is only checked where it lies (not resumed).
+        if job_tag(manifest.get("job_id") or "") != job_tag(ctx.job_id):
+            return verified_in_store(ctx.store, key, manifest)
+        problem = fetch_verified(ctx.store, key, manifest, restore_dir / f"checkpoint-{step}")
+        if problem:
+            print(problem, file=sys.stderr, flush=True)
+        return problem is None
+
+    found = newest_valid_checkpoint(ctx.store, prefix, verify=fetched) if ctx.resume else None
     if found:
         made_by = (ctx.store.get_json(f"{found[1]}/COMMITTED.json") or {}).get("job_id") or ""
         if job_tag(made_by) != job_tag(ctx.job_id):
@@ -57,6 +69,5 @@ def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
             ctx.store.delete_prefix(key + "/")
         return None, 0
     step, key = found
-    local = download_checkpoint(ctx.store, key, ctx.local_dir / "resume" / f"checkpoint-{step}")
     print(f"resuming from {key}", file=sys.stderr, flush=True)
-    return str(local), step
+    return str(restore_dir / f"checkpoint-{step}"), step

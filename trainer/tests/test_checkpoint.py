@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from durable_finetune.checkpoint import commit_checkpoint, download_checkpoint, newest_valid_checkpoint
 
 PREFIX = "runs/r/stages/sft/checkpoints"
@@ -87,6 +89,57 @@ def test_a_job_resumes_only_checkpoints_of_its_own_lineage(store, tmp_path):
     commit_checkpoint(store, make_ckpt(tmp_path, 15), dpo_prefix, 15, "dpo.r2-1")
     assert prepare_resume(_ctx(store, tmp_path, "dpo-4")) == (None, 0)
     assert store.list(dpo_prefix + "/") == [], "the other lineage's checkpoints are dropped"
+
+
+class _CountedReads:
+    """A store that counts each read of a file's bytes (digest or download), by key."""
+
+    def __init__(self, store):
+        self.store, self.reads = store, {}
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def _count(self, key):
+        self.reads[key] = self.reads.get(key, 0) + 1
+
+    def digest(self, key):
+        self._count(key)
+        return self.store.digest(key)
+
+    def get_file(self, key, local_path):
+        self._count(key)
+        return self.store.get_file(key, local_path)
+
+
+def test_a_resume_reads_the_checkpoint_it_resumes_from_once(store, tmp_path):
+    from durable_finetune.resume import prepare_resume
+
+    dpo_prefix = "runs/r/stages/dpo/checkpoints"
+    for step in (10, 20):
+        commit_checkpoint(store, make_ckpt(tmp_path, step), dpo_prefix, step, "dpo-1")
+    counted = _CountedReads(store)
+    path, step = prepare_resume(_ctx(counted, tmp_path, "dpo-2"))
+    assert step == 20
+    assert (Path(path) / "adapter_model.safetensors").read_bytes() == bytes([20]) * 100
+    assert counted.reads == {
+        f"{dpo_prefix}/checkpoint-20/adapter_model.safetensors": 1,
+        f"{dpo_prefix}/checkpoint-20/trainer_state.json": 1,
+    }, "each file of the checkpoint resumed from is read once (checked as it downloads), older ones not at all"
+
+
+def test_a_resume_that_finds_the_newest_corrupted_falls_back_and_keeps_no_partial_copy(store, tmp_path):
+    from durable_finetune.resume import prepare_resume
+
+    dpo_prefix = "runs/r/stages/dpo/checkpoints"
+    for step in (10, 20):
+        commit_checkpoint(store, make_ckpt(tmp_path, step), dpo_prefix, step, "dpo-1")
+    store.put_bytes(f"{dpo_prefix}/checkpoint-20/trainer_state.json", b"{}")  # corrupted after its commit
+    ctx = _ctx(store, tmp_path, "dpo-2")
+    path, step = prepare_resume(ctx)
+    assert step == 10 and (Path(path) / "adapter_model.safetensors").read_bytes() == bytes([10]) * 100
+    assert store.list(f"{dpo_prefix}/checkpoint-20/") == [], "the corrupted checkpoint is deleted"
+    assert not (ctx.local_dir / "resume" / "checkpoint-20").exists(), "its partial download is removed"
 
 
 def _uploads(store, committed):
