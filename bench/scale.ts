@@ -1,6 +1,6 @@
 /**
  * npm run bench:scale: how many runs one worker carries. N runs at once
- * (default 50, 100, 200; `-- 400` or any list) on ONE worker process against a
+ * (default burst 50, 100, 200, then fleet 200 and 400; or any list) on ONE worker process against a
  * dev server, each run on its own local host running the real agent with
  * simulated stages (trainer/durable_finetune/sim_stage.py: the store contract
  * at accelerated speed, no torch). Every run must complete.
@@ -86,7 +86,8 @@ interface Row {
   workflow_tasks_per_run_minute: number;
   p50_task_ms: number;
   p99_task_ms: number;
-  task_latency_by_cause: Record<string, { tasks: number; p50_ms: number; p99_ms: number }>;
+  /** pickup: scheduled to started, the wait before a worker's poll took the task (the server's queue). */
+  task_latency_by_cause: Record<string, { tasks: number; p50_ms: number; p99_ms: number; pickup_p50_ms: number; pickup_p99_ms: number }>;
   sdk_schedule_to_start_mean_ms: number;
   sdk_execution_mean_ms: number;
   sdk_execution_p99_ms_at_most: number;
@@ -137,18 +138,22 @@ function historyFigures(history: temporal.api.history.v1.IHistory) {
   const scheduledAt = new Map<string, number>();
   const causes = new Map<string, Cause>();
   const tasks: number[] = [];
-  const byCause: { cause: Cause; ms: number }[] = [];
+  const byCause: { cause: Cause; ms: number; pickupMs: number }[] = [];
+  const startedAt = new Map<string, number>();
   const activityStarts: number[] = [];
   const events = history.events ?? [];
   for (const [i, e] of events.entries()) {
     const id = String(e.eventId);
     if (e.workflowTaskScheduledEventAttributes || e.activityTaskScheduledEventAttributes) scheduledAt.set(id, ms(e.eventTime));
     if (e.workflowTaskScheduledEventAttributes) causes.set(id, causeOf(events[i - 1]));
+    if (e.workflowTaskStartedEventAttributes) startedAt.set(String(e.workflowTaskStartedEventAttributes.scheduledEventId), ms(e.eventTime));
     const done = e.workflowTaskCompletedEventAttributes;
     if (done) {
-      const latency = ms(e.eventTime) - (scheduledAt.get(String(done.scheduledEventId)) ?? NaN);
+      const scheduled = scheduledAt.get(String(done.scheduledEventId)) ?? NaN;
+      const latency = ms(e.eventTime) - scheduled;
       tasks.push(latency);
-      byCause.push({ cause: causes.get(String(done.scheduledEventId)) ?? 'other', ms: latency });
+      const pickupMs = (startedAt.get(String(done.scheduledEventId)) ?? NaN) - scheduled;
+      byCause.push({ cause: causes.get(String(done.scheduledEventId)) ?? 'other', ms: latency, pickupMs });
     }
     const started = e.activityTaskStartedEventAttributes;
     // A retried attempt's start says nothing about queueing: only first attempts count.
@@ -240,8 +245,10 @@ async function runBatch(h: Harness, mode: Mode, n: number): Promise<Row> {
   const byCause = figures.flatMap((f) => f.byCause);
   const taskLatencyByCause = Object.fromEntries(
     (['start', 'activity', 'signal', 'timer', 'other'] as const).map((cause) => {
-      const xs = byCause.filter((t) => t.cause === cause).map((t) => t.ms);
-      return [cause, { tasks: xs.length, p50_ms: quantile(xs, 0.5), p99_ms: quantile(xs, 0.99) }];
+      const of = byCause.filter((t) => t.cause === cause);
+      const xs = of.map((t) => t.ms);
+      const pickup = of.map((t) => t.pickupMs).filter(Number.isFinite);
+      return [cause, { tasks: xs.length, p50_ms: quantile(xs, 0.5), p99_ms: quantile(xs, 0.99), pickup_p50_ms: quantile(pickup, 0.5), pickup_p99_ms: quantile(pickup, 0.99) }];
     }),
   );
   const starts = figures.flatMap((f) => f.activityStarts);
@@ -338,9 +345,9 @@ function table(rows: Row[]): string {
   return [line(head), ...cells.map(line), note].join('\n');
 }
 
-/** `50 100 fleet:200`: bare numbers are burst batches; default burst 50, 100, 200 and fleet 200. */
+/** `50 100 fleet:200`: bare numbers are burst batches; default burst 50, 100, 200 and fleet 200, 400. */
 function parseBatches(args: string[]): { mode: Mode; n: number }[] {
-  if (args.length === 0) return [...[50, 100, 200].map((n) => ({ mode: 'burst' as const, n })), { mode: 'fleet', n: 200 }];
+  if (args.length === 0) return [...[50, 100, 200].map((n) => ({ mode: 'burst' as const, n })), ...[200, 400].map((n) => ({ mode: 'fleet' as const, n }))];
   return args.map((arg) => {
     const [mode, count] = arg.includes(':') ? arg.split(':') : ['burst', arg];
     const n = Number(count);

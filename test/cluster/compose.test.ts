@@ -27,6 +27,7 @@ import { projectRoot } from '../../src/paths';
 import { finetune, jsonOf, runProcess, waitFor } from '../support/cli';
 import { DOCKER, ensureDockerDaemon, type DockerDaemon } from '../support/docker';
 import { fastConfig } from '../support/integration';
+import { scratchDir } from '../support/scratch';
 
 const PROJECT = 'finetune-cluster-test';
 const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'test/cluster/compose.test.yml'];
@@ -107,7 +108,7 @@ describe('docker compose up: Temporal on PostgreSQL, the UI, our worker; the tin
       assert.notEqual(busy.code, 0, `127.0.0.1:${port} is taken already: the cluster's services need it`);
     }
 
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-cluster-'));
+    dir = scratchDir('finetune-cluster-');
     // The worker runs as uid 1000 and writes the store and the hosts' scratch here.
     fs.chmodSync(dir, 0o777);
     const keyFile = path.join(dir, 'codec-keys.json');

@@ -9,7 +9,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { startRun } from '../../src/client/runs';
@@ -18,12 +17,13 @@ import { projectRoot } from '../../src/paths';
 import { openStore } from '../../src/store/open';
 import type { PipelineResult } from '../../workflows/pipeline';
 import { fastConfig, startHarness, type Harness } from '../support/integration';
+import { scratchDir } from '../support/scratch';
 
 let h: Harness;
 let result: PipelineResult;
 const taskQueue = 'it-families';
 
-const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-qwen3-tiny-'));
+const modelDir = scratchDir('finetune-qwen3-tiny-');
 
 before(async () => {
   // The model is built while the dev server starts: a user's local model folder, made by the trainer's builder.

@@ -7,7 +7,6 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
@@ -18,6 +17,7 @@ import { ConfigInvalid, parseConfig } from '../../src/config/parse';
 import { projectRoot } from '../../src/paths';
 import { openStore } from '../../src/store/open';
 import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
+import { scratchDir } from '../support/scratch';
 
 const BUCKET = 'finetune-data-it';
 let gcs: GcsEmulator;
@@ -27,7 +27,7 @@ const savedHost = process.env.STORAGE_EMULATOR_HOST;
 before(async () => {
   gcs = await startGcsEmulator([BUCKET]);
   process.env.STORAGE_EMULATOR_HOST = gcs.host;
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'data-gcs-'));
+  dir = scratchDir('data-gcs-');
 });
 after(async () => {
   if (savedHost === undefined) delete process.env.STORAGE_EMULATOR_HOST;

@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FileStore } from '../../src/store/file';
@@ -16,6 +15,7 @@ import { openStore, StoreUnavailable } from '../../src/store/open';
 import { StoreConflict } from '../../src/store/store';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
 import { startGcsEmulator, type GcsEmulator } from '../support/gcsEmulator';
+import { scratchDir } from '../support/scratch';
 
 const BUCKET = 'finetune-it';
 // File.save's retry loop waits at least 1 s per try whatever the settings; keep it at that.
@@ -55,7 +55,7 @@ function proxied(opts: ConstructorParameters<typeof GcsStore>[1] = {}): GcsStore
 }
 
 async function tempDir(name: string): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), `gcs-store-${name}-`));
+  return scratchDir(`gcs-store-${name}-`);
 }
 
 describe('GcsStore on the emulator', () => {

@@ -5,8 +5,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { portOpen, SEARCH_ATTRIBUTES, temporalBinary } from '../../src/client/devServer';
@@ -14,13 +12,14 @@ import { temporalSettings } from '../../src/client/connection';
 import { ensureSearchAttributes } from '../../src/client/searchAttributes';
 import { freePort } from '../support/integration';
 import { createFineTuneWorker } from '../../workers/worker';
+import { scratchDir } from '../support/scratch';
 
 let server: ChildProcess;
 let address: string;
 
 before(async () => {
   const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-sa-'));
+  const dir = scratchDir('finetune-sa-');
   server = spawn(
     temporalBinary(),
     ['server', 'start-dev', '--headless', '--port', String(port), '--db-filename', path.join(dir, 't.db'), '--search-attribute', 'FinetuneStage=Keyword'],

@@ -8,8 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -24,6 +22,7 @@ import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
 import { bootVm, type FakeVm } from '../support/fakeVm';
 import { applicationFailureOf } from '../support/failures';
 import { jobOn } from '../support/jobs';
+import { scratchDir } from '../support/scratch';
 
 const runId = 'it-faults-1';
 let dir: string;
@@ -37,7 +36,7 @@ const hangMonitor = MonitorConfig.parse({ poll_interval_s: 0.5, hang_timeout_s: 
 
 before(async () => {
   process.env.FINETUNE_ALLOW_FAULT_INJECTION = '1';
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'stage-faults-'));
+  dir = scratchDir('stage-faults-');
   storeUri = `file://${dir}/store`;
   const deps: ActivityDeps = { projectRoot, python: venvPython(), reportProgress: async () => undefined };
   acts = { ...hostActivities(deps), ...jobActivities(deps) };

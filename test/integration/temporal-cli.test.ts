@@ -10,7 +10,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { portOpen } from '../../src/client/devServer';
 import { projectRoot, venvBin } from '../../src/paths';
@@ -18,6 +17,7 @@ import type { RunProgress } from '../../workflows/progress';
 import { finetune, jsonOf, runProcess, startFinetune, waitFor } from '../support/cli';
 import { historyText } from '../support/history';
 import { freePort } from '../support/integration';
+import { scratchDir } from '../support/scratch';
 
 const suffix = Math.random().toString(36).slice(2, 7);
 const plainRun = `tcli-plain-${suffix}`;
@@ -49,7 +49,7 @@ function logLines(): Record<string, unknown>[] {
 }
 
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-temporal-cli-'));
+  dir = scratchDir('finetune-temporal-cli-');
   port = await freePort();
   metricsAddress = `127.0.0.1:${await freePort()}`;
   address = `localhost:${port}`;

@@ -4,9 +4,9 @@
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { inflateSync } from 'node:zlib';
+import { scratchDir } from './scratch';
 
 export function chromiumPath(): string | null {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -22,7 +22,7 @@ export function chromiumPath(): string | null {
 export function chromium(url: string, flags: string[], timeoutMs = 90_000): Promise<string> {
   const bin = chromiumPath();
   if (!bin) throw new Error("chromium is not installed: run npm run setup (it installs Debian's chromium) or apt-get install -y chromium");
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-chromium-'));
+  const profile = scratchDir('finetune-chromium-');
   const args = [
     '--headless',
     '--no-sandbox',

@@ -6,11 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../../src/paths';
 import { freePort } from './integration';
+import { scratchDir } from './scratch';
 
 export interface GcsEmulator {
   /** http://127.0.0.1:<port>, the value for STORAGE_EMULATOR_HOST. */
@@ -35,7 +35,7 @@ export async function startGcsEmulator(buckets: string[]): Promise<GcsEmulator> 
   const port = await freePort();
   const host = `http://127.0.0.1:${port}`;
   // -data preloads each sub-folder as a bucket; objects themselves live in memory.
-  const seed = fs.mkdtempSync(path.join(os.tmpdir(), 'fake-gcs-seed-'));
+  const seed = scratchDir('fake-gcs-seed-');
   for (const b of buckets) fs.mkdirSync(path.join(seed, b));
   const child: ChildProcess = spawn(
     gcsEmulatorBinary(),

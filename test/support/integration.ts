@@ -6,9 +6,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDevServer, type DevServer } from '../../src/client/devServer';
 import { temporalSettings, type TemporalSettings } from '../../src/client/connection';
@@ -18,6 +16,7 @@ import { loadConfigFile, resolveLocalPaths } from '../../src/config/load';
 import type { PipelineConfig } from '../../src/config/schema';
 import { projectRoot } from '../../src/paths';
 import { createFineTuneWorker, type FineTuneWorker } from '../../workers/worker';
+import { removeScratch, scratchDir } from './scratch';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,7 +54,7 @@ export interface Harness {
 
 export async function startHarness(name: string): Promise<Harness> {
   installRuntime();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `finetune-${name}-`));
+  const dir = scratchDir(`finetune-${name}-`);
   const port = await freePort();
   const dbFile = path.join(dir, 'temporal.db');
   const serverOpts = { port, ui: false, dbFile, logFile: path.join(dir, 'temporal.log') };
@@ -109,7 +108,7 @@ export async function startHarness(name: string): Promise<Harness> {
       // Each harness holds a store, hosts' workdirs and a server database (hundreds of MB; in
       // memory when TMPDIR is /dev/shm, as bench:scale sets): left behind, every run of the suite
       // or a bench kept them. FINETUNE_TEST_KEEP_DIRS=1 keeps them to look into a failure.
-      if (!process.env.FINETUNE_TEST_KEEP_DIRS) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      removeScratch(dir);
     },
   };
 }

@@ -6,7 +6,6 @@
  * stage statuses and a host loss. Report tests render and open it.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { EvalConfig } from '../../src/config/schema';
 import type { EvalItem } from '../../src/eval/items';
@@ -15,6 +14,7 @@ import type { Generation } from '../../src/eval/score';
 import { runKey, stageKey } from '../../src/jobs/contract';
 import type { ProgressPoint } from '../../src/jobs/contract';
 import { FileStore } from '../../src/store/file';
+import { scratchDir } from './scratch';
 
 export interface ReportFixture {
   dir: string;
@@ -95,7 +95,7 @@ function curve(steps: number, f: (step: number) => Record<string, number>): Prog
 }
 
 export async function buildReportFixture(): Promise<ReportFixture> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-report-'));
+  const dir = scratchDir('finetune-report-');
   const store = new FileStore(`file://${dir}`);
   const runId = 'report-fixture-1';
 

@@ -2,9 +2,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { finetune, freePortEnv } from '../support/cli';
+import { scratchDir } from '../support/scratch';
 
 describe('finetune (no server needed)', () => {
   it('lists every command in --help and exits 0', async () => {
@@ -18,7 +18,7 @@ describe('finetune (no server needed)', () => {
 
   it('exits 4 and says how to fix it when Temporal does not answer; the codec key file made on first use is told on stderr, never in the --json document', async () => {
     // A fresh state folder: this call makes the key file (its warning once went to stdout and broke --json).
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-home-'));
+    const home = scratchDir('finetune-home-');
     try {
       const r = await finetune(['status', 'some-run', '--json'], { ...(await freePortEnv()), FINETUNE_HOME: home });
       assert.equal(r.code, 4);

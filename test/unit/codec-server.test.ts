@@ -8,7 +8,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../src/client/codec/aesGcm';
@@ -17,6 +16,7 @@ import { startCodecServer, type RunningCodecServer } from '../../src/client/code
 import { finetune, jsonOf, startFinetune, waitFor } from '../support/cli';
 import { readKeyFile } from '../../src/client/codec/keys';
 import { freePort } from '../support/integration';
+import { scratchDir } from '../support/scratch';
 
 const TOKEN = 'a-test-token-0123456789';
 const UI = 'http://localhost:8233';
@@ -109,7 +109,7 @@ describe('codec server', () => {
 
 describe('finetune codec-server', () => {
   it('makes its token on first use (mode 0600), says where it is, and serves', async () => {
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-codec-server-'));
+    const home = scratchDir('finetune-codec-server-');
     const port = await freePort();
     const proc = startFinetune(['codec-server', '--port', String(port)], { FINETUNE_HOME: home, TEMPORAL_ADDRESS: '', FINETUNE_CODEC_KEYS: '', FINETUNE_CODEC_TOKEN: '' });
     try {
@@ -133,7 +133,7 @@ describe('finetune codec-server', () => {
 
 describe('finetune codec-key add', () => {
   it('rotates: appends a new key (the newest encrypts), making the key file when absent', async () => {
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-codec-key-'));
+    const home = scratchDir('finetune-codec-key-');
     const env = { FINETUNE_HOME: home, FINETUNE_CODEC_KEYS: '' };
     const first = jsonOf<{ file: string; keyId: string; keyIds: string[] }>(await finetune(['codec-key', 'add', '--json'], env));
     assert.equal(first.file, path.join(home, 'codec-keys.json'));

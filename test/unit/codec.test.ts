@@ -8,7 +8,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure, defaultPayloadConverter, METADATA_ENCODING_KEY, type Payload } from '@temporalio/common';
 import { decode } from '@temporalio/common/lib/encoding';
@@ -21,13 +20,14 @@ import { testConfig } from '../support/config';
 import { startFakeSecretManager } from '../support/fakeSecretManager';
 import { parseConfig } from '../../src/config/parse';
 import { addKeyToFile, CodecKeysInvalid, KeyRing, keyFileText, loadKeyRing, newKey, parseKeyFile, readKeyFile } from '../../src/client/codec/keys';
+import { scratchDir } from '../support/scratch';
 
 const CONFIG = { name: 'codec-test', store: 'file:///srv/secret-store', data: { sft: '/data/private/sft.jsonl' } };
 const k1 = newKey();
 const k2 = newKey();
 const ring = (...keys: (typeof k1)[]) => new KeyRing(keys, 'a test ring');
 const meta = (p: Payload, key: string) => decode(p.metadata![key]);
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-codec-'));
+const tmp = () => scratchDir('finetune-codec-');
 
 function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigInvalid } from '../../src/config/parse';
 import { ConfigFileUnreadable, loadConfigFile, resolveLocalPaths } from '../../src/config/load';
+import { scratchDir } from '../support/scratch';
 
 const GOOD = `
 name: tiny-demo
@@ -22,7 +22,7 @@ sft:
 
 /** A folder with a model folder and the three data files, like examples/tiny. */
 async function project(configText: string, name = 'config.yaml'): Promise<{ dir: string; file: string }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'config-'));
+  const dir = scratchDir('config-');
   await fs.mkdir(path.join(dir, 'model'));
   await fs.writeFile(path.join(dir, 'model', 'config.json'), '{"model_type": "llama"}');
   await fs.mkdir(path.join(dir, 'data'));

@@ -5,13 +5,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { temporalSettings, TemporalSettingsInvalid } from '../../src/client/connection';
 import { uiBaseFor } from '../../src/cli/connect';
+import { scratchDir } from '../support/scratch';
 
 function pemFiles(): { cert: string; key: string; ca: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-tls-'));
+  const dir = scratchDir('finetune-tls-');
   const file = (name: string, text: string) => {
     fs.writeFileSync(path.join(dir, name), text);
     return path.join(dir, name);

@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigInvalid } from '../../src/config/parse';
 import { checkDataFiles, dataProblems, DataInvalid, ISSUES_SHOWN, type DataKind } from '../../src/data/check';
 import { projectRoot } from '../../src/paths';
+import { scratchDir } from '../support/scratch';
 
 const turn = (role: string, content: unknown) => ({ role, content });
 const SFT = { messages: [turn('system', 's'), turn('user', 'q'), turn('assistant', 'a')] };
@@ -86,7 +86,7 @@ test('the example data passes', async () => {
 });
 
 test('every bad file is reported at once: the first 20 problems of each shown, the rest counted; gs:// skipped unless remote', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'data-check-'));
+  const dir = scratchDir('data-check-');
   try {
     fs.writeFileSync(path.join(dir, 'sft.jsonl'), lines(...Array.from({ length: 25 }, () => ({ text: 'x' }))));
     fs.writeFileSync(path.join(dir, 'prefs.jsonl'), lines(PREF, '{oops'));

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FileStore } from '../../src/store/file';
@@ -9,9 +8,10 @@ import { GcsStore } from '../../src/store/gcs';
 import { openStore } from '../../src/store/open';
 import { StoreConflict } from '../../src/store/store';
 import { resolveStoreUri } from '../../src/store/uri';
+import { scratchDir } from '../support/scratch';
 
 async function tempStore(): Promise<FileStore> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'file-store-'));
+  const dir = scratchDir('file-store-');
   return new FileStore(pathToFileURL(dir).href);
 }
 
@@ -71,7 +71,7 @@ test('keys that climb out of the root are refused', async () => {
 
 test('uploadPath copies a file or a whole folder tree', async () => {
   const store = await tempStore();
-  const src = await fs.mkdtemp(path.join(os.tmpdir(), 'upload-src-'));
+  const src = scratchDir('upload-src-');
   await fs.mkdir(path.join(src, 'sub'));
   await fs.writeFile(path.join(src, 'config.json'), '{}');
   await fs.writeFile(path.join(src, 'sub', 'w.safetensors'), 'weights');

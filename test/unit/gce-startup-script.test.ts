@@ -10,10 +10,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { GceHostConfig, PipelineConfig } from '../../src/config/schema';
 import { AGENT_UID, renderStartupScript, renderValues, StartupValueInvalid, VALUES_BEGIN, VALUES_END, type StartupValues } from '../../src/hosts/startupScript';
+import { scratchDir } from '../support/scratch';
 
 /** Each would run `touch <canary>` if it ever became code. */
 function hostile(canary: string): string[] {
@@ -39,7 +39,7 @@ const gce = {
 };
 
 function scratch(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'startup-script-'));
+  return scratchDir('startup-script-');
 }
 
 /**

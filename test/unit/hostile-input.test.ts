@@ -10,7 +10,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { ConfigInvalid, parseConfig } from '../../src/config/parse';
@@ -22,6 +21,7 @@ import { projectRoot, venvPython } from '../../src/paths';
 import { FileStore } from '../../src/store/file';
 import { StoreKeyInvalid, normaliseKey } from '../../src/store/keys';
 import { gceHost, remoteConfig, testConfig } from '../support/config';
+import { scratchDir } from '../support/scratch';
 
 /** What must never appear in an error line: control characters, line/paragraph separators, bidi controls. */
 const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u;
@@ -157,7 +157,7 @@ describe('store keys and the run key functions, given any text', () => {
   };
 
   it('a key is refused (StoreKeyInvalid) or names a file inside the store root, where the store writes it', async () => {
-    const store = new FileStore(`file://${fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-keys-'))}`);
+    const store = new FileStore(`file://${scratchDir('fuzz-keys-')}`);
     try {
       await fc.assert(
         fc.asyncProperty(KEY, async (key) => {

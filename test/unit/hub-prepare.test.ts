@@ -9,7 +9,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -23,6 +22,7 @@ import { filesUnder } from '../../src/store/file';
 import { openStore } from '../../src/store/open';
 import { LocalHub, publishTinyModels, TINY_HUB_TOKENS, tinyModelFiles } from '../support/hubServer';
 import { applicationFailureOf } from '../support/failures';
+import { scratchDir } from '../support/scratch';
 
 const CANARY = 'hf_canary_0c1f5e9b7a_never_print_me';
 let hub: LocalHub;
@@ -64,7 +64,7 @@ before(async () => {
   hub = await LocalHub.start();
   commits = publishTinyModels(hub, projectRoot);
   hub.addToken(CANARY, 'all');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-hub-'));
+  dir = scratchDir('finetune-hub-');
 });
 after(async () => {
   await hub?.close();

@@ -10,7 +10,6 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
@@ -24,6 +23,7 @@ import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
 import { attachVms, DRIVER_LOG, PULL_LOG, type FakeVm, type FakeVmOptions } from '../support/fakeVm';
 import { finetune } from '../support/cli';
 import { remoteConfig } from '../support/config';
+import { scratchDir } from '../support/scratch';
 
 const TRAINER = 'us-docker.pkg.dev/finetune-test/durable-finetune/trainer:v7';
 const STOCK = 'projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11-py310';
@@ -34,7 +34,7 @@ let attached: { vms: FakeVm[]; shutdowns: Promise<unknown>[] } | undefined;
 
 before(async () => {
   fake = await startFakeCompute('finetune-test');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'image-bake-'));
+  dir = scratchDir('image-bake-');
 });
 afterEach(async () => {
   if (attached) {

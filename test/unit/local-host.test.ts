@@ -1,18 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalHostProvider, AgentStartFailed } from '../../src/hosts/local';
 import { processInfo, liveGroupMembers } from '../../src/hosts/processes';
 import { HostLease } from '../../src/hosts/provider';
+import { scratchDir } from '../support/scratch';
 
 /**
  * A fake python: records its arguments and PYTHONPATH, then sleeps until
  * SIGTERM (or, when told, ignores SIGTERM so only SIGKILL stops it).
  */
 async function fakeAgent(opts: { ignoreTerm?: boolean; exitAtOnce?: boolean } = {}) {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'local-host-'));
+  const dir = scratchDir('local-host-');
   const python = path.join(dir, 'fake-python');
   const calls = path.join(dir, 'calls.log');
   const onTerm = opts.ignoreTerm ? "trap '' TERM" : "trap 'echo stopping; exit 0' TERM";
@@ -132,7 +132,7 @@ test('an agent that exits at once fails provision with its log', async () => {
 });
 
 test('a python that does not exist fails provision naming it', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'local-host-'));
+  const dir = scratchDir('local-host-');
   const provider = new LocalHostProvider({ python: path.join(dir, 'no-python'), trainerDir: dir, workdirRoot: dir });
   await assert.rejects(provider.provision(req('run-g')), /cannot run .*no-python/);
 });

@@ -2,7 +2,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -19,6 +18,7 @@ import { repeatedPrompts } from '../../src/plan/repeats';
 import { projectRoot } from '../../src/paths';
 import { openStore } from '../../src/store/open';
 import { finetune } from '../support/cli';
+import { scratchDir } from '../support/scratch';
 
 const tinyData = (name: string) => path.join(projectRoot, 'examples/tiny/data', name);
 const tinyConfig = (over: Record<string, unknown> = {}) =>
@@ -64,7 +64,7 @@ describe('finetune plan with the tokenizer (each in its own Python process)', { 
   });
 
   it('an hf: model fetched into the local store by an earlier run: counted with its tokenizer; never fetched: estimated from bytes', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-hub-'));
+    const dir = scratchDir('plan-hub-');
     try {
       const hf = (store: string) => tinyConfig({ store: `file://${store}`, model: { base: 'hf:tiny-org/tiny-llama' } });
       const fresh = await planRun(hf(path.join(dir, 'empty')), { tokenizer: true });
@@ -158,7 +158,7 @@ describe('plan without the virtualenv, and cost.throughput keys', () => {
 
 describe('a run records its plan', () => {
   it('prepareRun writes plan.json beside run.json: the same figures, tokens from the bytes', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-prepare-'));
+    const dir = scratchDir('plan-prepare-');
     try {
       const config = tinyConfig({ store: `file://${dir}/store`, cost: { budget_usd: 5 } });
       const { prepareRun } = prepareActivities({ projectRoot, python: 'python3', reportProgress: async () => undefined });

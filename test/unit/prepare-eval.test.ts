@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { prepareActivities } from '../../activities/prepare';
 import { parseConfig } from '../../src/config/parse';
 import { projectRoot } from '../../src/paths';
+import { scratchDir } from '../support/scratch';
 
 test('prepareRun refuses data with bad lines (DataInvalid, not retried) before it writes anything to the store', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-prepare-'));
+  const dir = scratchDir('finetune-prepare-');
   try {
     const evalFile = path.join(dir, 'eval.jsonl');
     fs.writeFileSync(evalFile, '{"id": "a", "cluster": "c", "messages": [{"role": "user", "content": "q"}], "reference": "x"}\n{"id": "b", "messages": []}\n');
@@ -45,7 +45,7 @@ test('prepareRun refuses data with bad lines (DataInvalid, not retried) before i
 });
 
 test('prepareRun stages file:// data by its percent-decoded path (a folder with a space and a #)', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-prepare-'));
+  const dir = scratchDir('finetune-prepare-');
   try {
     const data = path.join(dir, 'my data#1');
     fs.cpSync(path.join(projectRoot, 'examples/tiny/data'), data, { recursive: true });

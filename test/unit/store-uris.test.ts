@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { projectRoot, venvPython } from '../../src/paths';
 import { FileStore } from '../../src/store/file';
@@ -24,6 +23,7 @@ const KEY_FNS = {
 };
 import { openStore } from '../../src/store/open';
 import { fileUriToPath } from '../../src/store/uri';
+import { scratchDir } from '../support/scratch';
 
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(projectRoot, 'test/fixtures/store', name), 'utf8'));
 const uris: { means: { uri: string; folder: string }[]; refused: { uri: string; why: string }[] } = fixture('uris.json');
@@ -37,7 +37,7 @@ const keys: {
 } = fixture('keys.json');
 
 test('a file:// URI names the folder its percent-decoded path names, and the store writes there', async () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'store-uris-'));
+  const root = scratchDir('store-uris-');
   try {
     for (const { uri, folder } of uris.means) {
       const [u, f] = [uri, folder].map((s) => s.replaceAll('{root}', root));
@@ -53,7 +53,7 @@ test('a file:// URI names the folder its percent-decoded path names, and the sto
 });
 
 test('a file:// URI that URL parsers could read two ways is refused, with the reason and the fix', () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'store-uris-'));
+  const root = scratchDir('store-uris-');
   try {
     for (const { uri, why } of uris.refused) {
       const u = uri.replaceAll('{root}', root);
@@ -73,7 +73,7 @@ test('a file:// URI that URL parsers could read two ways is refused, with the re
 });
 
 test('store keys: the same ones accepted and refused as in the Python store', async () => {
-  const store = new FileStore(`file://${fs.mkdtempSync(path.join(os.tmpdir(), 'store-keys-'))}`);
+  const store = new FileStore(`file://${scratchDir('store-keys-')}`);
   try {
     for (const { key, is } of keys.good) {
       assert.equal(normaliseKey(key), is, key);

@@ -2,10 +2,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { projectRoot } from '../../src/paths';
 import { finetune } from '../support/cli';
+import { scratchDir } from '../support/scratch';
 
 interface Failure {
   exitCode: number;
@@ -17,7 +17,7 @@ const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 function project(config: (dir: string) => object, data: Record<string, string> = {}): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'validate-cli-'));
+  const dir = scratchDir('validate-cli-');
   dirs.push(dir);
   fs.cpSync(path.join(projectRoot, 'examples/tiny/data'), path.join(dir, 'data'), { recursive: true });
   for (const [name, text] of Object.entries(data)) fs.writeFileSync(path.join(dir, 'data', name), text);

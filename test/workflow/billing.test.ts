@@ -12,8 +12,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { hostActivities } from '../../activities/hosts';
@@ -28,6 +26,7 @@ import { gceHost, testConfig } from '../support/config';
 import { startFakeCompute, type FakeCompute } from '../support/fakeCompute';
 import { loseHost, scriptedActivities, succeed, type JobScript } from '../support/scriptedActivities';
 import { timeSkippingSuite } from '../support/temporal';
+import { scratchDir } from '../support/scratch';
 
 const suite = timeSkippingSuite();
 let fake: FakeCompute;
@@ -47,7 +46,7 @@ const vms: VmTruth[] = [];
 before(async () => {
   fake = await startFakeCompute('finetune-test');
   process.env.FINETUNE_GCE_API_ENDPOINT = fake.url;
-  storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'billing-'));
+  storeDir = scratchDir('billing-');
 });
 after(async () => {
   for (const t of timers) clearTimeout(t);

@@ -26,6 +26,7 @@ import { finetune, jsonOf } from '../support/cli';
 import { dataConverterOf } from '../../src/client/codec/dataConverter';
 import { keyFileText, newKey, readKeyFile } from '../../src/client/codec/keys';
 import { timeSkippingSuite } from '../support/temporal';
+import { scratchDir } from '../support/scratch';
 
 const suite = timeSkippingSuite();
 let n = 0;
@@ -195,7 +196,7 @@ describe('the eval gate', () => {
 
   it("finetune approve|reject send the update and print the run's answer: refused before the gate, recorded as user@host at it", async () => {
     // The CLI seals payloads with the codec (FINETUNE_CODEC_KEYS): the worker here holds the same key.
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-cli-'));
+    const home = scratchDir('gate-cli-');
     const keys = path.join(home, 'codec-keys.json');
     fs.writeFileSync(keys, keyFileText([newKey()]), { mode: 0o600 });
     const cli = (...args: string[]) => finetune(args, { TEMPORAL_ADDRESS: suite.env.address, FINETUNE_HOME: home, FINETUNE_CODEC_KEYS: keys });

@@ -9,8 +9,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -31,6 +29,7 @@ import { gceHost, testConfig } from '../support/config';
 import { startFakeCompute, type FakeCompute, type FakeInstance } from '../support/fakeCompute';
 import { blockUntilCancelled, scriptedActivities } from '../support/scriptedActivities';
 import { timeSkippingSuite } from '../support/temporal';
+import { scratchDir } from '../support/scratch';
 
 const suite = timeSkippingSuite();
 let fake: FakeCompute;
@@ -46,7 +45,7 @@ before(async () => {
   configureLog({ level: 'error' });
   fake = await startFakeCompute('finetune-test');
   process.env.FINETUNE_GCE_API_ENDPOINT = fake.url;
-  storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'no-vm-left-'));
+  storeDir = scratchDir('no-vm-left-');
   fake.onCreate = (inst) => agents.events.push(`create ${inst.name}`);
   fake.onDelete = (inst) => agents.events.push(`delete ${inst.name}`);
   const started = new Map<string, string>();

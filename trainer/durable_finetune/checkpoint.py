@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeGuard
 
 from .contract import CommittedEntry, CommittedFile
 from .store import Store
@@ -107,8 +108,8 @@ def _test_commit_delay(key: str) -> None:
         time.sleep(delay)
 
 
-def _listed(manifest: dict | None) -> bool:
-    return bool(manifest) and isinstance(manifest.get("files"), list)
+def _listed(manifest: dict | None) -> TypeGuard[dict]:
+    return manifest is not None and isinstance(manifest.get("files"), list)
 
 
 def verified_in_store(store: Store, key: str, manifest: dict) -> bool:
