@@ -137,9 +137,8 @@ function causeOf(e: temporal.api.history.v1.IHistoryEvent | undefined): Cause {
 function historyFigures(history: temporal.api.history.v1.IHistory) {
   const scheduledAt = new Map<string, number>();
   const causes = new Map<string, Cause>();
-  const tasks: number[] = [];
-  const byCause: { cause: Cause; ms: number; pickupMs: number }[] = [];
   const startedAt = new Map<string, number>();
+  const byCause: { cause: Cause; ms: number; pickupMs: number }[] = [];
   const activityStarts: number[] = [];
   const events = history.events ?? [];
   for (const [i, e] of events.entries()) {
@@ -149,20 +148,19 @@ function historyFigures(history: temporal.api.history.v1.IHistory) {
     if (e.workflowTaskStartedEventAttributes) startedAt.set(String(e.workflowTaskStartedEventAttributes.scheduledEventId), ms(e.eventTime));
     const done = e.workflowTaskCompletedEventAttributes;
     if (done) {
-      const scheduled = scheduledAt.get(String(done.scheduledEventId)) ?? NaN;
-      const latency = ms(e.eventTime) - scheduled;
-      tasks.push(latency);
-      const pickupMs = (startedAt.get(String(done.scheduledEventId)) ?? NaN) - scheduled;
-      byCause.push({ cause: causes.get(String(done.scheduledEventId)) ?? 'other', ms: latency, pickupMs });
+      const task = String(done.scheduledEventId);
+      const scheduled = scheduledAt.get(task) ?? NaN;
+      byCause.push({ cause: causes.get(task) ?? 'other', ms: ms(e.eventTime) - scheduled, pickupMs: (startedAt.get(task) ?? NaN) - scheduled });
     }
     const started = e.activityTaskStartedEventAttributes;
     // A retried attempt's start says nothing about queueing: only first attempts count.
     if (started && (started.attempt ?? 1) === 1) activityStarts.push(ms(e.eventTime) - (scheduledAt.get(String(started.scheduledEventId)) ?? NaN));
   }
   const bytes = temporal.api.history.v1.History.encode(history).finish().length;
+  const measured = byCause.filter((t) => Number.isFinite(t.ms));
   return {
-    tasks: tasks.filter(Number.isFinite),
-    byCause: byCause.filter((t) => Number.isFinite(t.ms)),
+    tasks: measured.map((t) => t.ms),
+    byCause: measured,
     activityStarts: activityStarts.filter(Number.isFinite),
     events: history.events?.length ?? 0,
     bytes,

@@ -38,11 +38,13 @@ def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
     settings; it starts fresh instead."""
     prefix = ctx.key("checkpoints")
     restore_dir = ctx.local_dir / "resume"
+    made_by: dict[str, str] = {}  # key -> the job that committed it, from the manifest read once
 
     def fetched(step: int, key: str, manifest: dict) -> bool:
         # The checkpoint resumed from is checked as it downloads: read once, not verified in the
         # store and then downloaded. Another lineage's is only checked where it lies (not resumed).
-        if job_tag(manifest.get("job_id") or "") != job_tag(ctx.job_id):
+        made_by[key] = manifest.get("job_id") or ""
+        if job_tag(made_by[key]) != job_tag(ctx.job_id):
             return verified_in_store(ctx.store, key, manifest)
         problem = fetch_verified(ctx.store, key, manifest, restore_dir / f"checkpoint-{step}")
         if problem:
@@ -50,15 +52,13 @@ def prepare_resume(ctx: StageContext) -> tuple[str | None, int]:
         return problem is None
 
     found = newest_valid_checkpoint(ctx.store, prefix, verify=fetched) if ctx.resume else None
-    if found:
-        made_by = (ctx.store.get_json(f"{found[1]}/COMMITTED.json") or {}).get("job_id") or ""
-        if job_tag(made_by) != job_tag(ctx.job_id):
-            print(
-                f"{found[1]} was committed by {made_by}, another lineage than {ctx.job_id}: starting from step 0",
-                file=sys.stderr,
-                flush=True,
-            )
-            found = None
+    if found and job_tag(made_by[found[1]]) != job_tag(ctx.job_id):
+        print(
+            f"{found[1]} was committed by {made_by[found[1]]}, another lineage than {ctx.job_id}: starting from step 0",
+            file=sys.stderr,
+            flush=True,
+        )
+        found = None
     if not found:
         if ctx.resume:
             print(
